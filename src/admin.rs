@@ -1,0 +1,110 @@
+//! The local endpoints: `/healthz` (process up), `/readyz` (a usable identity and a resolved
+//! upstream), `/stats` (JSON) and `/metrics` (Prometheus text; `/stats` answers the same to a
+//! Prometheus `Accept`).
+//!
+//! Owns: what those endpoints say. Must never: show a token — identities appear by id and login.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::pool::Pool;
+use crate::route::AdminPath;
+
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What an admin endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// Everything the admin endpoints read.
+pub struct AdminView<'a> {
+    pub pool: &'a Pool,
+    pub metrics: &'a Metrics,
+    pub upstream_base: String,
+    pub upstream_resolved: bool,
+    pub started: Instant,
+}
+
+/// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
+pub fn wants_prometheus(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let compact: String = accept.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    compact.contains("application/openmetrics-text") || compact.contains("text/plain;version=0.0.4")
+}
+
+fn json_answer(status: u16, value: serde_json::Value) -> AdminAnswer {
+    AdminAnswer { status, content_type: "application/json; charset=utf-8", body: value.to_string() }
+}
+
+pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminAnswer {
+    match path {
+        AdminPath::Healthz => json_answer(200, json!({"status": "ok"})),
+        AdminPath::Readyz => {
+            let usable = view.pool.usable_count();
+            let ready = usable > 0 && view.upstream_resolved;
+            let body = json!({
+                "ready": ready,
+                "usable_identities": usable,
+                "identities": view.pool.identities().len(),
+                "upstream_resolved": view.upstream_resolved,
+            });
+            json_answer(if ready { 200 } else { 503 }, body)
+        }
+        AdminPath::Metrics => prometheus(view),
+        AdminPath::Stats if wants_prometheus(accept) => prometheus(view),
+        AdminPath::Stats => json_answer(200, stats(view)),
+    }
+}
+
+fn prometheus(view: &AdminView) -> AdminAnswer {
+    AdminAnswer { status: 200, content_type: PROMETHEUS_CONTENT_TYPE, body: view.metrics.render(view.pool) }
+}
+
+fn stats(view: &AdminView) -> serde_json::Value {
+    let (by_route, by_status) = view.metrics.request_counts();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": view.started.elapsed().as_secs(),
+        "mode": if view.pool.is_anonymous() { "anonymous" } else { "pool" },
+        "upstream": view.upstream_base,
+        "identities": view.pool.snapshot(),
+        "requests": { "by_route": by_route, "by_status": by_status },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_accept_headers() {
+        assert!(wants_prometheus(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        )));
+        assert!(wants_prometheus(Some("text/plain; version=0.0.4")));
+        assert!(!wants_prometheus(Some("application/json")));
+        assert!(!wants_prometheus(Some("*/*")));
+        assert!(!wants_prometheus(None));
+    }
+
+    #[test]
+    fn readyz_needs_a_resolved_upstream() {
+        let pool = Pool::anonymous();
+        let metrics = Metrics::new();
+        let mut view =
+            AdminView { pool: &pool, metrics: &metrics, upstream_base: "x".into(), upstream_resolved: false, started: Instant::now() };
+        assert_eq!(answer(AdminPath::Readyz, None, &view).status, 503);
+        view.upstream_resolved = true;
+        assert_eq!(answer(AdminPath::Readyz, None, &view).status, 200);
+        let stats = answer(AdminPath::Stats, None, &view);
+        let v: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+        assert_eq!(v["mode"], "anonymous");
+        assert_eq!(v["identities"][0]["id"], "anonymous");
+    }
+}

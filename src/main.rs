@@ -1,0 +1,45 @@
+//! The `ghpool` binary: Pingora's standard options (`-c` server conf, `-u` upgrade, `-d` daemon,
+//! `-t` test), ghpool's own configuration from `$GHPOOL_CONFIG` and `GHPOOL_*`, then serve.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use ghpool::config::Config;
+use ghpool::service;
+use pingora_core::server::configuration::Opt;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let opt = Opt::parse_args();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ghpool: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    let conf = match service::server_conf(&opt) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ghpool: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if opt.test {
+        println!("ghpool: configuration OK (listen {}, upstream {})", config.listen, config.upstream.base_url());
+        return ExitCode::SUCCESS;
+    }
+    let ghpool = match service::prepare(&config, &conf) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("ghpool: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    log::info!("ghpool listening on {}, upstream {}", config.listen, config.upstream.base_url());
+    service::build_server(opt, conf, &config, ghpool).run_forever()
+}

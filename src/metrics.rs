@@ -1,0 +1,131 @@
+//! Prometheus metrics: the counters, gauges and histograms ghpool exports, in a registry of its own.
+//!
+//! Owns: metric names, labels and the text exposition. Labels are route names, status codes,
+//! identity ids and resource names — never a token or anything derived from one.
+//! Must never: make decisions; it only counts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use prometheus::core::Collector;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::pool::Pool;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    upstream_requests: IntCounterVec,
+    budget_remaining: IntGaugeVec,
+    budget_limit: IntGaugeVec,
+    identity_up: IntGaugeVec,
+    duration: HistogramVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition is valid");
+    registry.register(Box::new(c.clone())).expect("metric names are unique");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition is valid");
+    registry.register(Box::new(g.clone())).expect("metric names are unique");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = counter(
+            &registry,
+            "ghpool_requests_total",
+            "Requests answered, by route and HTTP status.",
+            &["route", "status"],
+        );
+        let upstream_requests = counter(
+            &registry,
+            "ghpool_upstream_requests_total",
+            "Requests sent to GitHub with a pool identity, by identity and rate-limit resource.",
+            &["identity", "resource"],
+        );
+        let budget_remaining = gauge(
+            &registry,
+            "ghpool_rate_limit_remaining",
+            "Requests left in the current window, by identity and resource, as GitHub last reported.",
+            &["identity", "resource"],
+        );
+        let budget_limit = gauge(
+            &registry,
+            "ghpool_rate_limit_limit",
+            "Requests allowed per window, by identity and resource.",
+            &["identity", "resource"],
+        );
+        let identity_up = gauge(
+            &registry,
+            "ghpool_identity_usable",
+            "1 when the identity serves reads, 0 when quarantined.",
+            &["identity"],
+        );
+        let duration = HistogramVec::new(
+            HistogramOpts::new("ghpool_request_duration_seconds", "Time from request to last byte, by route.")
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["route"],
+        )
+        .expect("static metric definition is valid");
+        registry.register(Box::new(duration.clone())).expect("metric names are unique");
+        Metrics { registry, requests, upstream_requests, budget_remaining, budget_limit, identity_up, duration }
+    }
+
+    pub fn request_done(&self, route: &str, status: u16, elapsed: Duration) {
+        self.requests.with_label_values(&[route, &status.to_string()]).inc();
+        self.duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn upstream_request(&self, identity: &str, resource: &str) {
+        self.upstream_requests.with_label_values(&[identity, resource]).inc();
+    }
+
+    /// Requests answered so far, summed by route and by status.
+    pub fn request_counts(&self) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+        let mut by_route = BTreeMap::new();
+        let mut by_status = BTreeMap::new();
+        for family in self.requests.collect() {
+            for m in family.get_metric() {
+                let value = m.get_counter().get_value() as u64;
+                for label in m.get_label() {
+                    let map = match label.name() {
+                        "route" => &mut by_route,
+                        "status" => &mut by_status,
+                        _ => continue,
+                    };
+                    *map.entry(label.value().to_string()).or_insert(0) += value;
+                }
+            }
+        }
+        (by_route, by_status)
+    }
+
+    /// The text exposition, with budget gauges refreshed from the pool first.
+    pub fn render(&self, pool: &Pool) -> String {
+        for identity in pool.snapshot() {
+            let usable = matches!(identity.state, crate::pool::State::Ok);
+            self.identity_up.with_label_values(&[&identity.id]).set(usable as i64);
+            for (resource, b) in &identity.resources {
+                self.budget_remaining.with_label_values(&[&identity.id, resource]).set(b.remaining as i64);
+                self.budget_limit.with_label_values(&[&identity.id, resource]).set(b.limit as i64);
+            }
+        }
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            log::error!("metrics encoding failed: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,366 @@
+//! The identity pool: the PATs (and, later, App installations) that pooled reads are sent with.
+//!
+//! Owns: which identity serves a read (`pick`), what each one has left (`observe`), and who is out
+//! of service (`quarantine`). Identities of one GitHub login share one [`Budgets`] and one in-flight
+//! count, because GitHub counts all of a user's tokens against one budget.
+//! Must never: see a client's token, or hand a pool token to anything but a pooled read.
+
+mod budget;
+mod build;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+pub use budget::{assumed_limit, parse_headers, Budgets, RateLimit};
+pub use build::{build_pool, fetch_login, BuildError, Login, LoginError};
+
+use crate::secrets::Secret;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn now_epoch() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The budget of one GitHub account, shared by its identities.
+#[derive(Debug, Default)]
+struct Account {
+    budgets: Mutex<Budgets>,
+    in_flight: AtomicU64,
+}
+
+/// Why an identity is out of service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    Ok,
+    /// GitHub answered 401 with this identity's token: never used again until re-resolved.
+    Quarantined { reason: String, since: u64 },
+}
+
+/// One pooled credential.
+#[derive(Debug)]
+pub struct Identity {
+    id: String,
+    login: String,
+    /// `None` only for the anonymous identity of a pool with no tokens.
+    token: Option<Secret>,
+    account: Arc<Account>,
+    in_flight: AtomicU64,
+    upstream_requests: AtomicU64,
+    state: Mutex<State>,
+    token_expires: Mutex<Option<String>>,
+}
+
+impl Identity {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+
+    pub fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+
+    pub fn is_usable(&self) -> bool {
+        matches!(*lock(&self.state), State::Ok)
+    }
+}
+
+/// A pooled identity handed out for one upstream request; in-flight accounting ends on drop.
+#[derive(Debug)]
+pub struct Lease {
+    identity: Arc<Identity>,
+}
+
+impl Lease {
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.identity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.identity.account.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Why no identity can serve a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickError {
+    #[error("every identity has exhausted its `{resource}` budget until {reset}")]
+    Exhausted { resource: String, reset: u64 },
+    #[error("no usable identity (all quarantined)")]
+    NoneUsable,
+}
+
+/// A resolved identity, ready to join a pool.
+#[derive(Debug)]
+pub struct Member {
+    pub id: String,
+    pub login: String,
+    pub token: Option<Secret>,
+    /// What `GET /user` reported, if it carried rate-limit headers.
+    pub first_seen: Option<(String, RateLimit)>,
+    pub token_expires: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Pool {
+    identities: Vec<Arc<Identity>>,
+    /// Serializes pick-and-count so concurrent picks see each other's in-flight requests.
+    pick_lock: Mutex<()>,
+    anonymous: bool,
+}
+
+impl Pool {
+    /// Build a pool; members with the same login (case-insensitive) share one account budget.
+    pub fn new(members: Vec<Member>) -> Pool {
+        let mut accounts: HashMap<String, Arc<Account>> = HashMap::new();
+        let identities = members
+            .into_iter()
+            .map(|m| {
+                let account = accounts.entry(m.login.to_ascii_lowercase()).or_default().clone();
+                if let Some((resource, seen)) = &m.first_seen {
+                    lock(&account.budgets).observe(resource, *seen);
+                }
+                Arc::new(Identity {
+                    id: m.id,
+                    login: m.login,
+                    token: m.token,
+                    account,
+                    in_flight: AtomicU64::new(0),
+                    upstream_requests: AtomicU64::new(0),
+                    state: Mutex::new(State::Ok),
+                    token_expires: Mutex::new(m.token_expires),
+                })
+            })
+            .collect();
+        Pool { identities, pick_lock: Mutex::new(()), anonymous: false }
+    }
+
+    /// A pool of one identity without a token: unauthenticated reads of public data.
+    pub fn anonymous() -> Pool {
+        let member = Member {
+            id: "anonymous".into(),
+            login: "anonymous".into(),
+            token: None,
+            first_seen: None,
+            token_expires: None,
+        };
+        Pool { anonymous: true, ..Pool::new(vec![member]) }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
+    }
+
+    pub fn identities(&self) -> &[Arc<Identity>] {
+        &self.identities
+    }
+
+    pub fn usable_count(&self) -> usize {
+        self.identities.iter().filter(|i| i.is_usable()).count()
+    }
+
+    /// The identity with the most budget left for `resource`, counting requests already in flight
+    /// against it (so a burst spreads instead of piling onto whoever looked best a moment ago).
+    pub fn pick(&self, resource: &str) -> Result<Lease, PickError> {
+        self.pick_at(resource, now_epoch())
+    }
+
+    pub fn pick_at(&self, resource: &str, now: u64) -> Result<Lease, PickError> {
+        let _serial = lock(&self.pick_lock);
+        let mut best: Option<(i64, u64, &Arc<Identity>)> = None;
+        let mut earliest_reset: Option<u64> = None;
+        for identity in self.identities.iter().filter(|i| i.is_usable()) {
+            let budgets = lock(&identity.account.budgets);
+            if let Some(reset) = budgets.exhausted_until(resource, now) {
+                earliest_reset = Some(earliest_reset.map_or(reset, |r| r.min(reset)));
+                continue;
+            }
+            let remaining = budgets.remaining(resource, now) as i64;
+            let score = remaining - identity.account.in_flight.load(Ordering::Relaxed) as i64;
+            let own = identity.in_flight.load(Ordering::Relaxed);
+            // Highest score wins; on a tie, the identity with fewer requests of its own in flight.
+            let better = match best {
+                None => true,
+                Some((s, o, _)) => score > s || (score == s && own < o),
+            };
+            if better {
+                best = Some((score, own, identity));
+            }
+        }
+        match (best, earliest_reset) {
+            (Some((_, _, identity)), _) => {
+                identity.in_flight.fetch_add(1, Ordering::Relaxed);
+                identity.account.in_flight.fetch_add(1, Ordering::Relaxed);
+                identity.upstream_requests.fetch_add(1, Ordering::Relaxed);
+                Ok(Lease { identity: identity.clone() })
+            }
+            (None, Some(reset)) => Err(PickError::Exhausted { resource: resource.to_string(), reset }),
+            (None, None) => Err(PickError::NoneUsable),
+        }
+    }
+
+    /// Learn from an upstream answer sent with `identity`: its budget headers, and a 401 meaning
+    /// the token is bad.
+    pub fn observe(&self, identity: &Identity, rate: Option<(String, RateLimit)>, status: u16) {
+        if let Some((resource, seen)) = rate {
+            lock(&identity.account.budgets).observe(&resource, seen);
+        }
+        if status == 401 && identity.token.is_some() {
+            self.quarantine(identity, "GitHub answered 401 Bad credentials");
+        }
+    }
+
+    pub fn quarantine(&self, identity: &Identity, reason: &str) {
+        let mut state = lock(&identity.state);
+        if *state == State::Ok {
+            log::error!(
+                "identity `{}` (login {}) quarantined: {reason}; check or rotate its token",
+                identity.id,
+                identity.login
+            );
+            *state = State::Quarantined { reason: reason.to_string(), since: now_epoch() };
+        }
+    }
+
+    pub fn set_token_expiry(&self, identity: &Identity, expires: Option<&str>) {
+        if let Some(e) = expires {
+            let mut slot = lock(&identity.token_expires);
+            if slot.as_deref() != Some(e) {
+                *slot = Some(e.to_string());
+            }
+        }
+    }
+
+    /// What `/stats` shows: never a token.
+    pub fn snapshot(&self) -> Vec<IdentitySnapshot> {
+        let now = now_epoch();
+        self.identities
+            .iter()
+            .map(|i| {
+                let budgets = lock(&i.account.budgets);
+                let mut resources: Vec<(String, ResourceSnapshot)> = budgets
+                    .iter()
+                    .map(|(name, rl)| {
+                        let remaining = budgets.remaining(name, now);
+                        (name.clone(), ResourceSnapshot { limit: rl.limit, remaining, used: rl.used, reset: rl.reset })
+                    })
+                    .collect();
+                resources.sort_by(|a, b| a.0.cmp(&b.0));
+                IdentitySnapshot {
+                    id: i.id.clone(),
+                    login: i.login.clone(),
+                    state: lock(&i.state).clone(),
+                    in_flight: i.in_flight.load(Ordering::Relaxed),
+                    upstream_requests: i.upstream_requests.load(Ordering::Relaxed),
+                    token_expires: lock(&i.token_expires).clone(),
+                    resources: resources.into_iter().collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceSnapshot {
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    pub reset: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentitySnapshot {
+    pub id: String,
+    pub login: String,
+    #[serde(flatten)]
+    pub state: State,
+    pub in_flight: u64,
+    pub upstream_requests: u64,
+    pub token_expires: Option<String>,
+    pub resources: std::collections::BTreeMap<String, ResourceSnapshot>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, login: &str, remaining: u64) -> Member {
+        Member {
+            id: id.into(),
+            login: login.into(),
+            token: Some(Secret::new(format!("ghp_{id}"))),
+            first_seen: Some(("core".into(), RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: 2000 })),
+            token_expires: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_highest_remaining() {
+        let pool = Pool::new(vec![member("a", "alice", 100), member("b", "bob", 4000), member("c", "carol", 50)]);
+        assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+    }
+
+    #[test]
+    fn in_flight_spreads_a_burst() {
+        let pool = Pool::new(vec![member("a", "alice", 1000), member("b", "bob", 1000)]);
+        let leases: Vec<Lease> = (0..50).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
+        let on_a = leases.iter().filter(|l| l.identity().id() == "a").count();
+        assert_eq!(on_a, 25);
+        drop(leases);
+        assert!(pool.identities().iter().all(|i| i.in_flight.load(Ordering::Relaxed) == 0));
+    }
+
+    #[test]
+    fn same_login_shares_one_budget() {
+        let pool = Pool::new(vec![member("a1", "alice", 1000), member("a2", "Alice", 1000), member("b", "bob", 900)]);
+        let (a1, a2) = (&pool.identities()[0], &pool.identities()[1]);
+        assert!(Arc::ptr_eq(&a1.account, &a2.account));
+        pool.observe(a1, Some(("core".into(), RateLimit { limit: 5000, remaining: 10, used: 4990, reset: 2000 })), 200);
+        // a2 never answered anything, but its account is down to 10: bob wins.
+        assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+        // In-flight on one token of alice counts against the other.
+        let pool = Pool::new(vec![member("a1", "alice", 1000), member("a2", "alice", 1000), member("b", "bob", 1000)]);
+        let leases: Vec<Lease> = (0..30).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
+        let on_bob = leases.iter().filter(|l| l.identity().id() == "b").count();
+        assert_eq!(on_bob, 15, "alice's two tokens together get as much as bob's one");
+    }
+
+    #[test]
+    fn exhausted_and_quarantined_are_skipped() {
+        let pool = Pool::new(vec![member("a", "alice", 0), member("b", "bob", 10)]);
+        assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+        let b = pool.identities()[1].clone();
+        pool.observe(&b, None, 401);
+        assert!(!b.is_usable());
+        assert_eq!(
+            pool.pick_at("core", 1000).unwrap_err(),
+            PickError::Exhausted { resource: "core".into(), reset: 2000 }
+        );
+        assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
+        assert_eq!(pool.usable_count(), 1);
+    }
+
+    #[test]
+    fn resources_are_separate() {
+        let pool = Pool::new(vec![member("a", "alice", 0), member("b", "bob", 10)]);
+        let a = pool.identities()[0].clone();
+        pool.observe(&a, Some(("search".into(), RateLimit { limit: 30, remaining: 30, used: 0, reset: 2000 })), 200);
+        let b = pool.identities()[1].clone();
+        pool.observe(&b, Some(("search".into(), RateLimit { limit: 30, remaining: 2, used: 28, reset: 2000 })), 200);
+        assert_eq!(pool.pick_at("search", 1000).unwrap().identity().id(), "a");
+    }
+}

@@ -1,0 +1,114 @@
+//! The one place where a refusal or a failure becomes an HTTP answer.
+//!
+//! Every answer ghpool makes up itself is JSON in GitHub's own error shape,
+//! `{"message": "...", "documentation_url": "..."}`, so gh, Octokit and PyGithub surface it as they
+//! would a GitHub error. Must never: put a token, or anything derived from one, in a body or header.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+const DOCS: &str = "https://github.com/ghpool/ghpool#readme";
+const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
+
+/// Every reason ghpool answers a request itself instead of forwarding it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Requires authentication: ghpool forwards writes with your own token; send an Authorization header")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Not Found")]
+    NotFound,
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("API rate limit exceeded for every identity in the ghpool pool (resource `{resource}`); retry after {retry_after_secs} s")]
+    Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
+    #[error("ghpool has no usable identity: every pool token was refused by GitHub")]
+    NoIdentity,
+    #[error("GitHub could not be reached: {0}")]
+    BadGateway(String),
+    #[error("GitHub did not answer in time")]
+    GatewayTimeout,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: String,
+    documentation_url: &'a str,
+}
+
+/// A ready-to-send answer: status, extra headers, JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::BadRequest(_) => 400,
+            Refusal::Unauthenticated => 401,
+            Refusal::Forbidden(_) => 403,
+            Refusal::NotFound => 404,
+            Refusal::MethodNotAllowed => 405,
+            Refusal::Exhausted { .. } => 429,
+            Refusal::NoIdentity => 503,
+            Refusal::BadGateway(_) => 502,
+            Refusal::GatewayTimeout => 504,
+        }
+    }
+
+    pub fn answer(&self) -> Answer {
+        let documentation_url = match self {
+            Refusal::Exhausted { .. } => RATE_DOCS,
+            _ => DOCS,
+        };
+        let body = serde_json::to_vec(&Body { message: self.to_string(), documentation_url })
+            .unwrap_or_else(|_| b"{}".to_vec());
+        let mut headers = vec![("content-type", "application/json; charset=utf-8".to_string())];
+        match self {
+            Refusal::Exhausted { retry_after_secs, reset, .. } => {
+                headers.push(("retry-after", retry_after_secs.to_string()));
+                headers.push(("x-ratelimit-remaining", "0".to_string()));
+                headers.push(("x-ratelimit-reset", reset.to_string()));
+            }
+            Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
+            _ => {}
+        }
+        Answer { status: self.status(), headers, body }
+    }
+}
+
+/// Seconds from `now` until `reset`, at least 1 (a `Retry-After: 0` invites a tight loop).
+pub fn retry_after(reset: u64, now: u64) -> u64 {
+    Duration::from_secs(reset.saturating_sub(now)).as_secs().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_in_githubs_shape() {
+        let a = Refusal::Forbidden("owner `evil` is not allowed".into()).answer();
+        assert_eq!(a.status, 403);
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["message"], "owner `evil` is not allowed");
+        assert!(v["documentation_url"].as_str().unwrap().starts_with("https://"));
+    }
+
+    #[test]
+    fn exhaustion_says_when_to_come_back() {
+        let a = Refusal::Exhausted { resource: "core".into(), retry_after_secs: retry_after(1100, 1000), reset: 1100 }
+            .answer();
+        assert_eq!(a.status, 429);
+        assert!(a.headers.contains(&("retry-after", "100".to_string())));
+        assert!(a.headers.contains(&("x-ratelimit-reset", "1100".to_string())));
+        assert_eq!(retry_after(900, 1000), 1);
+    }
+}

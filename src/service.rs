@@ -1,0 +1,126 @@
+//! Assembling the running server: Pingora's `Server` with ghpool's proxy service on the configured
+//! listen address, and a background service that keeps the upstream address fresh.
+//!
+//! Owns: start-up order (config → upstream DNS → pool → listen). Must never: make per-request decisions.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::{Server, ShutdownWatch};
+use pingora_core::services::background::{background_service, BackgroundService};
+
+use crate::access::Allowlist;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pool::{build_pool, BuildError};
+use crate::proxy::{Ghpool, Timeouts};
+use crate::secrets::Resolver;
+use crate::upstream::ResolvedUpstream;
+
+/// How long start-up waits for GitHub to say who each identity is.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+const DNS_REFRESH: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pool(#[from] BuildError),
+    #[error("the Pingora server could not be created: {0}")]
+    Server(String),
+    #[error("the HTTP client for start-up calls could not be built: {0}")]
+    Client(String),
+    #[error("CA file `{0}` could not be used: {1}")]
+    CaFile(String, String),
+}
+
+/// Pingora's server configuration: the YAML file given with `-c`, or defaults with one worker
+/// thread per core (Pingora's own default is a single thread).
+pub fn server_conf(opt: &Opt) -> Result<ServerConf, StartError> {
+    let conf = match &opt.conf {
+        Some(_) => ServerConf::load_yaml_with_opt_override(opt).map_err(|e| StartError::Server(e.to_string()))?,
+        None => {
+            let mut conf = ServerConf::new_with_opt_override(opt)
+                .ok_or_else(|| StartError::Server("default configuration".into()))?;
+            conf.threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            conf
+        }
+    };
+    Ok(conf)
+}
+
+/// The client for ghpool's own calls (login resolution), trusting Pingora's `ca_file` if set.
+pub fn http_client(conf: &ServerConf) -> Result<reqwest::Client, StartError> {
+    let mut builder = reqwest::Client::builder().user_agent(crate::USER_AGENT);
+    if let Some(path) = &conf.ca_file {
+        let pem = std::fs::read(path).map_err(|e| StartError::CaFile(path.clone(), e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| StartError::CaFile(path.clone(), e.to_string()))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| StartError::Client(e.to_string()))
+}
+
+/// Resolve the upstream and build the pool, on a runtime of its own that is gone before Pingora
+/// starts (and possibly forks to daemonize).
+pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError> {
+    let client = http_client(conf)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Server(e.to_string()))?;
+    let upstream = Arc::new(ResolvedUpstream::new(config.upstream.clone()));
+    let resolver = Resolver::from_process(&config.secrets_dir);
+    let pool = runtime.block_on(async {
+        if let Err(e) = upstream.refresh().await {
+            log::warn!("upstream `{}` does not resolve yet ({e}); retrying in the background", config.upstream.base_url());
+        }
+        build_pool(config, &resolver, &client, LOGIN_TIMEOUT).await
+    })?;
+    if pool.is_anonymous() {
+        log::warn!("ghpool runs WITHOUT identities: reads are unauthenticated (GitHub allows 60/hour per IP)");
+    }
+    Ok(Ghpool {
+        pool: Arc::new(pool),
+        allowlist: Allowlist::new(config.owners.clone()),
+        upstream,
+        metrics: Arc::new(Metrics::new()),
+        timeouts: Timeouts::default(),
+        started: Instant::now(),
+    })
+}
+
+/// Build the server with its services; the caller runs it.
+pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, ghpool: Ghpool) -> Server {
+    let upstream = ghpool.upstream.clone();
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+    let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, ghpool);
+    proxy.add_tcp(&config.listen.to_string());
+    server.add_service(proxy);
+    server.add_service(background_service("upstream dns", DnsRefresh { upstream }));
+    server
+}
+
+/// Keeps the upstream's address current, so a worker never resolves DNS on the request path.
+struct DnsRefresh {
+    upstream: Arc<ResolvedUpstream>,
+}
+
+#[async_trait]
+impl BackgroundService for DnsRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(DNS_REFRESH) => {
+                    if let Err(e) = self.upstream.refresh().await {
+                        log::warn!("upstream `{}` did not resolve: {e}; keeping the last address", self.upstream.upstream().host());
+                    }
+                }
+            }
+        }
+    }
+}
