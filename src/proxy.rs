@@ -82,11 +82,11 @@ impl Ghpool {
             return Err(Refusal::BadRequest("Invalid request path: not UTF-8".into()));
         }
         let raw = String::from_utf8_lossy(req.raw_path());
-        let target = normalize(&raw, self.upstream.upstream().host())?;
+        let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?);
         let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
-        let route = classify(req.method.as_str(), &target, authorization)?;
+        let route = classify(req.method.as_str(), target, authorization)?;
         if let Route::PooledRead { resource } = route {
-            self.allowlist.check_rest(&target)?;
+            self.allowlist.check_rest(target)?;
             ctx.resource = resource;
             ctx.lease = Some(self.pool.pick(resource).map_err(|e| match e {
                 PickError::Exhausted { resource, reset } => {
@@ -95,7 +95,6 @@ impl Ghpool {
                 PickError::NoneUsable => Refusal::NoIdentity,
             })?);
         }
-        ctx.target = Some(target);
         Ok(route)
     }
 
@@ -155,8 +154,11 @@ impl ProxyHttp for Ghpool {
                 Ok(false)
             }
             Err(refusal) => {
-                // The body, if any, was not read: the connection cannot be reused safely.
-                session.set_keepalive(None);
+                // A body, if one was sent, was not read: the connection cannot be reused safely.
+                let method = &session.req_header().method;
+                if method != http::Method::GET && method != http::Method::HEAD {
+                    session.set_keepalive(None);
+                }
                 let a = refusal.answer();
                 send(session, a.status, &a.headers, a.body).await?;
                 Ok(true)

@@ -1,0 +1,161 @@
+//! Runs the real `ghpool` binary as a child process, as a user would: configured only through its
+//! environment, on an ephemeral loopback port, in an empty working directory, killed on drop.
+//! Everything it prints is captured so tests can assert on its log.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Ghpool {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn command(env: &[(&str, &str)], dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ghpool"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn capture(child: &mut Child) -> Arc<Mutex<String>> {
+    let output = Arc::new(Mutex::new(String::new()));
+    let streams: Vec<Box<dyn Read + Send>> = vec![
+        Box::new(child.stdout.take().expect("piped stdout")),
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ];
+    for mut stream in streams {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    output
+}
+
+impl Ghpool {
+    /// Start with these environment variables (GHPOOL_LISTEN is set here) and wait for /healthz.
+    pub fn start(env: &[(&str, &str)]) -> Ghpool {
+        Self::start_with_config(env, None)
+    }
+
+    /// Same, with a TOML file written to the working directory as `config.toml`.
+    pub fn start_with_config(env: &[(&str, &str)], toml: Option<&str>) -> Ghpool {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(toml) = toml {
+            std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
+        }
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = env.to_vec();
+        env.push(("GHPOOL_LISTEN", &listen));
+        let mut child = command(&env, dir.path()).spawn().expect("spawn ghpool");
+        let output = capture(&mut child);
+        let mut g = Ghpool { child, port, output, _dir: dir };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        loop {
+            if let Ok(Some(status)) = g.child.try_wait() {
+                panic!("ghpool exited with {status} before serving:\n{}", g.log());
+            }
+            if client.get(g.url("/healthz")).send().is_ok_and(|r| r.status() == 200) {
+                return g;
+            }
+            if Instant::now() > deadline {
+                panic!("ghpool did not serve /healthz within {START_TIMEOUT:?}:\n{}", g.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Everything the process printed so far.
+    pub fn log(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// GET `path` and parse the JSON answer.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let resp = client().get(self.url(path)).send().expect("request to ghpool");
+        resp.json().expect("JSON answer")
+    }
+}
+
+impl Drop for Ghpool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking client with a timeout, for tests.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+}
+
+/// Run ghpool expecting it to exit by itself (a bad configuration): exit code and output.
+pub fn run_to_exit(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    if let Some(toml) = toml {
+        std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
+    }
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let mut env = env.to_vec();
+    if !env.iter().any(|(k, _)| *k == "GHPOOL_LISTEN") {
+        env.push(("GHPOOL_LISTEN", &listen));
+    }
+    let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
+    let output = capture(&mut child);
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            std::thread::sleep(Duration::from_millis(100));
+            let text = output.lock().unwrap().clone();
+            return (status.code(), text);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = output.lock().unwrap().clone();
+            panic!("ghpool did not exit within {START_TIMEOUT:?}:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
