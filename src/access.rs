@@ -17,10 +17,31 @@ use crate::respond::Refusal;
 const GITHUB_API_HOSTS: &[&str] = &["api.github.com", "api.github.localhost"];
 
 /// Owner-free endpoints that reveal nothing about the pool identity.
-const PUBLIC_PATHS: &[&str] = &["/", "/meta", "/emojis", "/licenses", "/gitignore/templates", "/octocat", "/zen", "/versions"];
+const PUBLIC_PATHS: &[&str] = &[
+    "/",
+    "/meta",
+    "/emojis",
+    "/licenses",
+    "/gitignore/templates",
+    "/octocat",
+    "/zen",
+    "/versions",
+];
 
 /// Characters escaped when a decoded segment is re-encoded for upstream.
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'/').add(b'\\');
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'\\');
 
 /// A request target made canonical: decoded once, checked, re-encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +124,11 @@ pub fn normalize(target: &str, upstream_host: &str) -> Result<Target, Refusal> {
     }
     let path = format!(
         "/{}",
-        segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+        segments
+            .iter()
+            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/")
     );
     Ok(Target { segments, path, query })
 }
@@ -166,12 +191,16 @@ impl Allowlist {
             .map(|(_, v)| v.into_owned())
             .collect::<Vec<_>>();
         if q.len() != 1 {
-            return Err(Refusal::Forbidden("ghpool: a search needs exactly one `q` parameter".into()));
+            return Err(Refusal::Forbidden(
+                "ghpool: a search needs exactly one `q` parameter".into(),
+            ));
         }
         let mut owners: HashSet<String> = HashSet::new();
         for term in q[0].split_whitespace() {
             let term = term.trim_start_matches(['-', '+']);
-            let Some((qualifier, value)) = term.split_once(':') else { continue };
+            let Some((qualifier, value)) = term.split_once(':') else {
+                continue;
+            };
             let value = value.trim_matches('"');
             match qualifier.to_ascii_lowercase().as_str() {
                 "repo" => owners.insert(value.split('/').next().unwrap_or("").to_string()),
@@ -192,7 +221,9 @@ impl Allowlist {
 }
 
 fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.iter().any(|p| path == *p || (p.len() > 1 && path.starts_with(p) && path[p.len()..].starts_with('/')))
+    PUBLIC_PATHS
+        .iter()
+        .any(|p| path == *p || (p.len() > 1 && path.starts_with(p) && path[p.len()..].starts_with('/')))
 }
 
 #[cfg(test)]
@@ -217,7 +248,12 @@ mod tests {
         assert_eq!(t.path, "/repos/acme/r");
         assert_eq!(normalize("/api/graphql", "h").unwrap().path, "/graphql");
         assert_eq!(normalize("/", "h").unwrap().path, "/");
-        assert_eq!(normalize("http://upstream.local:8080/zen", "upstream.local").unwrap().path, "/zen");
+        assert_eq!(
+            normalize("http://upstream.local:8080/zen", "upstream.local")
+                .unwrap()
+                .path,
+            "/zen"
+        );
     }
 
     #[test]

@@ -34,12 +34,20 @@ pub struct AdminView<'a> {
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
 pub fn wants_prometheus(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
-    let compact: String = accept.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let compact: String = accept
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     compact.contains("application/openmetrics-text") || compact.contains("text/plain;version=0.0.4")
 }
 
 fn json_answer(status: u16, value: serde_json::Value) -> AdminAnswer {
-    AdminAnswer { status, content_type: "application/json; charset=utf-8", body: value.to_string() }
+    AdminAnswer {
+        status,
+        content_type: "application/json; charset=utf-8",
+        body: value.to_string(),
+    }
 }
 
 pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminAnswer {
@@ -63,7 +71,11 @@ pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminA
 }
 
 fn prometheus(view: &AdminView) -> AdminAnswer {
-    AdminAnswer { status: 200, content_type: PROMETHEUS_CONTENT_TYPE, body: view.metrics.render(view.pool) }
+    AdminAnswer {
+        status: 200,
+        content_type: PROMETHEUS_CONTENT_TYPE,
+        body: view.metrics.render(view.pool),
+    }
 }
 
 fn stats(view: &AdminView) -> serde_json::Value {
@@ -97,8 +109,13 @@ mod tests {
     fn readyz_needs_a_resolved_upstream() {
         let pool = Pool::anonymous();
         let metrics = Metrics::new();
-        let mut view =
-            AdminView { pool: &pool, metrics: &metrics, upstream_base: "x".into(), upstream_resolved: false, started: Instant::now() };
+        let mut view = AdminView {
+            pool: &pool,
+            metrics: &metrics,
+            upstream_base: "x".into(),
+            upstream_resolved: false,
+            started: Instant::now(),
+        };
         assert_eq!(answer(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;
         assert_eq!(answer(AdminPath::Readyz, None, &view).status, 200);

@@ -167,13 +167,22 @@ impl Config {
 }
 
 fn issue(key: &str, message: impl Into<String>) -> ConfigIssue {
-    ConfigIssue { key: key.to_string(), message: message.into() }
+    ConfigIssue {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 /// toml's message already says "at line N, column M" and names an unknown field; keep it whole,
 /// on one line.
 fn toml_issue(e: &toml::de::Error) -> ConfigIssue {
-    let message = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let message = e
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     issue("toml", message)
 }
 
@@ -184,7 +193,11 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     let listen = pick_listen(&raw, env, &mut issues);
 
     let upstream_text = env.get("GHPOOL_UPSTREAM").cloned().or(raw.upstream.clone());
-    let upstream_key = if env.contains_key("GHPOOL_UPSTREAM") { "GHPOOL_UPSTREAM" } else { "upstream" };
+    let upstream_key = if env.contains_key("GHPOOL_UPSTREAM") {
+        "GHPOOL_UPSTREAM"
+    } else {
+        "upstream"
+    };
     let upstream = match Upstream::parse(upstream_text.as_deref().unwrap_or(DEFAULT_UPSTREAM)) {
         Ok(u) => Some(u),
         Err(e) => {
@@ -194,9 +207,22 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     };
 
     let cache = CacheConfig {
-        ttl: pick_duration(env, "GHPOOL_CACHE_TTL", raw.cache.ttl.as_ref(), "cache.ttl", DEFAULT_TTL, &mut issues),
+        ttl: pick_duration(
+            env,
+            "GHPOOL_CACHE_TTL",
+            raw.cache.ttl.as_ref(),
+            "cache.ttl",
+            DEFAULT_TTL,
+            &mut issues,
+        ),
         graphql_ttl: Duration::ZERO,
-        max_size: pick_size(env, "GHPOOL_CACHE_MAX_SIZE", raw.cache.max_size.as_ref(), "cache.max_size", &mut issues),
+        max_size: pick_size(
+            env,
+            "GHPOOL_CACHE_MAX_SIZE",
+            raw.cache.max_size.as_ref(),
+            "cache.max_size",
+            &mut issues,
+        ),
     };
     let graphql_ttl = pick_duration(
         env,
@@ -209,16 +235,25 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     let cache = CacheConfig { graphql_ttl, ..cache };
 
     let secrets_dir = PathBuf::from(
-        env.get("GHPOOL_SECRETS_DIR").cloned().or(raw.secrets_dir.clone()).unwrap_or(DEFAULT_SECRETS_DIR.into()),
+        env.get("GHPOOL_SECRETS_DIR")
+            .cloned()
+            .or(raw.secrets_dir.clone())
+            .unwrap_or(DEFAULT_SECRETS_DIR.into()),
     );
 
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let owners = pick_owners(&raw, env, identities.is_empty(), &mut issues, &mut warnings);
 
     match (issues.is_empty(), upstream) {
-        (true, Some(upstream)) => {
-            Ok(Config { listen, upstream, owners, secrets_dir, cache, identities, warnings })
-        }
+        (true, Some(upstream)) => Ok(Config {
+            listen,
+            upstream,
+            owners,
+            secrets_dir,
+            cache,
+            identities,
+            warnings,
+        }),
         _ => Err(issues),
     }
 }
@@ -233,7 +268,10 @@ fn pick_listen(raw: &RawConfig, env: &HashMap<String, String>, issues: &mut Vec<
     let mut addr = match text.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
-            issues.push(issue(key, format!("`{text}` is not an address:port such as 0.0.0.0:8080")));
+            issues.push(issue(
+                key,
+                format!("`{text}` is not an address:port such as 0.0.0.0:8080"),
+            ));
             fallback
         }
     };
@@ -330,7 +368,10 @@ fn collect_identities(
         let key = format!("identities[{i}]");
         let id = ident.id.trim().to_ascii_lowercase();
         if !is_valid_id(&id) {
-            issues.push(issue(&format!("{key}.id"), format!("`{}` is not a valid id (letters, digits, - and _)", ident.id)));
+            issues.push(issue(
+                &format!("{key}.id"),
+                format!("`{}` is not a valid id (letters, digits, - and _)", ident.id),
+            ));
             continue;
         }
         if by_id.contains_key(&id) {
@@ -349,7 +390,10 @@ fn collect_identities(
     for (key, value) in env_pats {
         let id = key[PAT_PREFIX.len()..].to_ascii_lowercase();
         if !is_valid_id(&id) {
-            issues.push(issue(key, "the part after GHPOOL_PAT_ must be an id of letters, digits, - and _"));
+            issues.push(issue(
+                key,
+                "the part after GHPOOL_PAT_ must be an id of letters, digits, - and _",
+            ));
             continue;
         }
         match SecretRef::parse(value) {
@@ -391,7 +435,15 @@ fn pick_owners(
         None => raw.allow_all_owners.unwrap_or(false),
     };
     let (key, listed): (&str, Option<Vec<String>>) = match env.get("GHPOOL_ALLOWED_OWNERS") {
-        Some(v) => ("GHPOOL_ALLOWED_OWNERS", Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())),
+        Some(v) => (
+            "GHPOOL_ALLOWED_OWNERS",
+            Some(
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+        ),
         None => ("allowed_owners", raw.allowed_owners.clone()),
     };
     let mut owners = HashSet::new();
@@ -399,7 +451,10 @@ fn pick_owners(
         if is_valid_login(owner) {
             owners.insert(owner.to_ascii_lowercase());
         } else {
-            issues.push(issue(key, format!("`{owner}` is not a GitHub user or organization name")));
+            issues.push(issue(
+                key,
+                format!("`{owner}` is not a GitHub user or organization name"),
+            ));
         }
     }
     if allow_all {
@@ -476,7 +531,10 @@ mod tests {
         let c = Config::parse(Some(toml), &e).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
         assert_eq!(c.upstream.base_url(), "http://127.0.0.1:1");
-        assert_eq!(c.owners, OwnerPolicy::Only(["octo".to_string(), "widgets".to_string()].into()));
+        assert_eq!(
+            c.owners,
+            OwnerPolicy::Only(["octo".to_string(), "widgets".to_string()].into())
+        );
         assert_eq!(c.cache.ttl, Duration::from_secs(30));
         assert_eq!(c.cache.graphql_ttl, Duration::from_secs(120));
         assert_eq!(c.cache.max_size, 1024 * 1024);
@@ -484,23 +542,86 @@ mod tests {
         assert_eq!(ids, ["a", "b"]);
     }
 
+    /// name, config.toml, environment, key named, text in its message.
+    type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
     #[test]
     fn each_error_class_names_its_key() {
-        let cases: &[(&str, Option<&str>, &[(&str, &str)], &str, &str)] = &[
+        let cases: &[Case] = &[
             ("bad toml", Some("listen = \n"), &[], "toml", "line 1"),
             ("unknown key", Some("listne = \"x\""), &[], "toml", "listne"),
             ("unknown cache key", Some("[cache]\nttl2 = 1"), &[], "toml", "ttl2"),
-            ("bad duration", Some("[cache]\nttl = \"soon\""), &[], "cache.ttl", "soon"),
-            ("bad env duration", None, &[("GHPOOL_CACHE_TTL", "x")], "GHPOOL_CACHE_TTL", "duration"),
-            ("bad size", Some("[cache]\nmax_size = \"lots\""), &[], "cache.max_size", "lots"),
-            ("zero size", None, &[("GHPOOL_CACHE_MAX_SIZE", "0")], "GHPOOL_CACHE_MAX_SIZE", "zero"),
-            ("no allowlist", None, &[("GHPOOL_PAT_A", "env:X")], "allowed_owners", "no owner"),
-            ("bad secret ref", None, &[("GHPOOL_PAT_A", "vault:x"), ("GHPOOL_ALLOWED_OWNERS", "o")], "GHPOOL_PAT_A", "vault"),
-            ("bad toml secret ref", Some("allowed_owners=[\"o\"]\n[[identities]]\nid=\"a\"\ntoken=\"k8s:x\""), &[], "identities[0].token", "k8s"),
-            ("bad listen", None, &[("GHPOOL_LISTEN", "nowhere")], "GHPOOL_LISTEN", "nowhere"),
+            (
+                "bad duration",
+                Some("[cache]\nttl = \"soon\""),
+                &[],
+                "cache.ttl",
+                "soon",
+            ),
+            (
+                "bad env duration",
+                None,
+                &[("GHPOOL_CACHE_TTL", "x")],
+                "GHPOOL_CACHE_TTL",
+                "duration",
+            ),
+            (
+                "bad size",
+                Some("[cache]\nmax_size = \"lots\""),
+                &[],
+                "cache.max_size",
+                "lots",
+            ),
+            (
+                "zero size",
+                None,
+                &[("GHPOOL_CACHE_MAX_SIZE", "0")],
+                "GHPOOL_CACHE_MAX_SIZE",
+                "zero",
+            ),
+            (
+                "no allowlist",
+                None,
+                &[("GHPOOL_PAT_A", "env:X")],
+                "allowed_owners",
+                "no owner",
+            ),
+            (
+                "bad secret ref",
+                None,
+                &[("GHPOOL_PAT_A", "vault:x"), ("GHPOOL_ALLOWED_OWNERS", "o")],
+                "GHPOOL_PAT_A",
+                "vault",
+            ),
+            (
+                "bad toml secret ref",
+                Some("allowed_owners=[\"o\"]\n[[identities]]\nid=\"a\"\ntoken=\"k8s:x\""),
+                &[],
+                "identities[0].token",
+                "k8s",
+            ),
+            (
+                "bad listen",
+                None,
+                &[("GHPOOL_LISTEN", "nowhere")],
+                "GHPOOL_LISTEN",
+                "nowhere",
+            ),
             ("bad port", None, &[("GHPOOL_PORT", "99999")], "GHPOOL_PORT", "99999"),
-            ("bad upstream", None, &[("GHPOOL_UPSTREAM", "ftp://x")], "GHPOOL_UPSTREAM", "http"),
-            ("bad owner", None, &[("GHPOOL_ALLOWED_OWNERS", "a/b")], "GHPOOL_ALLOWED_OWNERS", "a/b"),
+            (
+                "bad upstream",
+                None,
+                &[("GHPOOL_UPSTREAM", "ftp://x")],
+                "GHPOOL_UPSTREAM",
+                "http",
+            ),
+            (
+                "bad owner",
+                None,
+                &[("GHPOOL_ALLOWED_OWNERS", "a/b")],
+                "GHPOOL_ALLOWED_OWNERS",
+                "a/b",
+            ),
         ];
         for (name, toml, vars, key, needle) in cases {
             let issues = Config::parse(*toml, &env(vars)).expect_err(name);
@@ -522,7 +643,11 @@ mod tests {
 
     #[test]
     fn literal_tokens_warn_and_never_show() {
-        let c = Config::parse(None, &env(&[("GHPOOL_PAT_A", "ghp_abcdef"), ("GHPOOL_ALLOWED_OWNERS", "o")])).unwrap();
+        let c = Config::parse(
+            None,
+            &env(&[("GHPOOL_PAT_A", "ghp_abcdef"), ("GHPOOL_ALLOWED_OWNERS", "o")]),
+        )
+        .unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("literal token")));
         assert!(!format!("{c:?} {:?}", c.warnings).contains("ghp_abcdef"));
     }

@@ -50,7 +50,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(60), idle: Duration::from_secs(60) }
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
     }
 }
 
@@ -89,9 +93,11 @@ impl Ghpool {
             self.allowlist.check_rest(target)?;
             ctx.resource = resource;
             ctx.lease = Some(self.pool.pick(resource).map_err(|e| match e {
-                PickError::Exhausted { resource, reset } => {
-                    Refusal::Exhausted { resource, retry_after_secs: retry_after(reset, now_epoch()), reset }
-                }
+                PickError::Exhausted { resource, reset } => Refusal::Exhausted {
+                    resource,
+                    retry_after_secs: retry_after(reset, now_epoch()),
+                    reset,
+                },
                 PickError::NoneUsable => Refusal::NoIdentity,
             })?);
         }
@@ -146,7 +152,13 @@ impl ProxyHttp for Ghpool {
                 let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());
                 let a = admin::answer(path, accept, &self.admin_view());
                 ctx.route = Some(Route::Admin(path));
-                send(session, a.status, &[("content-type", a.content_type.to_string())], a.body.into_bytes()).await?;
+                send(
+                    session,
+                    a.status,
+                    &[("content-type", a.content_type.to_string())],
+                    a.body.into_bytes(),
+                )
+                .await?;
                 Ok(true)
             }
             Ok(route) => {
@@ -169,9 +181,11 @@ impl ProxyHttp for Ghpool {
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let addr = match self.upstream.addr() {
             Some(addr) => addr,
-            None => self.upstream.refresh().await.map_err(|e| {
-                Error::because(ErrorType::ConnectNoRoute, "upstream host does not resolve", e)
-            })?,
+            None => self
+                .upstream
+                .refresh()
+                .await
+                .map_err(|e| Error::because(ErrorType::ConnectNoRoute, "upstream host does not resolve", e))?,
         };
         let up = self.upstream.upstream();
         let mut peer = HttpPeer::new(addr, up.tls(), up.host().to_string());
@@ -189,7 +203,10 @@ impl ProxyHttp for Ghpool {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let up = self.upstream.upstream();
-        let target = ctx.target.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
+        let target = ctx
+            .target
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
         let uri: http::Uri = up
             .target(&target.path, target.query.as_deref())
             .parse()
@@ -225,7 +242,9 @@ impl ProxyHttp for Ghpool {
         if let Some(lease) = &ctx.lease {
             let headers = &resp.headers;
             let rate = parse_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-            let expiry = headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok());
+            let expiry = headers
+                .get("github-authentication-token-expiration")
+                .and_then(|v| v.to_str().ok());
             self.pool.set_token_expiry(lease.identity(), expiry);
             self.pool.observe(lease.identity(), rate, resp.status.as_u16());
             for name in POOL_DESCRIBING_HEADERS {
@@ -247,7 +266,10 @@ impl ProxyHttp for Ghpool {
             _ => Some(Refusal::BadGateway("internal error".into())),
         };
         let Some(refusal) = refusal else {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         };
         let a = refusal.answer();
         if session.response_written().is_none() {
@@ -255,7 +277,10 @@ impl ProxyHttp for Ghpool {
                 log::debug!("could not send the error answer: {err}");
             }
         }
-        FailToProxy { error_code: a.status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: a.status,
+            can_reuse_downstream: false,
+        }
     }
 
     /// One line per request for operators, and the request metrics.

@@ -25,7 +25,11 @@ pub enum Refusal {
     #[error("Method Not Allowed")]
     MethodNotAllowed,
     #[error("API rate limit exceeded for every identity in the ghpool pool (resource `{resource}`); retry after {retry_after_secs} s")]
-    Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
+    Exhausted {
+        resource: String,
+        retry_after_secs: u64,
+        reset: u64,
+    },
     #[error("ghpool has no usable identity: every pool token was refused by GitHub")]
     NoIdentity,
     #[error("GitHub could not be reached: {0}")]
@@ -68,11 +72,18 @@ impl Refusal {
             Refusal::Exhausted { .. } => RATE_DOCS,
             _ => DOCS,
         };
-        let body = serde_json::to_vec(&Body { message: self.to_string(), documentation_url })
-            .unwrap_or_else(|_| b"{}".to_vec());
+        let body = serde_json::to_vec(&Body {
+            message: self.to_string(),
+            documentation_url,
+        })
+        .unwrap_or_else(|_| b"{}".to_vec());
         let mut headers = vec![("content-type", "application/json; charset=utf-8".to_string())];
         match self {
-            Refusal::Exhausted { retry_after_secs, reset, .. } => {
+            Refusal::Exhausted {
+                retry_after_secs,
+                reset,
+                ..
+            } => {
                 headers.push(("retry-after", retry_after_secs.to_string()));
                 headers.push(("x-ratelimit-remaining", "0".to_string()));
                 headers.push(("x-ratelimit-reset", reset.to_string()));
@@ -80,7 +91,11 @@ impl Refusal {
             Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
             _ => {}
         }
-        Answer { status: self.status(), headers, body }
+        Answer {
+            status: self.status(),
+            headers,
+            body,
+        }
     }
 }
 
@@ -104,8 +119,12 @@ mod tests {
 
     #[test]
     fn exhaustion_says_when_to_come_back() {
-        let a = Refusal::Exhausted { resource: "core".into(), retry_after_secs: retry_after(1100, 1000), reset: 1100 }
-            .answer();
+        let a = Refusal::Exhausted {
+            resource: "core".into(),
+            retry_after_secs: retry_after(1100, 1000),
+            reset: 1100,
+        }
+        .answer();
         assert_eq!(a.status, 429);
         assert!(a.headers.contains(&("retry-after", "100".to_string())));
         assert!(a.headers.contains(&("x-ratelimit-reset", "1100".to_string())));

@@ -36,9 +36,13 @@ pub struct ClientCredential(pub Secret);
 pub enum Route {
     Admin(AdminPath),
     /// A REST read served with a pool identity, charged to `resource`.
-    PooledRead { resource: &'static str },
+    PooledRead {
+        resource: &'static str,
+    },
     /// A write (or, until GraphQL parsing lands, any GraphQL POST), sent with the client's token.
-    Passthrough { credential: ClientCredential },
+    Passthrough {
+        credential: ClientCredential,
+    },
 }
 
 impl Route {
@@ -71,10 +75,17 @@ pub fn classify(method: &str, target: &Target, authorization: Option<&str>) -> R
         };
     }
     match method {
-        "GET" | "HEAD" if target.path != "/graphql" => Ok(Route::PooledRead { resource: resource_for(target) }),
+        "GET" | "HEAD" if target.path != "/graphql" => Ok(Route::PooledRead {
+            resource: resource_for(target),
+        }),
         "POST" | "PATCH" | "PUT" | "DELETE" => {
-            let credential = authorization.map(str::trim).filter(|v| !v.is_empty()).ok_or(Refusal::Unauthenticated)?;
-            Ok(Route::Passthrough { credential: ClientCredential(Secret::new(credential)) })
+            let credential = authorization
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or(Refusal::Unauthenticated)?;
+            Ok(Route::Passthrough {
+                credential: ClientCredential(Secret::new(credential)),
+            })
         }
         _ => Err(Refusal::MethodNotAllowed),
     }
@@ -99,9 +110,12 @@ mod tests {
         classify(method, &normalize(path, "h").unwrap(), auth)
     }
 
+    /// method, path, Authorization, route label or refusal status.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Result<&'a str, u16>);
+
     #[test]
     fn classification_table() {
-        let cases: &[(&str, &str, Option<&str>, Result<&str, u16>)] = &[
+        let cases: &[Case] = &[
             ("GET", "/repos/o/r", None, Ok("pooled_read")),
             ("HEAD", "/repos/o/r", None, Ok("pooled_read")),
             ("GET", "/repos/o/r", Some("token client"), Ok("pooled_read")),

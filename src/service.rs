@@ -55,7 +55,8 @@ pub fn http_client(conf: &ServerConf) -> Result<reqwest::Client, StartError> {
     let mut builder = reqwest::Client::builder().user_agent(crate::USER_AGENT);
     if let Some(path) = &conf.ca_file {
         let pem = std::fs::read(path).map_err(|e| StartError::CaFile(path.clone(), e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| StartError::CaFile(path.clone(), e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| StartError::CaFile(path.clone(), e.to_string()))?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
@@ -75,7 +76,10 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     let resolver = Resolver::from_process(&config.secrets_dir);
     let pool = runtime.block_on(async {
         if let Err(e) = upstream.refresh().await {
-            log::warn!("upstream `{}` does not resolve yet ({e}); retrying in the background", config.upstream.base_url());
+            log::warn!(
+                "upstream `{}` does not resolve yet ({e}); retrying in the background",
+                config.upstream.base_url()
+            );
         }
         build_pool(config, &resolver, &client, LOGIN_TIMEOUT).await
     })?;

@@ -45,10 +45,18 @@ impl Upstream {
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
             return Err(UpstreamError::Extra(text.to_string()));
         }
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| UpstreamError::NoHost(text.to_string()))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| UpstreamError::NoHost(text.to_string()))?;
         let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
         let prefix = url.path().trim_end_matches('/').to_string();
-        Ok(Upstream { tls, host: host.trim_matches(['[', ']']).to_string(), port, prefix })
+        Ok(Upstream {
+            tls,
+            host: host.trim_matches(['[', ']']).to_string(),
+            port,
+            prefix,
+        })
     }
 
     pub fn tls(&self) -> bool {
@@ -71,7 +79,11 @@ impl Upstream {
     /// The `Host` header GitHub expects: the name, with the port only when it is not the default.
     pub fn host_header(&self) -> String {
         let default_port = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
         match self.port == default_port {
             true => host,
             false => format!("{host}:{}", self.port),
@@ -102,7 +114,10 @@ pub struct ResolvedUpstream {
 
 impl ResolvedUpstream {
     pub fn new(upstream: Upstream) -> Self {
-        ResolvedUpstream { upstream, addr: RwLock::new(None) }
+        ResolvedUpstream {
+            upstream,
+            addr: RwLock::new(None),
+        }
     }
 
     pub fn upstream(&self) -> &Upstream {
@@ -132,7 +147,10 @@ mod tests {
     #[test]
     fn parses_base_urls() {
         let gh = Upstream::parse("https://api.github.com").unwrap();
-        assert_eq!((gh.tls(), gh.host(), gh.port(), gh.prefix()), (true, "api.github.com", 443, ""));
+        assert_eq!(
+            (gh.tls(), gh.host(), gh.port(), gh.prefix()),
+            (true, "api.github.com", 443, "")
+        );
         assert_eq!(gh.host_header(), "api.github.com");
         assert_eq!(gh.target("/repos/o/r", Some("page=2")), "/repos/o/r?page=2");
 
@@ -148,9 +166,18 @@ mod tests {
 
     #[test]
     fn refuses_bad_base_urls() {
-        assert!(matches!(Upstream::parse("api.github.com"), Err(UpstreamError::NotAUrl(..))));
+        assert!(matches!(
+            Upstream::parse("api.github.com"),
+            Err(UpstreamError::NotAUrl(..))
+        ));
         assert!(matches!(Upstream::parse("ftp://x"), Err(UpstreamError::Scheme(_))));
-        assert!(matches!(Upstream::parse("https://x/?a=b"), Err(UpstreamError::Extra(_))));
-        assert!(matches!(Upstream::parse("https://u:p@x/"), Err(UpstreamError::Extra(_))));
+        assert!(matches!(
+            Upstream::parse("https://x/?a=b"),
+            Err(UpstreamError::Extra(_))
+        ));
+        assert!(matches!(
+            Upstream::parse("https://u:p@x/"),
+            Err(UpstreamError::Extra(_))
+        ));
     }
 }

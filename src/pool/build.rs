@@ -64,11 +64,19 @@ pub async fn fetch_login(
     let token_expires = get("github-authentication-token-expiration").map(str::to_string);
     let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
     if status != 200 {
-        let message = body.get("message").and_then(|m| m.as_str()).unwrap_or("no message").to_string();
+        let message = body
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message")
+            .to_string();
         return Err(LoginError::Refused { status, message });
     }
     let login = body.get("login").and_then(|l| l.as_str()).ok_or(LoginError::NoLogin)?;
-    Ok(Login { login: login.to_string(), rate, token_expires })
+    Ok(Login {
+        login: login.to_string(),
+        rate,
+        token_expires,
+    })
 }
 
 /// Resolve every configured identity concurrently and build the pool from those that work.
@@ -91,7 +99,9 @@ pub async fn build_pool(
                     .resolve(&ident.token)
                     .await
                     .map_err(|e| format!("secret {}: {e}", ident.token.describe()))?;
-                let login = fetch_login(&client, &upstream, &token, timeout).await.map_err(|e| e.to_string())?;
+                let login = fetch_login(&client, &upstream, &token, timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok::<_, String>(Member {
                     id: ident.id.clone(),
                     login: login.login,

@@ -56,7 +56,11 @@ pub enum SecretRef {
     /// `env:VAR`
     Env(String),
     /// `k8s:<namespace>/<secret-name>:<key>`: a Kubernetes secret mounted as files.
-    K8s { namespace: String, name: String, key: String },
+    K8s {
+        namespace: String,
+        name: String,
+        key: String,
+    },
     /// `aws:secretsmanager:<secret-name>:<json-key>`
     AwsSecretsManager { name: String, key: String },
     /// `gcp:secretmanager:projects/<p>/secrets/<s>:<version>`
@@ -191,11 +195,18 @@ mod tests {
             ("env:GH_A", SecretRef::Env("GH_A".into())),
             (
                 "k8s:tools/ghpool-tokens:pat-a",
-                SecretRef::K8s { namespace: "tools".into(), name: "ghpool-tokens".into(), key: "pat-a".into() },
+                SecretRef::K8s {
+                    namespace: "tools".into(),
+                    name: "ghpool-tokens".into(),
+                    key: "pat-a".into(),
+                },
             ),
             (
                 "aws:secretsmanager:prod/ghpool:pat_a",
-                SecretRef::AwsSecretsManager { name: "prod/ghpool".into(), key: "pat_a".into() },
+                SecretRef::AwsSecretsManager {
+                    name: "prod/ghpool".into(),
+                    key: "pat_a".into(),
+                },
             ),
             (
                 "aws:secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x:pat",
@@ -206,7 +217,10 @@ mod tests {
             ),
             (
                 "gcp:secretmanager:projects/p1/secrets/gh:latest",
-                SecretRef::GcpSecretManager { resource: "projects/p1/secrets/gh".into(), version: "latest".into() },
+                SecretRef::GcpSecretManager {
+                    resource: "projects/p1/secrets/gh".into(),
+                    version: "latest".into(),
+                },
             ),
             ("ghp_abc", SecretRef::Literal(Secret::new("ghp_abc"))),
             ("github_pat_abc", SecretRef::Literal(Secret::new("github_pat_abc"))),
