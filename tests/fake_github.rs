@@ -365,6 +365,10 @@ fn request_log_records_everything() {
         .expect("HEAD");
     assert_eq!(head.status(), 200);
     assert!(!header(&head, "etag").is_empty());
+    let length: u64 = header(&head, "content-length")
+        .parse()
+        .expect("HEAD has content-length");
+    assert!(length > 100, "HEAD reports the GET body's length, got {length}");
 
     let log = fake.requests();
     let summary: Vec<(&str, &str, Option<&str>, u16)> = log

@@ -69,6 +69,11 @@ impl Ghpool {
 
     /// Same, with a TOML file written to the working directory as `config.toml`.
     pub fn start_with_config(env: &[(&str, &str)], toml: Option<&str>) -> Ghpool {
+        Self::start_full(env, toml, &[])
+    }
+
+    /// Same, with command-line arguments (Pingora's `-c conf.yaml`, …).
+    pub fn start_full(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> Ghpool {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Some(toml) = toml {
             std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
@@ -77,7 +82,7 @@ impl Ghpool {
         let listen = format!("127.0.0.1:{port}");
         let mut env = env.to_vec();
         env.push(("GHPOOL_LISTEN", &listen));
-        let mut child = command(&env, dir.path()).spawn().expect("spawn ghpool");
+        let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
         let output = capture(&mut child);
         let mut g = Ghpool {
             child,
