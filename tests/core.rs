@@ -130,6 +130,33 @@ fn in_flight_requests_spread_a_burst_over_equal_identities() {
 }
 
 #[test]
+fn in_flight_requests_count_against_the_budget_of_a_slightly_richer_identity() {
+    // bob has 10 more than alice: without in-flight accounting every read of a burst would go to
+    // bob, who looks best until his answers come back.
+    let fake = fake_with_repo();
+    fake.set_budget("alice", "core", 5000, 1000);
+    fake.set_budget("bob", "core", 5000, 1010);
+    let gp = start_pool(&fake, &[]);
+    fake.set_delay(Duration::from_millis(300));
+    let url = gp.url("/repos/acme/widgets");
+    let handles: Vec<_> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || client().get(url).send().unwrap().status())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    let seen = tokens_seen(&fake, "/repos/acme/widgets");
+    let a = seen.get(&Some(TOKEN_A.to_string())).copied().unwrap_or(0);
+    assert!(
+        a >= 15,
+        "alice takes her share once bob's in-flight reads bring him level: {seen:?}"
+    );
+}
+
+#[test]
 fn tokens_of_one_login_share_one_budget() {
     let fake = fake_with_repo();
     let upstream = fake.base_url();
