@@ -19,12 +19,7 @@ fn pool_of(n: usize) -> Pool {
             token: Some(Secret::new(format!("ghp_{i}"))),
             first_seen: Some((
                 "core".into(),
-                RateLimit {
-                    limit: 5000,
-                    remaining: 4000 + i as u64,
-                    used: 1000,
-                    reset: u64::MAX,
-                },
+                RateLimit { limit: 5000, remaining: 4000 + i as u64, used: 1000, reset: u64::MAX },
             )),
             token_expires: None,
         })

@@ -6,27 +6,21 @@
 //! form and the proxy forwards exactly that.
 //! Must never: let a path through whose upstream form names an owner outside the allowlist.
 
-use std::collections::HashSet;
-
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use std::collections::BTreeSet;
+
 use crate::config::OwnerPolicy;
+use crate::graphql::Reads;
 use crate::respond::Refusal;
 
 /// Hosts an absolute-form request line may name: GitHub's API hosts and the configured upstream.
 const GITHUB_API_HOSTS: &[&str] = &["api.github.com", "api.github.localhost"];
 
-/// Owner-free endpoints that reveal nothing about the pool identity.
-const PUBLIC_PATHS: &[&str] = &[
-    "/",
-    "/meta",
-    "/emojis",
-    "/licenses",
-    "/gitignore/templates",
-    "/octocat",
-    "/zen",
-    "/versions",
-];
+/// Owner-free endpoints that reveal nothing about the pool identity (a prefix also covers what is
+/// below it: `/licenses` covers `/licenses/mit`).
+pub const DEFAULT_PUBLIC_PATHS: &[&str] =
+    &["/", "/meta", "/emojis", "/licenses", "/gitignore/templates", "/octocat", "/zen", "/versions"];
 
 /// Characters escaped when a decoded segment is re-encoded for upstream.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -124,27 +118,39 @@ pub fn normalize(target: &str, upstream_host: &str) -> Result<Target, Refusal> {
     }
     let path = format!(
         "/{}",
-        segments
-            .iter()
-            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/")
+        segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
     );
     Ok(Target { segments, path, query })
 }
 
-/// The owner allowlist.
+/// The owner allowlist, and the owner-free paths and GraphQL root fields let through anyway.
 #[derive(Debug, Clone)]
 pub struct Allowlist {
     policy: OwnerPolicy,
+    public_paths: Vec<String>,
+    graphql_fields: BTreeSet<String>,
+}
+
+/// What a REST check needs before it can answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// `/repositories/{id}/…`: allowed or not depending on the repository's owner, not known yet.
+    NeedsOwnerOf(u64),
 }
 
 impl Allowlist {
     pub fn new(policy: OwnerPolicy) -> Self {
-        Allowlist { policy }
+        Allowlist::with_lists(policy, DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(), BTreeSet::new())
     }
 
-    fn allows(&self, owner: &str) -> bool {
+    /// `public_paths`: owner-free REST paths served through the pool; `graphql_fields`: root fields
+    /// that read no owner (`viewer`, …) but are served anyway.
+    pub fn with_lists(policy: OwnerPolicy, public_paths: Vec<String>, graphql_fields: BTreeSet<String>) -> Self {
+        Allowlist { policy, public_paths, graphql_fields }
+    }
+
+    pub fn allows(&self, owner: &str) -> bool {
         match &self.policy {
             OwnerPolicy::AllowAll => true,
             OwnerPolicy::Only(set) => set.contains(&owner.to_ascii_lowercase()),
@@ -155,28 +161,78 @@ impl Allowlist {
         Refusal::Forbidden(format!("ghpool: owner `{owner}` is not in this proxy's allowlist"))
     }
 
-    /// May a pooled read of `target` go upstream?
-    pub fn check_rest(&self, target: &Target) -> Result<(), Refusal> {
+    fn owner_check(&self, owner: &str) -> Result<Verdict, Refusal> {
+        match self.allows(owner) {
+            true => Ok(Verdict::Allowed),
+            false => Err(Self::denied(owner)),
+        }
+    }
+
+    /// The owner of a repository reached by id, once known.
+    pub fn check_owner(&self, owner: &str) -> Result<(), Refusal> {
+        self.owner_check(owner).map(|_| ())
+    }
+
+    /// May a pooled read of `target` go upstream? `owner_of` knows the owners of repository ids
+    /// seen before.
+    pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
         let s = |i| target.segment(i);
         match (s(0), s(1)) {
-            (Some("repos" | "orgs" | "users"), Some(owner)) => match self.allows(owner) {
-                true => Ok(()),
-                false => Err(Self::denied(owner)),
-            },
-            (Some("repositories"), Some(_)) => match self.policy {
-                OwnerPolicy::AllowAll => Ok(()),
-                OwnerPolicy::Only(_) => Err(Refusal::Forbidden(
-                    "ghpool: /repositories/{id} paths cannot be checked against the allowlist yet; use /repos/{owner}/{repo}".into(),
-                )),
-            },
-            (Some("search"), Some(_)) => self.check_search(target.query.as_deref()),
-            (Some("rate_limit"), None) => Ok(()),
-            _ if is_public(&target.path) => Ok(()),
+            (Some("repos" | "orgs" | "users"), Some(owner)) => self.owner_check(owner),
+            (Some("repositories"), Some(id)) => {
+                let id = id.parse::<u64>().map_err(|_| Refusal::NotFound)?;
+                match owner_of(id) {
+                    Some(owner) => self.owner_check(&owner),
+                    None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
+                    None => Ok(Verdict::NeedsOwnerOf(id)),
+                }
+            }
+            (Some("search"), Some(_)) => self.check_search(target.query.as_deref()).map(|_| Verdict::Allowed),
+            (Some("rate_limit"), None) => Ok(Verdict::Allowed),
+            _ if self.is_public(&target.path) => Ok(Verdict::Allowed),
             _ => Err(Refusal::Forbidden(format!(
                 "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
                 target.path
             ))),
         }
+    }
+
+    /// May a write (with the client's own token) go upstream? Owner paths need an allowed owner;
+    /// owner-free writes (`/user/repos`, `/gists`, …) only when every owner is allowed.
+    pub fn check_write(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
+        match (target.segment(0), &self.policy) {
+            (Some("repos" | "orgs" | "users" | "repositories"), _) => self.check_rest(target, owner_of),
+            (_, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
+            _ => Err(Refusal::Forbidden(format!(
+                "ghpool: `{}` belongs to no owner; writes through ghpool must name an allowed owner",
+                target.path
+            ))),
+        }
+    }
+
+    /// May a pooled GraphQL query go upstream? Every owner it names allowed, and nothing it reads
+    /// unscoped unless configured.
+    pub fn check_graphql_query(&self, reads: &Reads) -> Result<(), Refusal> {
+        if let Some(field) = reads.unscoped.iter().find(|f| !self.graphql_fields.contains(*f)) {
+            return Err(Refusal::Forbidden(format!(
+                "ghpool: the GraphQL field `{field}` is not scoped to an allowed owner and is not served through the pool"
+            )));
+        }
+        self.check_graphql_owners(reads)
+    }
+
+    /// The owners a GraphQL document names (mutations: where determinable) must all be allowed.
+    pub fn check_graphql_owners(&self, reads: &Reads) -> Result<(), Refusal> {
+        match reads.owners.iter().find(|o| !self.allows(o)) {
+            Some(owner) => Err(Self::denied(owner)),
+            None => Ok(()),
+        }
+    }
+
+    fn is_public(&self, path: &str) -> bool {
+        self.public_paths
+            .iter()
+            .any(|p| path == p || (p.len() > 1 && path.starts_with(p.as_str()) && path[p.len()..].starts_with('/')))
     }
 
     /// `/search/*`: every `repo:`/`org:`/`user:`/`owner:` qualifier allowed, and at least one present.
@@ -191,28 +247,13 @@ impl Allowlist {
             .map(|(_, v)| v.into_owned())
             .collect::<Vec<_>>();
         if q.len() != 1 {
-            return Err(Refusal::Forbidden(
-                "ghpool: a search needs exactly one `q` parameter".into(),
-            ));
+            return Err(Refusal::Forbidden("ghpool: a search needs exactly one `q` parameter".into()));
         }
-        let mut owners: HashSet<String> = HashSet::new();
-        for term in q[0].split_whitespace() {
-            let term = term.trim_start_matches(['-', '+']);
-            let Some((qualifier, value)) = term.split_once(':') else {
-                continue;
-            };
-            let value = value.trim_matches('"');
-            match qualifier.to_ascii_lowercase().as_str() {
-                "repo" => owners.insert(value.split('/').next().unwrap_or("").to_string()),
-                "org" | "user" | "owner" => owners.insert(value.to_string()),
-                _ => continue,
-            };
-        }
-        if owners.is_empty() {
-            return Err(Refusal::Forbidden(
+        let owners = search_owners(&q[0]).ok_or_else(|| {
+            Refusal::Forbidden(
                 "ghpool: a search through the pool must be scoped with repo:, org: or user: qualifiers".into(),
-            ));
-        }
+            )
+        })?;
         match owners.iter().find(|o| !self.allows(o)) {
             Some(o) => Err(Self::denied(o)),
             None => Ok(()),
@@ -220,10 +261,22 @@ impl Allowlist {
     }
 }
 
-fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS
-        .iter()
-        .any(|p| path == *p || (p.len() > 1 && path.starts_with(p) && path[p.len()..].starts_with('/')))
+/// The owners a GitHub search query is scoped to (`repo:o/r`, `org:o`, `user:o`, `owner:o`), or
+/// `None` when it names none. Shared by REST `/search/*` and GraphQL `search(query:)`.
+pub fn search_owners(query: &str) -> Option<Vec<String>> {
+    let mut owners: Vec<String> = Vec::new();
+    for term in query.split_whitespace() {
+        let term = term.trim_start_matches(['-', '+']);
+        let Some((qualifier, value)) = term.split_once(':') else { continue };
+        let value = value.trim_matches('"');
+        let owner = match qualifier.to_ascii_lowercase().as_str() {
+            "repo" => value.split('/').next().unwrap_or(""),
+            "org" | "user" | "owner" => value,
+            _ => continue,
+        };
+        owners.push(owner.to_string());
+    }
+    (!owners.is_empty()).then_some(owners)
 }
 
 #[cfg(test)]
@@ -236,7 +289,11 @@ mod tests {
 
     fn check(target: &str) -> Result<(), Refusal> {
         let t = normalize(target, "upstream.local")?;
-        only(&["acme"]).check_rest(&t)
+        let owner_of = |id| (id == 7).then(|| "acme".to_string()).or((id == 666).then(|| "evil".to_string()));
+        match only(&["acme"]).check_rest(&t, owner_of)? {
+            Verdict::Allowed => Ok(()),
+            Verdict::NeedsOwnerOf(_) => Err(Refusal::NotFound),
+        }
     }
 
     #[test]
@@ -248,12 +305,7 @@ mod tests {
         assert_eq!(t.path, "/repos/acme/r");
         assert_eq!(normalize("/api/graphql", "h").unwrap().path, "/graphql");
         assert_eq!(normalize("/", "h").unwrap().path, "/");
-        assert_eq!(
-            normalize("http://upstream.local:8080/zen", "upstream.local")
-                .unwrap()
-                .path,
-            "/zen"
-        );
+        assert_eq!(normalize("http://upstream.local:8080/zen", "upstream.local").unwrap().path, "/zen");
     }
 
     #[test]
@@ -269,6 +321,7 @@ mod tests {
             "/licenses/mit",
             "/search/issues?q=repo:acme/r+is:open",
             "/search/code?q=foo+org:acme",
+            "/repositories/7/issues?page=2",
         ];
         for path in allowed {
             assert_eq!(check(path), Ok(()), "{path}");
@@ -290,7 +343,9 @@ mod tests {
             "/user/repos",
             "/notifications",
             "/gists",
+            "/repositories/666/issues",
             "/repositories/1/issues",
+            "/repositories/x/issues",
             "/search/issues?q=is:open",
             "/search/issues?q=repo:acme/r+repo:evil/r",
             "/search/issues?q=repo:acme/r&q=org:evil",
@@ -309,7 +364,43 @@ mod tests {
     #[test]
     fn allow_all_still_hides_the_pool_identity() {
         let all = Allowlist::new(OwnerPolicy::AllowAll);
-        assert_eq!(all.check_rest(&normalize("/repos/any/r", "h").unwrap()), Ok(()));
-        assert!(all.check_rest(&normalize("/user", "h").unwrap()).is_err());
+        let none = |_| None;
+        assert_eq!(all.check_rest(&normalize("/repos/any/r", "h").unwrap(), none), Ok(Verdict::Allowed));
+        assert!(all.check_rest(&normalize("/user", "h").unwrap(), none).is_err());
+        assert_eq!(all.check_write(&normalize("/user/repos", "h").unwrap(), none), Ok(Verdict::Allowed));
+    }
+
+    #[test]
+    fn unknown_repository_ids_need_resolving() {
+        let t = normalize("/repositories/42/issues", "h").unwrap();
+        assert_eq!(only(&["acme"]).check_rest(&t, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
+        assert_eq!(only(&["acme"]).check_write(&t, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
+    }
+
+    #[test]
+    fn writes_need_an_allowed_owner() {
+        let none = |_| None;
+        let list = only(&["acme"]);
+        assert_eq!(list.check_write(&normalize("/repos/acme/r/issues", "h").unwrap(), none), Ok(Verdict::Allowed));
+        assert!(list.check_write(&normalize("/repos/evil/r/issues", "h").unwrap(), none).is_err());
+        assert!(list.check_write(&normalize("/user/repos", "h").unwrap(), none).is_err());
+    }
+
+    #[test]
+    fn graphql_reads() {
+        let list = Allowlist::with_lists(
+            OwnerPolicy::Only(["acme".to_string()].into()),
+            vec![],
+            ["viewer".to_string()].into(),
+        );
+        let reads = |owners: &[&str], unscoped: &[&str]| Reads {
+            owners: owners.iter().map(|s| s.to_string()).collect(),
+            unscoped: unscoped.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(list.check_graphql_query(&reads(&["acme"], &[])), Ok(()));
+        assert_eq!(list.check_graphql_query(&reads(&["acme"], &["viewer"])), Ok(()), "configured");
+        assert!(list.check_graphql_query(&reads(&["acme", "evil"], &[])).is_err());
+        let err = list.check_graphql_query(&reads(&[], &["node"])).unwrap_err();
+        assert!(err.to_string().contains("`node`"), "{err}");
     }
 }

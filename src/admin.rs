@@ -34,20 +34,12 @@ pub struct AdminView<'a> {
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
 pub fn wants_prometheus(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
-    let compact: String = accept
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let compact: String = accept.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
     compact.contains("application/openmetrics-text") || compact.contains("text/plain;version=0.0.4")
 }
 
 fn json_answer(status: u16, value: serde_json::Value) -> AdminAnswer {
-    AdminAnswer {
-        status,
-        content_type: "application/json; charset=utf-8",
-        body: value.to_string(),
-    }
+    AdminAnswer { status, content_type: "application/json; charset=utf-8", body: value.to_string() }
 }
 
 pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminAnswer {
@@ -71,11 +63,7 @@ pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminA
 }
 
 fn prometheus(view: &AdminView) -> AdminAnswer {
-    AdminAnswer {
-        status: 200,
-        content_type: PROMETHEUS_CONTENT_TYPE,
-        body: view.metrics.render(view.pool),
-    }
+    AdminAnswer { status: 200, content_type: PROMETHEUS_CONTENT_TYPE, body: view.metrics.render(view.pool) }
 }
 
 fn stats(view: &AdminView) -> serde_json::Value {

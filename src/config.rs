@@ -7,7 +7,7 @@
 //! Owns: reading the file and the environment snapshot. Must never: resolve secrets (that needs
 //! I/O and a network; see `secrets`) or print a secret value.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +38,16 @@ pub struct RawConfig {
     #[serde(default)]
     pub cache: RawCache,
     #[serde(default)]
+    pub access: RawAccess,
+    #[serde(default)]
     pub identities: Vec<RawIdentity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccess {
+    pub public_paths: Option<Vec<String>>,
+    pub graphql_unscoped_fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +97,15 @@ pub struct CacheConfig {
     pub max_size: u64,
 }
 
+/// What the allowlist lets through besides allowed owners.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// Owner-free REST paths (and what is below them) served through the pool.
+    pub public_paths: Vec<String>,
+    /// GraphQL root fields that read no owner but are served through the pool anyway.
+    pub graphql_unscoped_fields: BTreeSet<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub id: String,
@@ -102,6 +120,7 @@ pub struct Config {
     pub owners: OwnerPolicy,
     pub secrets_dir: PathBuf,
     pub cache: CacheConfig,
+    pub access: AccessConfig,
     pub identities: Vec<IdentityConfig>,
     /// Things worth a warning at start (literal tokens, anonymous mode), safe to log.
     pub warnings: Vec<String>,
@@ -167,22 +186,13 @@ impl Config {
 }
 
 fn issue(key: &str, message: impl Into<String>) -> ConfigIssue {
-    ConfigIssue {
-        key: key.to_string(),
-        message: message.into(),
-    }
+    ConfigIssue { key: key.to_string(), message: message.into() }
 }
 
 /// toml's message already says "at line N, column M" and names an unknown field; keep it whole,
 /// on one line.
 fn toml_issue(e: &toml::de::Error) -> ConfigIssue {
-    let message = e
-        .to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let message = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
     issue("toml", message)
 }
 
@@ -193,11 +203,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     let listen = pick_listen(&raw, env, &mut issues);
 
     let upstream_text = env.get("GHPOOL_UPSTREAM").cloned().or(raw.upstream.clone());
-    let upstream_key = if env.contains_key("GHPOOL_UPSTREAM") {
-        "GHPOOL_UPSTREAM"
-    } else {
-        "upstream"
-    };
+    let upstream_key = if env.contains_key("GHPOOL_UPSTREAM") { "GHPOOL_UPSTREAM" } else { "upstream" };
     let upstream = match Upstream::parse(upstream_text.as_deref().unwrap_or(DEFAULT_UPSTREAM)) {
         Ok(u) => Some(u),
         Err(e) => {
@@ -207,22 +213,9 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     };
 
     let cache = CacheConfig {
-        ttl: pick_duration(
-            env,
-            "GHPOOL_CACHE_TTL",
-            raw.cache.ttl.as_ref(),
-            "cache.ttl",
-            DEFAULT_TTL,
-            &mut issues,
-        ),
+        ttl: pick_duration(env, "GHPOOL_CACHE_TTL", raw.cache.ttl.as_ref(), "cache.ttl", DEFAULT_TTL, &mut issues),
         graphql_ttl: Duration::ZERO,
-        max_size: pick_size(
-            env,
-            "GHPOOL_CACHE_MAX_SIZE",
-            raw.cache.max_size.as_ref(),
-            "cache.max_size",
-            &mut issues,
-        ),
+        max_size: pick_size(env, "GHPOOL_CACHE_MAX_SIZE", raw.cache.max_size.as_ref(), "cache.max_size", &mut issues),
     };
     let graphql_ttl = pick_duration(
         env,
@@ -235,25 +228,17 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     let cache = CacheConfig { graphql_ttl, ..cache };
 
     let secrets_dir = PathBuf::from(
-        env.get("GHPOOL_SECRETS_DIR")
-            .cloned()
-            .or(raw.secrets_dir.clone())
-            .unwrap_or(DEFAULT_SECRETS_DIR.into()),
+        env.get("GHPOOL_SECRETS_DIR").cloned().or(raw.secrets_dir.clone()).unwrap_or(DEFAULT_SECRETS_DIR.into()),
     );
 
+    let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let owners = pick_owners(&raw, env, identities.is_empty(), &mut issues, &mut warnings);
 
     match (issues.is_empty(), upstream) {
-        (true, Some(upstream)) => Ok(Config {
-            listen,
-            upstream,
-            owners,
-            secrets_dir,
-            cache,
-            identities,
-            warnings,
-        }),
+        (true, Some(upstream)) => {
+            Ok(Config { listen, upstream, owners, secrets_dir, cache, access, identities, warnings })
+        }
         _ => Err(issues),
     }
 }
@@ -268,10 +253,7 @@ fn pick_listen(raw: &RawConfig, env: &HashMap<String, String>, issues: &mut Vec<
     let mut addr = match text.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
-            issues.push(issue(
-                key,
-                format!("`{text}` is not an address:port such as 0.0.0.0:8080"),
-            ));
+            issues.push(issue(key, format!("`{text}` is not an address:port such as 0.0.0.0:8080")));
             fallback
         }
     };
@@ -352,6 +334,25 @@ pub fn parse_size(value: &SizeText) -> Result<u64, String> {
     Ok(bytes)
 }
 
+fn pick_access(raw: &RawAccess, issues: &mut Vec<ConfigIssue>) -> AccessConfig {
+    let public_paths = match &raw.public_paths {
+        Some(paths) => paths.clone(),
+        None => crate::access::DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(),
+    };
+    for path in &public_paths {
+        if !path.starts_with('/') || path.contains("//") || path.contains("..") {
+            issues.push(issue("access.public_paths", format!("`{path}` must be an absolute path such as \"/meta\"")));
+        }
+    }
+    let fields: BTreeSet<String> = raw.graphql_unscoped_fields.clone().unwrap_or_default().into_iter().collect();
+    for field in &fields {
+        if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            issues.push(issue("access.graphql_unscoped_fields", format!("`{field}` is not a GraphQL field name")));
+        }
+    }
+    AccessConfig { public_paths, graphql_unscoped_fields: fields }
+}
+
 fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -390,10 +391,7 @@ fn collect_identities(
     for (key, value) in env_pats {
         let id = key[PAT_PREFIX.len()..].to_ascii_lowercase();
         if !is_valid_id(&id) {
-            issues.push(issue(
-                key,
-                "the part after GHPOOL_PAT_ must be an id of letters, digits, - and _",
-            ));
+            issues.push(issue(key, "the part after GHPOOL_PAT_ must be an id of letters, digits, - and _"));
             continue;
         }
         match SecretRef::parse(value) {
@@ -437,12 +435,7 @@ fn pick_owners(
     let (key, listed): (&str, Option<Vec<String>>) = match env.get("GHPOOL_ALLOWED_OWNERS") {
         Some(v) => (
             "GHPOOL_ALLOWED_OWNERS",
-            Some(
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
+            Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
         ),
         None => ("allowed_owners", raw.allowed_owners.clone()),
     };
@@ -451,10 +444,7 @@ fn pick_owners(
         if is_valid_login(owner) {
             owners.insert(owner.to_ascii_lowercase());
         } else {
-            issues.push(issue(
-                key,
-                format!("`{owner}` is not a GitHub user or organization name"),
-            ));
+            issues.push(issue(key, format!("`{owner}` is not a GitHub user or organization name")));
         }
     }
     if allow_all {
@@ -531,10 +521,7 @@ mod tests {
         let c = Config::parse(Some(toml), &e).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
         assert_eq!(c.upstream.base_url(), "http://127.0.0.1:1");
-        assert_eq!(
-            c.owners,
-            OwnerPolicy::Only(["octo".to_string(), "widgets".to_string()].into())
-        );
+        assert_eq!(c.owners, OwnerPolicy::Only(["octo".to_string(), "widgets".to_string()].into()));
         assert_eq!(c.cache.ttl, Duration::from_secs(30));
         assert_eq!(c.cache.graphql_ttl, Duration::from_secs(120));
         assert_eq!(c.cache.max_size, 1024 * 1024);
@@ -551,41 +538,11 @@ mod tests {
             ("bad toml", Some("listen = \n"), &[], "toml", "line 1"),
             ("unknown key", Some("listne = \"x\""), &[], "toml", "listne"),
             ("unknown cache key", Some("[cache]\nttl2 = 1"), &[], "toml", "ttl2"),
-            (
-                "bad duration",
-                Some("[cache]\nttl = \"soon\""),
-                &[],
-                "cache.ttl",
-                "soon",
-            ),
-            (
-                "bad env duration",
-                None,
-                &[("GHPOOL_CACHE_TTL", "x")],
-                "GHPOOL_CACHE_TTL",
-                "duration",
-            ),
-            (
-                "bad size",
-                Some("[cache]\nmax_size = \"lots\""),
-                &[],
-                "cache.max_size",
-                "lots",
-            ),
-            (
-                "zero size",
-                None,
-                &[("GHPOOL_CACHE_MAX_SIZE", "0")],
-                "GHPOOL_CACHE_MAX_SIZE",
-                "zero",
-            ),
-            (
-                "no allowlist",
-                None,
-                &[("GHPOOL_PAT_A", "env:X")],
-                "allowed_owners",
-                "no owner",
-            ),
+            ("bad duration", Some("[cache]\nttl = \"soon\""), &[], "cache.ttl", "soon"),
+            ("bad env duration", None, &[("GHPOOL_CACHE_TTL", "x")], "GHPOOL_CACHE_TTL", "duration"),
+            ("bad size", Some("[cache]\nmax_size = \"lots\""), &[], "cache.max_size", "lots"),
+            ("zero size", None, &[("GHPOOL_CACHE_MAX_SIZE", "0")], "GHPOOL_CACHE_MAX_SIZE", "zero"),
+            ("no allowlist", None, &[("GHPOOL_PAT_A", "env:X")], "allowed_owners", "no owner"),
             (
                 "bad secret ref",
                 None,
@@ -600,27 +557,17 @@ mod tests {
                 "identities[0].token",
                 "k8s",
             ),
-            (
-                "bad listen",
-                None,
-                &[("GHPOOL_LISTEN", "nowhere")],
-                "GHPOOL_LISTEN",
-                "nowhere",
-            ),
+            ("bad listen", None, &[("GHPOOL_LISTEN", "nowhere")], "GHPOOL_LISTEN", "nowhere"),
             ("bad port", None, &[("GHPOOL_PORT", "99999")], "GHPOOL_PORT", "99999"),
+            ("bad upstream", None, &[("GHPOOL_UPSTREAM", "ftp://x")], "GHPOOL_UPSTREAM", "http"),
+            ("bad owner", None, &[("GHPOOL_ALLOWED_OWNERS", "a/b")], "GHPOOL_ALLOWED_OWNERS", "a/b"),
+            ("bad public path", Some("[access]\npublic_paths = [\"meta\"]"), &[], "access.public_paths", "meta"),
             (
-                "bad upstream",
-                None,
-                &[("GHPOOL_UPSTREAM", "ftp://x")],
-                "GHPOOL_UPSTREAM",
-                "http",
-            ),
-            (
-                "bad owner",
-                None,
-                &[("GHPOOL_ALLOWED_OWNERS", "a/b")],
-                "GHPOOL_ALLOWED_OWNERS",
-                "a/b",
+                "bad graphql field",
+                Some("[access]\ngraphql_unscoped_fields = [\"a b\"]"),
+                &[],
+                "access.graphql_unscoped_fields",
+                "a b",
             ),
         ];
         for (name, toml, vars, key, needle) in cases {
@@ -633,21 +580,15 @@ mod tests {
 
     #[test]
     fn all_errors_are_reported_together() {
-        let issues = Config::parse(
-            Some("[cache]\nttl = \"soon\"\nmax_size = \"lots\""),
-            &env(&[("GHPOOL_PAT_A", "env:X")]),
-        )
-        .unwrap_err();
+        let issues =
+            Config::parse(Some("[cache]\nttl = \"soon\"\nmax_size = \"lots\""), &env(&[("GHPOOL_PAT_A", "env:X")]))
+                .unwrap_err();
         assert_eq!(keys(&issues), ["cache.ttl", "cache.max_size", "allowed_owners"]);
     }
 
     #[test]
     fn literal_tokens_warn_and_never_show() {
-        let c = Config::parse(
-            None,
-            &env(&[("GHPOOL_PAT_A", "ghp_abcdef"), ("GHPOOL_ALLOWED_OWNERS", "o")]),
-        )
-        .unwrap();
+        let c = Config::parse(None, &env(&[("GHPOOL_PAT_A", "ghp_abcdef"), ("GHPOOL_ALLOWED_OWNERS", "o")])).unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("literal token")));
         assert!(!format!("{c:?} {:?}", c.warnings).contains("ghp_abcdef"));
     }

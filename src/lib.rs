@@ -8,10 +8,13 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod config;
+pub mod graphql;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod repos;
 pub mod respond;
 pub mod route;
 pub mod secrets;

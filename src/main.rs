@@ -30,11 +30,7 @@ fn main() -> ExitCode {
         }
     };
     if opt.test {
-        println!(
-            "ghpool: configuration OK (listen {}, upstream {})",
-            config.listen,
-            config.upstream.base_url()
-        );
+        println!("ghpool: configuration OK (listen {}, upstream {})", config.listen, config.upstream.base_url());
         return ExitCode::SUCCESS;
     }
     let ghpool = match service::prepare(&config, &conf) {
@@ -44,10 +40,6 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    log::info!(
-        "ghpool listening on {}, upstream {}",
-        config.listen,
-        config.upstream.base_url()
-    );
+    log::info!("ghpool listening on {}, upstream {}", config.listen, config.upstream.base_url());
     service::build_server(opt, conf, &config, ghpool).run_forever()
 }

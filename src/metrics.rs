@@ -74,28 +74,13 @@ impl Metrics {
             &["identity"],
         );
         let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "ghpool_request_duration_seconds",
-                "Time from request to last byte, by route.",
-            )
-            .buckets(vec![
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
+            HistogramOpts::new("ghpool_request_duration_seconds", "Time from request to last byte, by route.")
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["route"],
         )
         .expect("static metric definition is valid");
-        registry
-            .register(Box::new(duration.clone()))
-            .expect("metric names are unique");
-        Metrics {
-            registry,
-            requests,
-            upstream_requests,
-            budget_remaining,
-            budget_limit,
-            identity_up,
-            duration,
-        }
+        registry.register(Box::new(duration.clone())).expect("metric names are unique");
+        Metrics { registry, requests, upstream_requests, budget_remaining, budget_limit, identity_up, duration }
     }
 
     pub fn request_done(&self, route: &str, status: u16, elapsed: Duration) {
@@ -133,12 +118,8 @@ impl Metrics {
             let usable = matches!(identity.state, crate::pool::State::Ok);
             self.identity_up.with_label_values(&[&identity.id]).set(usable as i64);
             for (resource, b) in &identity.resources {
-                self.budget_remaining
-                    .with_label_values(&[&identity.id, resource])
-                    .set(b.remaining as i64);
-                self.budget_limit
-                    .with_label_values(&[&identity.id, resource])
-                    .set(b.limit as i64);
+                self.budget_remaining.with_label_values(&[&identity.id, resource]).set(b.remaining as i64);
+                self.budget_limit.with_label_values(&[&identity.id, resource]).set(b.limit as i64);
             }
         }
         let mut out = Vec::new();

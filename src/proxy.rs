@@ -25,12 +25,15 @@ use pingora_core::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
-use crate::access::{normalize, Allowlist, Target};
+use crate::access::{normalize, Allowlist, Target, Verdict};
 use crate::admin::{self, AdminView};
+use crate::audit::{AuditEntry, Auditor};
+use crate::graphql::{self, GraphqlRequest};
 use crate::metrics::Metrics;
-use crate::pool::{now_epoch, parse_headers, Lease, PickError, Pool};
-use crate::respond::{retry_after, Refusal};
-use crate::route::{classify, Route};
+use crate::pool::{parse_headers, Lease, Pool};
+use crate::repos::RepoOwners;
+use crate::respond::Refusal;
+use crate::route::{classify, is_graphql, Route, Write};
 use crate::upstream::ResolvedUpstream;
 
 /// Headers that describe the token a request was sent with: on a pooled read that is the pool's
@@ -39,6 +42,9 @@ const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authenticat
 
 /// Request headers that must not travel upstream on a pooled read.
 const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// Repository JSON larger than this is not inspected for its id → owner pair.
+const REPO_JSON_LIMIT: usize = 1024 * 1024;
 
 /// How long to wait on GitHub.
 #[derive(Debug, Clone, Copy)]
@@ -50,11 +56,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(10),
-            read: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-        }
+        Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(60), idle: Duration::from_secs(60) }
     }
 }
 
@@ -64,6 +66,10 @@ pub struct Ghpool {
     pub allowlist: Allowlist,
     pub upstream: Arc<ResolvedUpstream>,
     pub metrics: Arc<Metrics>,
+    pub repos: Arc<RepoOwners>,
+    pub auditor: Arc<Auditor>,
+    /// For ghpool's own calls (repository owners).
+    pub client: reqwest::Client,
     pub timeouts: Timeouts,
     pub started: Instant,
 }
@@ -73,35 +79,65 @@ pub struct RequestCtx {
     started: Instant,
     target: Option<Target>,
     route: Option<Route>,
+    graphql: Option<GraphqlRequest>,
     lease: Option<Lease>,
     resource: &'static str,
     upstream_status: Option<u16>,
+    /// Collecting a repository JSON answer to learn its id → owner.
+    repo_json: Option<Vec<u8>>,
+}
+
+/// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
+fn answers_with_repository(target: &Target) -> bool {
+    matches!((target.segment(0), target.segments.len()), (Some("repos"), 3) | (Some("repositories"), 2))
 }
 
 impl Ghpool {
-    /// Normalize, classify, check: what to do with this request, decided before any I/O.
-    fn admit(&self, session: &Session, ctx: &mut RequestCtx) -> Result<Route, Refusal> {
+    /// Normalize, read a GraphQL body, classify, check, pick: what to do with this request.
+    async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Route, Refusal> {
         let req = session.req_header();
         if !req.raw_path_is_utf8() {
             return Err(Refusal::BadRequest("Invalid request path: not UTF-8".into()));
         }
-        let raw = String::from_utf8_lossy(req.raw_path());
-        let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?);
-        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
-        let route = classify(req.method.as_str(), target, authorization)?;
-        if let Route::PooledRead { resource } = route {
-            self.allowlist.check_rest(target)?;
+        let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
+        let method = req.method.as_str().to_string();
+        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?).clone();
+        if is_graphql(&target) && method == "POST" {
+            let body = read_body(session, graphql::MAX_BODY).await?;
+            let request = graphql::parse_request(&body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+            ctx.graphql = Some(request);
+        }
+        let route = classify(&method, &target, authorization.as_deref(), ctx.graphql.as_ref())?;
+        let owner_of = |id| self.repos.get(id);
+        match (&route, &ctx.graphql) {
+            (Route::PooledRead { .. }, _) => self.settle(self.allowlist.check_rest(&target, owner_of)?).await?,
+            (Route::Passthrough { write: Write::Rest, .. }, _) => {
+                self.settle(self.allowlist.check_write(&target, owner_of)?).await?
+            }
+            (Route::GraphqlQuery { .. }, Some(request)) => self.allowlist.check_graphql_query(&request.reads)?,
+            (Route::Passthrough { write: Write::Mutation { .. }, .. }, Some(request)) => {
+                self.allowlist.check_graphql_owners(&request.reads)?
+            }
+            _ => {}
+        }
+        if let Some(resource) = route.resource() {
             ctx.resource = resource;
-            ctx.lease = Some(self.pool.pick(resource).map_err(|e| match e {
-                PickError::Exhausted { resource, reset } => Refusal::Exhausted {
-                    resource,
-                    retry_after_secs: retry_after(reset, now_epoch()),
-                    reset,
-                },
-                PickError::NoneUsable => Refusal::NoIdentity,
-            })?);
+            ctx.lease = Some(self.pool.pick(resource)?);
+            ctx.repo_json = answers_with_repository(&target).then(Vec::new);
         }
         Ok(route)
+    }
+
+    /// Finish a REST check that needed a repository's owner.
+    async fn settle(&self, verdict: Verdict) -> Result<(), Refusal> {
+        match verdict {
+            Verdict::Allowed => Ok(()),
+            Verdict::NeedsOwnerOf(id) => {
+                let owner = self.repos.resolve(id, &self.pool, &self.client, self.upstream.upstream()).await?;
+                self.allowlist.check_owner(&owner)
+            }
+        }
     }
 
     fn admin_view(&self) -> AdminView<'_> {
@@ -111,6 +147,31 @@ impl Ghpool {
             upstream_base: self.upstream.upstream().base_url(),
             upstream_resolved: self.upstream.addr().is_some(),
             started: self.started,
+        }
+    }
+}
+
+/// Read a whole request body of at most `limit` bytes. Retry buffering is enabled first, so
+/// Pingora replays what was read to the upstream; `limit` must not exceed its 64 KiB buffer.
+async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, Refusal> {
+    let declared = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.trim().parse::<usize>().ok()).is_some_and(|n| n > limit) {
+        return Err(Refusal::TooLarge(limit));
+    }
+    session.enable_retry_buffering();
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > limit {
+                    return Err(Refusal::TooLarge(limit));
+                }
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(Refusal::BadRequest(format!("could not read the request body: {}", e.etype().as_str())))
+            }
         }
     }
 }
@@ -140,25 +201,21 @@ impl ProxyHttp for Ghpool {
             target: None,
             route: None,
             lease: None,
+            graphql: None,
             resource: "core",
             upstream_status: None,
+            repo_json: None,
         }
     }
 
     /// Decide, and answer locally when the answer is ours to give (admin, refusals).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match self.admit(session, ctx) {
+        match self.admit(session, ctx).await {
             Ok(Route::Admin(path)) => {
                 let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());
                 let a = admin::answer(path, accept, &self.admin_view());
                 ctx.route = Some(Route::Admin(path));
-                send(
-                    session,
-                    a.status,
-                    &[("content-type", a.content_type.to_string())],
-                    a.body.into_bytes(),
-                )
-                .await?;
+                send(session, a.status, &[("content-type", a.content_type.to_string())], a.body.into_bytes()).await?;
                 Ok(true)
             }
             Ok(route) => {
@@ -203,10 +260,7 @@ impl ProxyHttp for Ghpool {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let up = self.upstream.upstream();
-        let target = ctx
-            .target
-            .as_ref()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
+        let target = ctx.target.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
         let uri: http::Uri = up
             .target(&target.path, target.query.as_deref())
             .parse()
@@ -239,12 +293,13 @@ impl ProxyHttp for Ghpool {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
+        if resp.status.as_u16() != 200 || resp.headers.get("content-encoding").is_some() {
+            ctx.repo_json = None;
+        }
         if let Some(lease) = &ctx.lease {
             let headers = &resp.headers;
             let rate = parse_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-            let expiry = headers
-                .get("github-authentication-token-expiration")
-                .and_then(|v| v.to_str().ok());
+            let expiry = headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok());
             self.pool.set_token_expiry(lease.identity(), expiry);
             self.pool.observe(lease.identity(), rate, resp.status.as_u16());
             for name in POOL_DESCRIBING_HEADERS {
@@ -252,6 +307,28 @@ impl ProxyHttp for Ghpool {
             }
         }
         Ok(())
+    }
+
+    /// Learn repository ids → owners from repository JSON passing through.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        if let Some(collected) = &mut ctx.repo_json {
+            if let Some(chunk) = body {
+                collected.extend_from_slice(chunk);
+            }
+            if collected.len() > REPO_JSON_LIMIT {
+                ctx.repo_json = None;
+            } else if end_of_stream {
+                self.repos.learn_from_json(collected);
+                ctx.repo_json = None;
+            }
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
@@ -266,10 +343,7 @@ impl ProxyHttp for Ghpool {
             _ => Some(Refusal::BadGateway("internal error".into())),
         };
         let Some(refusal) = refusal else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
         let a = refusal.answer();
         if session.response_written().is_none() {
@@ -277,10 +351,7 @@ impl ProxyHttp for Ghpool {
                 log::debug!("could not send the error answer: {err}");
             }
         }
-        FailToProxy {
-            error_code: a.status,
-            can_reuse_downstream: false,
-        }
+        FailToProxy { error_code: a.status, can_reuse_downstream: false }
     }
 
     /// One line per request for operators, and the request metrics.
@@ -294,6 +365,12 @@ impl ProxyHttp for Ghpool {
         }
         let req = session.req_header();
         let path = ctx.target.as_ref().map_or("-", |t| t.path.as_str());
+        if let Some(Route::Passthrough { credential, .. }) = &ctx.route {
+            let login = self.auditor.login_for(credential).await;
+            let graphql = ctx.graphql.as_ref().map(|g| (g.kind.as_str(), g.operation_name.as_deref()));
+            let method = req.method.as_str();
+            self.auditor.record(&AuditEntry { login: &login, method, path, graphql, status, duration: elapsed });
+        }
         let identity = ctx.lease.as_ref().map_or("-", |l| l.identity().id());
         let upstream = ctx.upstream_status.map_or("-".to_string(), |s| s.to_string());
         log::info!(

@@ -24,12 +24,10 @@ pub enum Refusal {
     NotFound,
     #[error("Method Not Allowed")]
     MethodNotAllowed,
+    #[error("Request body too large: ghpool reads GraphQL bodies of at most {0} bytes")]
+    TooLarge(usize),
     #[error("API rate limit exceeded for every identity in the ghpool pool (resource `{resource}`); retry after {retry_after_secs} s")]
-    Exhausted {
-        resource: String,
-        retry_after_secs: u64,
-        reset: u64,
-    },
+    Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
     #[error("ghpool has no usable identity: every pool token was refused by GitHub")]
     NoIdentity,
     #[error("GitHub could not be reached: {0}")]
@@ -60,6 +58,7 @@ impl Refusal {
             Refusal::Forbidden(_) => 403,
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed => 405,
+            Refusal::TooLarge(_) => 413,
             Refusal::Exhausted { .. } => 429,
             Refusal::NoIdentity => 503,
             Refusal::BadGateway(_) => 502,
@@ -72,18 +71,11 @@ impl Refusal {
             Refusal::Exhausted { .. } => RATE_DOCS,
             _ => DOCS,
         };
-        let body = serde_json::to_vec(&Body {
-            message: self.to_string(),
-            documentation_url,
-        })
-        .unwrap_or_else(|_| b"{}".to_vec());
+        let body = serde_json::to_vec(&Body { message: self.to_string(), documentation_url })
+            .unwrap_or_else(|_| b"{}".to_vec());
         let mut headers = vec![("content-type", "application/json; charset=utf-8".to_string())];
         match self {
-            Refusal::Exhausted {
-                retry_after_secs,
-                reset,
-                ..
-            } => {
+            Refusal::Exhausted { retry_after_secs, reset, .. } => {
                 headers.push(("retry-after", retry_after_secs.to_string()));
                 headers.push(("x-ratelimit-remaining", "0".to_string()));
                 headers.push(("x-ratelimit-reset", reset.to_string()));
@@ -91,10 +83,18 @@ impl Refusal {
             Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
             _ => {}
         }
-        Answer {
-            status: self.status(),
-            headers,
-            body,
+        Answer { status: self.status(), headers, body }
+    }
+}
+
+impl From<crate::pool::PickError> for Refusal {
+    fn from(e: crate::pool::PickError) -> Refusal {
+        match e {
+            crate::pool::PickError::Exhausted { resource, reset } => {
+                let now = crate::pool::now_epoch();
+                Refusal::Exhausted { resource, retry_after_secs: retry_after(reset, now), reset }
+            }
+            crate::pool::PickError::NoneUsable => Refusal::NoIdentity,
         }
     }
 }
@@ -119,12 +119,8 @@ mod tests {
 
     #[test]
     fn exhaustion_says_when_to_come_back() {
-        let a = Refusal::Exhausted {
-            resource: "core".into(),
-            retry_after_secs: retry_after(1100, 1000),
-            reset: 1100,
-        }
-        .answer();
+        let a = Refusal::Exhausted { resource: "core".into(), retry_after_secs: retry_after(1100, 1000), reset: 1100 }
+            .answer();
         assert_eq!(a.status, 429);
         assert!(a.headers.contains(&("retry-after", "100".to_string())));
         assert!(a.headers.contains(&("x-ratelimit-reset", "1100".to_string())));

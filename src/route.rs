@@ -5,6 +5,7 @@
 //! Must never: look at a pool token, or classify a write as a read.
 
 use crate::access::Target;
+use crate::graphql::{GraphqlRequest, OperationKind};
 use crate::respond::Refusal;
 use crate::secrets::Secret;
 
@@ -32,6 +33,15 @@ impl AdminPath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCredential(pub Secret);
 
+/// What a passthrough request writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// REST `POST`/`PATCH`/`PUT`/`DELETE`.
+    Rest,
+    /// A GraphQL mutation.
+    Mutation { operation_name: Option<String> },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Admin(AdminPath),
@@ -39,9 +49,14 @@ pub enum Route {
     PooledRead {
         resource: &'static str,
     },
-    /// A write (or, until GraphQL parsing lands, any GraphQL POST), sent with the client's token.
+    /// A GraphQL query served with a pool identity, charged to `graphql`.
+    GraphqlQuery {
+        operation_name: Option<String>,
+    },
+    /// A write, sent with the client's own token.
     Passthrough {
         credential: ClientCredential,
+        write: Write,
     },
 }
 
@@ -51,9 +66,30 @@ impl Route {
         match self {
             Route::Admin(_) => "admin",
             Route::PooledRead { .. } => "pooled_read",
-            Route::Passthrough { .. } => "passthrough",
+            Route::GraphqlQuery { .. } => "graphql_query",
+            Route::Passthrough { write: Write::Rest, .. } => "passthrough",
+            Route::Passthrough { write: Write::Mutation { .. }, .. } => "graphql_mutation",
         }
     }
+
+    /// Served with a pool identity?
+    pub fn is_pooled(&self) -> bool {
+        matches!(self, Route::PooledRead { .. } | Route::GraphqlQuery { .. })
+    }
+
+    /// The rate-limit resource a pooled route is charged to.
+    pub fn resource(&self) -> Option<&'static str> {
+        match self {
+            Route::PooledRead { resource } => Some(resource),
+            Route::GraphqlQuery { .. } => Some("graphql"),
+            _ => None,
+        }
+    }
+}
+
+/// Is this the GraphQL endpoint (after normalization, `/api/graphql` is `/graphql`)?
+pub fn is_graphql(target: &Target) -> bool {
+    target.path == "/graphql"
 }
 
 /// Which rate-limit bucket GitHub charges a request to.
@@ -66,26 +102,46 @@ pub fn resource_for(target: &Target) -> &'static str {
     }
 }
 
-/// Classify a request. `authorization` is the client's header value, if any.
-pub fn classify(method: &str, target: &Target, authorization: Option<&str>) -> Result<Route, Refusal> {
+/// The client's credential, required for every write: `token X`, `Bearer X`, Basic — any scheme
+/// GitHub accepts; GitHub judges it, ghpool only insists that there is one.
+fn credential(authorization: Option<&str>) -> Result<ClientCredential, Refusal> {
+    let value = authorization.map(str::trim).filter(|v| !v.is_empty()).ok_or(Refusal::Unauthenticated)?;
+    Ok(ClientCredential(Secret::new(value)))
+}
+
+/// Classify a request. `authorization` is the client's header value, if any; `graphql` the parsed
+/// body of a `POST /graphql` (the caller parses it: a body that does not parse is refused there).
+pub fn classify(
+    method: &str,
+    target: &Target,
+    authorization: Option<&str>,
+    graphql: Option<&GraphqlRequest>,
+) -> Result<Route, Refusal> {
     if let Some(admin) = admin_path(&target.path) {
         return match method {
             "GET" | "HEAD" => Ok(Route::Admin(admin)),
             _ => Err(Refusal::MethodNotAllowed),
         };
     }
+    if is_graphql(target) {
+        let request = match (method, graphql) {
+            ("POST", Some(request)) => request,
+            ("POST", None) => return Err(Refusal::BadRequest("A GraphQL request needs a JSON body".into())),
+            _ => return Err(Refusal::MethodNotAllowed),
+        };
+        let operation_name = request.operation_name.clone();
+        return match request.kind {
+            OperationKind::Query => Ok(Route::GraphqlQuery { operation_name }),
+            OperationKind::Mutation => Ok(Route::Passthrough {
+                credential: credential(authorization)?,
+                write: Write::Mutation { operation_name },
+            }),
+        };
+    }
     match method {
-        "GET" | "HEAD" if target.path != "/graphql" => Ok(Route::PooledRead {
-            resource: resource_for(target),
-        }),
+        "GET" | "HEAD" => Ok(Route::PooledRead { resource: resource_for(target) }),
         "POST" | "PATCH" | "PUT" | "DELETE" => {
-            let credential = authorization
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or(Refusal::Unauthenticated)?;
-            Ok(Route::Passthrough {
-                credential: ClientCredential(Secret::new(credential)),
-            })
+            Ok(Route::Passthrough { credential: credential(authorization)?, write: Write::Rest })
         }
         _ => Err(Refusal::MethodNotAllowed),
     }
@@ -107,7 +163,24 @@ mod tests {
     use crate::access::normalize;
 
     fn route(method: &str, path: &str, auth: Option<&str>) -> Result<Route, Refusal> {
-        classify(method, &normalize(path, "h").unwrap(), auth)
+        classify(method, &normalize(path, "h").unwrap(), auth, None)
+    }
+
+    fn graphql(doc: &str, auth: Option<&str>) -> Result<Route, Refusal> {
+        let body = serde_json::json!({ "query": doc }).to_string();
+        let request = crate::graphql::parse_request(body.as_bytes()).unwrap();
+        classify("POST", &normalize("/api/graphql", "h").unwrap(), auth, Some(&request))
+    }
+
+    #[test]
+    fn graphql_queries_are_pooled_and_mutations_need_a_token() {
+        assert_eq!(graphql("{ rateLimit { limit } }", None).unwrap().label(), "graphql_query");
+        assert_eq!(graphql("{ rateLimit { limit } }", None).unwrap().resource(), Some("graphql"));
+        assert_eq!(graphql("mutation { a(input: {}) { b } }", None).unwrap_err().status(), 401);
+        let m = graphql("mutation M { a(input: {}) { b } }", Some("bearer t")).unwrap();
+        assert_eq!(m.label(), "graphql_mutation");
+        assert!(!m.is_pooled());
+        assert_eq!(route("POST", "/graphql", Some("token t")).unwrap_err().status(), 400);
     }
 
     /// method, path, Authorization, route label or refusal status.
@@ -128,7 +201,7 @@ mod tests {
             ("PATCH", "/repos/o/r", Some("Bearer t"), Ok("passthrough")),
             ("PUT", "/repos/o/r/topics", Some("bearer t"), Ok("passthrough")),
             ("DELETE", "/repos/o/r", Some("Basic dTp0"), Ok("passthrough")),
-            ("POST", "/graphql", None, Err(401)),
+            ("POST", "/graphql", None, Err(400)),
             ("GET", "/graphql", None, Err(405)),
             ("OPTIONS", "/repos/o/r", None, Err(405)),
         ];

@@ -12,10 +12,12 @@ use pingora_core::server::{Server, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
 
 use crate::access::Allowlist;
+use crate::audit::Auditor;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pool::{build_pool, BuildError};
 use crate::proxy::{Ghpool, Timeouts};
+use crate::repos::RepoOwners;
 use crate::secrets::Resolver;
 use crate::upstream::ResolvedUpstream;
 
@@ -88,9 +90,16 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     }
     Ok(Ghpool {
         pool: Arc::new(pool),
-        allowlist: Allowlist::new(config.owners.clone()),
+        allowlist: Allowlist::with_lists(
+            config.owners.clone(),
+            config.access.public_paths.clone(),
+            config.access.graphql_unscoped_fields.clone(),
+        ),
         upstream,
         metrics: Arc::new(Metrics::new()),
+        repos: Arc::new(RepoOwners::default()),
+        auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
+        client,
         timeouts: Timeouts::default(),
         started: Instant::now(),
     })

@@ -5,10 +5,15 @@
 //! resolved address fresh. Pingora's `HttpPeer::new("host:port")` would resolve DNS on a worker and
 //! panic on failure, so resolution happens here, at start and in the background, and the proxy
 //! hands Pingora a `SocketAddr` with SNI and `Host` set from the configured name.
-//! Must never: decide anything about a request.
+//! Also ghpool's own small calls to the API ([`get_json`]: `GET /user`, `GET /repositories/{id}`),
+//! made with reqwest outside Pingora's request path.
+//! Must never: decide anything about a request, or put a credential in an error.
 
 use std::net::SocketAddr;
 use std::sync::RwLock;
+use std::time::Duration;
+
+use crate::pool::{parse_headers, RateLimit};
 
 use url::Url;
 
@@ -45,18 +50,10 @@ impl Upstream {
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
             return Err(UpstreamError::Extra(text.to_string()));
         }
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| UpstreamError::NoHost(text.to_string()))?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| UpstreamError::NoHost(text.to_string()))?;
         let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
         let prefix = url.path().trim_end_matches('/').to_string();
-        Ok(Upstream {
-            tls,
-            host: host.trim_matches(['[', ']']).to_string(),
-            port,
-            prefix,
-        })
+        Ok(Upstream { tls, host: host.trim_matches(['[', ']']).to_string(), port, prefix })
     }
 
     pub fn tls(&self) -> bool {
@@ -79,11 +76,7 @@ impl Upstream {
     /// The `Host` header GitHub expects: the name, with the port only when it is not the default.
     pub fn host_header(&self) -> String {
         let default_port = if self.tls { 443 } else { 80 };
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         match self.port == default_port {
             true => host,
             false => format!("{host}:{}", self.port),
@@ -114,10 +107,7 @@ pub struct ResolvedUpstream {
 
 impl ResolvedUpstream {
     pub fn new(upstream: Upstream) -> Self {
-        ResolvedUpstream {
-            upstream,
-            addr: RwLock::new(None),
-        }
+        ResolvedUpstream { upstream, addr: RwLock::new(None) }
     }
 
     pub fn upstream(&self) -> &Upstream {
@@ -140,6 +130,67 @@ impl ResolvedUpstream {
     }
 }
 
+/// GitHub's answer to one of ghpool's own calls.
+#[derive(Debug)]
+pub struct ApiAnswer {
+    pub status: u16,
+    pub rate: Option<(String, RateLimit)>,
+    pub token_expires: Option<String>,
+    /// The JSON body (`Null` when there is none or it is not JSON).
+    pub body: serde_json::Value,
+}
+
+impl ApiAnswer {
+    /// GitHub's `message`, for error reports.
+    pub fn message(&self) -> String {
+        self.body.get("message").and_then(|m| m.as_str()).unwrap_or("no message").to_string()
+    }
+}
+
+/// Why one of ghpool's own calls got no answer. Never carries the credential.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("GitHub could not be reached: {0}")]
+    Unreachable(String),
+    #[error("GitHub did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// `GET <base><path>` with `authorization` (a full header value, or none), bounded by `timeout`.
+pub async fn get_json(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    path: &str,
+    authorization: Option<&str>,
+    timeout: Duration,
+) -> Result<ApiAnswer, ApiError> {
+    let mut request = client
+        .get(format!("{}{path}", upstream.base_url()))
+        .header("accept", "application/vnd.github+json")
+        .header("user-agent", crate::USER_AGENT)
+        .timeout(timeout);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
+        // reqwest's error text names the URL, never a header value.
+        Err(e) => return Err(ApiError::Unreachable(e.to_string())),
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let rate = parse_headers(get);
+    let token_expires = get("github-authentication-token-expiration").map(str::to_string);
+    let body = match response.bytes().await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
+        Err(e) => return Err(ApiError::Unreachable(e.to_string())),
+    };
+    Ok(ApiAnswer { status, rate, token_expires, body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,10 +198,7 @@ mod tests {
     #[test]
     fn parses_base_urls() {
         let gh = Upstream::parse("https://api.github.com").unwrap();
-        assert_eq!(
-            (gh.tls(), gh.host(), gh.port(), gh.prefix()),
-            (true, "api.github.com", 443, "")
-        );
+        assert_eq!((gh.tls(), gh.host(), gh.port(), gh.prefix()), (true, "api.github.com", 443, ""));
         assert_eq!(gh.host_header(), "api.github.com");
         assert_eq!(gh.target("/repos/o/r", Some("page=2")), "/repos/o/r?page=2");
 
@@ -166,18 +214,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_base_urls() {
-        assert!(matches!(
-            Upstream::parse("api.github.com"),
-            Err(UpstreamError::NotAUrl(..))
-        ));
+        assert!(matches!(Upstream::parse("api.github.com"), Err(UpstreamError::NotAUrl(..))));
         assert!(matches!(Upstream::parse("ftp://x"), Err(UpstreamError::Scheme(_))));
-        assert!(matches!(
-            Upstream::parse("https://x/?a=b"),
-            Err(UpstreamError::Extra(_))
-        ));
-        assert!(matches!(
-            Upstream::parse("https://u:p@x/"),
-            Err(UpstreamError::Extra(_))
-        ));
+        assert!(matches!(Upstream::parse("https://x/?a=b"), Err(UpstreamError::Extra(_))));
+        assert!(matches!(Upstream::parse("https://u:p@x/"), Err(UpstreamError::Extra(_))));
     }
 }

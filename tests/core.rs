@@ -58,15 +58,9 @@ fn pooled_read_uses_a_pool_token_and_never_the_clients() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers().get("x-ratelimit-remaining").is_some(),
-        "GitHub's headers reach the client"
-    );
+    assert!(resp.headers().get("x-ratelimit-remaining").is_some(), "GitHub's headers reach the client");
     assert!(resp.headers().get("etag").is_some());
-    assert!(
-        resp.headers().get("x-oauth-scopes").is_none(),
-        "the pool token's scopes are hidden"
-    );
+    assert!(resp.headers().get("x-oauth-scopes").is_none(), "the pool token's scopes are hidden");
     assert!(resp.headers().get("github-authentication-token-expiration").is_none());
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["full_name"], "acme/widgets");
@@ -75,17 +69,8 @@ fn pooled_read_uses_a_pool_token_and_never_the_clients() {
     assert_eq!(reqs.len(), 1);
     let token = reqs[0].token.as_deref().expect("a pooled read carries a token");
     assert!(token == TOKEN_A || token == TOKEN_B, "pool token used");
-    assert!(
-        fake.requests().iter().all(|r| r.token.as_deref() != Some(CLIENT_TOKEN)),
-        "client token never upstream"
-    );
-    assert!(
-        reqs[0]
-            .user_agent
-            .as_deref()
-            .is_some_and(|ua| ua.starts_with("ghpool/")),
-        "a User-Agent is set"
-    );
+    assert!(fake.requests().iter().all(|r| r.token.as_deref() != Some(CLIENT_TOKEN)), "client token never upstream");
+    assert!(reqs[0].user_agent.as_deref().is_some_and(|ua| ua.starts_with("ghpool/")), "a User-Agent is set");
 }
 
 #[test]
@@ -95,17 +80,10 @@ fn pick_prefers_the_identity_with_most_remaining() {
     fake.set_budget("bob", "core", 5000, 4000);
     let gp = start_pool(&fake, &[]);
     for _ in 0..10 {
-        assert_eq!(
-            client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(),
-            200
-        );
+        assert_eq!(client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
     }
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
-    assert_eq!(
-        seen.get(&Some(TOKEN_B.to_string())),
-        Some(&10),
-        "all reads go to bob: {seen:?}"
-    );
+    assert_eq!(seen.get(&Some(TOKEN_B.to_string())), Some(&10), "all reads go to bob: {seen:?}");
 }
 
 #[test]
@@ -150,10 +128,7 @@ fn in_flight_requests_count_against_the_budget_of_a_slightly_richer_identity() {
     }
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
     let a = seen.get(&Some(TOKEN_A.to_string())).copied().unwrap_or(0);
-    assert!(
-        a >= 15,
-        "alice takes her share once bob's in-flight reads bring him level: {seen:?}"
-    );
+    assert!(a >= 15, "alice takes her share once bob's in-flight reads bring him level: {seen:?}");
 }
 
 #[test]
@@ -197,17 +172,9 @@ fn tokens_of_one_login_share_one_budget() {
     let alice_used = 5000 - core("a1").as_u64().unwrap();
     let a_requests: u64 = ["a1", "a2"]
         .iter()
-        .map(|id| {
-            ids.iter().find(|i| i["id"] == *id).unwrap()["upstream_requests"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|id| ids.iter().find(|i| i["id"] == *id).unwrap()["upstream_requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(
-        alice_used,
-        a_requests + 2,
-        "every read and both GET /user calls counted on one budget"
-    );
+    assert_eq!(alice_used, a_requests + 2, "every read and both GET /user calls counted on one budget");
 }
 
 #[test]
@@ -228,29 +195,18 @@ fn logins_are_resolved_at_start_and_a_failing_identity_is_left_out() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| {
-            (
-                i["id"].as_str().unwrap().to_string(),
-                i["login"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|i| (i["id"].as_str().unwrap().to_string(), i["login"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(ids, [("a".to_string(), "alice".to_string())]);
     let log = gp.log();
     assert!(log.contains("identity `bad` left out") && log.contains("401"), "{log}");
-    assert!(
-        log.contains("identity `missing` left out") && log.contains("NOT_SET_ANYWHERE"),
-        "{log}"
-    );
+    assert!(log.contains("identity `missing` left out") && log.contains("NOT_SET_ANYWHERE"), "{log}");
     let user_calls = fake.requests_to("/user");
     assert_eq!(user_calls.len(), 2, "GET /user once per resolvable identity");
     for _ in 0..3 {
         client().get(gp.url("/repos/acme/widgets")).send().unwrap();
     }
-    assert_eq!(
-        tokens_seen(&fake, "/repos/acme/widgets").get(&Some(TOKEN_A.to_string())),
-        Some(&3)
-    );
+    assert_eq!(tokens_seen(&fake, "/repos/acme/widgets").get(&Some(TOKEN_A.to_string())), Some(&3));
 }
 
 #[test]
@@ -267,10 +223,7 @@ fn no_usable_identity_means_no_start() {
         &[],
     );
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("no identity could be used") && out.contains("identity `bad`"),
-        "{out}"
-    );
+    assert!(out.contains("no identity could be used") && out.contains("identity `bad`"), "{out}");
     assert!(!out.contains("revokedrevoked"), "the token is never printed: {out}");
 }
 
@@ -279,14 +232,7 @@ fn stats_and_metrics_describe_the_pool_and_never_show_a_token() {
     let fake = fake_with_repo();
     let gp = start_pool(&fake, &[]);
     for _ in 0..4 {
-        assert_eq!(
-            client()
-                .get(gp.url("/repos/acme/widgets/issues"))
-                .send()
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(client().get(gp.url("/repos/acme/widgets/issues")).send().unwrap().status(), 200);
     }
     assert_eq!(client().get(gp.url("/repos/evil/x")).send().unwrap().status(), 403);
 
@@ -314,26 +260,17 @@ fn stats_and_metrics_describe_the_pool_and_never_show_a_token() {
     assert!(metrics.contains("ghpool_request_duration_seconds_bucket"));
     let prom_stats = client()
         .get(gp.url("/stats"))
-        .header(
-            "accept",
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
-        )
+        .header("accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
         .send()
         .unwrap();
-    assert!(prom_stats.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(prom_stats.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert!(prom_stats.text().unwrap().contains("ghpool_requests_total"));
 
     let log = gp.log();
     for secret in [TOKEN_A, TOKEN_B] {
         assert!(!stats_text.contains(secret) && !metrics.contains(secret) && !log.contains(secret));
     }
-    assert!(
-        log.contains("route=pooled_read identity="),
-        "one log line per request: {log}"
-    );
+    assert!(log.contains("route=pooled_read identity="), "one log line per request: {log}");
 }
 
 #[test]
@@ -352,15 +289,8 @@ fn metrics_pass_promtool() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool: {report}\n{text}"
-    );
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}\n{text}");
 }
 
 #[test]
@@ -376,10 +306,7 @@ fn anonymous_default_serves_public_reads_without_a_token() {
     assert_eq!(resp.status(), 404, "reaches the fake, which has no such repo");
     let reqs = fake.requests_to("/repos/anyone/widgets");
     assert_eq!(reqs.len(), 1);
-    assert_eq!(
-        reqs[0].token, None,
-        "anonymous: no token at all, and never the client's"
-    );
+    assert_eq!(reqs[0].token, None, "anonymous: no token at all, and never the client's");
     assert!(gp.log().contains("no identities configured"), "a loud warning at start");
     assert_eq!(gp.get_json("/stats")["mode"], "anonymous");
     assert_eq!(client().get(gp.url("/readyz")).send().unwrap().status(), 200);
@@ -395,21 +322,14 @@ fn reads_via_absolute_form_head_and_the_ghes_prefix() {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let resp = proxied
-        .get("http://api.github.localhost/repos/acme/widgets")
-        .send()
-        .unwrap();
+    let resp = proxied.get("http://api.github.localhost/repos/acme/widgets").send().unwrap();
     assert_eq!(resp.status(), 200);
     let resp = proxied.get("http://evil.example/repos/acme/widgets").send().unwrap();
     assert_eq!(resp.status(), 400, "a foreign host is refused");
     let resp = client().head(gp.url("/api/v3/repos/acme/widgets")).send().unwrap();
     assert_eq!(resp.status(), 200);
-    let paths: Vec<(String, String)> = fake
-        .requests()
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .filter(|(_, p)| p != "/user")
-        .collect();
+    let paths: Vec<(String, String)> =
+        fake.requests().into_iter().map(|r| (r.method, r.path)).filter(|(_, p)| p != "/user").collect();
     assert_eq!(
         paths,
         [
@@ -424,18 +344,11 @@ fn writes_carry_the_clients_token_and_need_one() {
     let fake = fake_with_repo();
     fake.add_token(CLIENT_TOKEN, "carol");
     let gp = start_pool(&fake, &[]);
-    let resp = client()
-        .post(gp.url("/repos/acme/widgets/issues"))
-        .body("{}")
-        .send()
-        .unwrap();
+    let resp = client().post(gp.url("/repos/acme/widgets/issues")).body("{}").send().unwrap();
     assert_eq!(resp.status(), 401);
     let body: serde_json::Value = resp.json().unwrap();
     assert!(body["message"].as_str().unwrap().contains("Authorization"));
-    assert!(
-        fake.requests_to("/repos/acme/widgets/issues").is_empty(),
-        "no upstream call without auth"
-    );
+    assert!(fake.requests_to("/repos/acme/widgets/issues").is_empty(), "no upstream call without auth");
 
     client()
         .post(gp.url("/repos/acme/widgets/issues"))
@@ -445,11 +358,7 @@ fn writes_carry_the_clients_token_and_need_one() {
         .unwrap();
     let reqs = fake.requests_to("/repos/acme/widgets/issues");
     assert_eq!(reqs.len(), 1);
-    assert_eq!(
-        reqs[0].token.as_deref(),
-        Some(CLIENT_TOKEN),
-        "the client's own token, never a pool token"
-    );
+    assert_eq!(reqs[0].token.as_deref(), Some(CLIENT_TOKEN), "the client's own token, never a pool token");
 }
 
 #[test]
@@ -460,10 +369,7 @@ fn exhausted_pool_answers_429_at_once() {
     fake.set_budget("bob", "core", 5000, 1);
     // Each identity spends its last request; GitHub's headers then say 0 left.
     for _ in 0..2 {
-        assert_eq!(
-            client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(),
-            200
-        );
+        assert_eq!(client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
     }
     fake.clear_log();
     let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
@@ -471,10 +377,7 @@ fn exhausted_pool_answers_429_at_once() {
     let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 3600);
     assert!(resp.headers().get("x-ratelimit-reset").is_some());
-    assert!(
-        fake.requests().is_empty(),
-        "no upstream call when every budget is spent"
-    );
+    assert!(fake.requests().is_empty(), "no upstream call when every budget is spent");
 }
 
 /// name, config.toml, environment, what the output must say.
@@ -486,18 +389,8 @@ fn configuration_errors_stop_the_start_and_name_the_key() {
     let cases: &[ConfigCase] = &[
         ("bad toml", Some("listen = \"127.0.0.1:1\"\n[cache\n"), &[], &["line 2"]),
         ("unknown key", Some("listne = \"x\"\n"), &[], &["listne"]),
-        (
-            "bad duration",
-            Some("[cache]\nttl = \"soon\"\n"),
-            &[],
-            &["cache.ttl", "soon"],
-        ),
-        (
-            "bad size",
-            None,
-            &[("GHPOOL_CACHE_MAX_SIZE", "lots")],
-            &["GHPOOL_CACHE_MAX_SIZE", "lots"],
-        ),
+        ("bad duration", Some("[cache]\nttl = \"soon\"\n"), &[], &["cache.ttl", "soon"]),
+        ("bad size", None, &[("GHPOOL_CACHE_MAX_SIZE", "lots")], &["GHPOOL_CACHE_MAX_SIZE", "lots"]),
         ("no allowlist", None, &[("GHPOOL_PAT_A", "env:X")], &["allowed_owners"]),
         (
             "bad secret reference",

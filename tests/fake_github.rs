@@ -9,11 +9,7 @@ use serde_json::Value;
 use support::fake_github::FakeGithub;
 
 fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .user_agent("fake-selftest/1.0")
-        .build()
-        .expect("client")
+    Client::builder().no_proxy().user_agent("fake-selftest/1.0").build().expect("client")
 }
 
 /// GET `path` with `Authorization: token <token>` if given, plus extra headers.
@@ -29,16 +25,11 @@ fn get(fake: &FakeGithub, path: &str, token: Option<&str>, extra: &[(&str, &str)
 }
 
 fn header(resp: &Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ascii header").to_string())
-        .unwrap_or_default()
+    resp.headers().get(name).map(|v| v.to_str().expect("ascii header").to_string()).unwrap_or_default()
 }
 
 fn remaining(resp: &Response) -> u64 {
-    header(resp, "x-ratelimit-remaining")
-        .parse()
-        .expect("x-ratelimit-remaining")
+    header(resp, "x-ratelimit-remaining").parse().expect("x-ratelimit-remaining")
 }
 
 fn json(resp: Response) -> Value {
@@ -67,18 +58,12 @@ fn budget_decrements_and_answers_403_at_zero() {
     assert!(!header(&first, "x-github-request-id").is_empty());
     assert_eq!(header(&first, "content-type"), "application/json; charset=utf-8");
     assert_eq!(header(&first, "cache-control"), "private, max-age=60, s-maxage=60");
-    assert_eq!(
-        header(&first, "github-authentication-token-expiration"),
-        "2030-01-01 00:00:00 UTC"
-    );
+    assert_eq!(header(&first, "github-authentication-token-expiration"), "2030-01-01 00:00:00 UTC");
     assert_eq!(header(&first, "x-oauth-scopes"), "repo, read:org");
     let body = json(first);
     assert_eq!(body["full_name"], "o/r");
     assert_eq!(body["url"], format!("{}/repos/o/r", fake.base_url()));
-    assert_eq!(
-        body["issues_url"],
-        format!("{}/repos/o/r/issues{{/number}}", fake.base_url())
-    );
+    assert_eq!(body["issues_url"], format!("{}/repos/o/r/issues{{/number}}", fake.base_url()));
     assert_eq!(body["permissions"]["push"], true);
 
     assert_eq!(remaining(&get(&fake, "/repos/o/r", Some("t1"), &[])), 0);
@@ -88,10 +73,7 @@ fn budget_decrements_and_answers_403_at_zero() {
         assert_eq!(remaining(&limited), 0);
         assert_eq!(header(&limited, "x-ratelimit-used"), "5");
         let body = json(limited);
-        assert!(body["message"]
-            .as_str()
-            .expect("message")
-            .starts_with("API rate limit exceeded for user ID 1."));
+        assert!(body["message"].as_str().expect("message").starts_with("API rate limit exceeded for user ID 1."));
     }
     assert_eq!(fake.remaining("alice", "core"), 0);
     // Other resources are separate budgets.
@@ -114,10 +96,7 @@ fn matching_etag_gives_free_304() {
     let fake = setup();
     let first = get(&fake, "/repos/o/r", Some("t1"), &[]);
     let etag = header(&first, "etag");
-    assert!(
-        etag.starts_with("W/\"") && etag.len() == 64 + 4,
-        "weak sha256 ETag, got {etag}"
-    );
+    assert!(etag.starts_with("W/\"") && etag.len() == 64 + 4, "weak sha256 ETag, got {etag}");
     assert!(!header(&first, "last-modified").is_empty());
     let after_first = remaining(&first);
     assert_eq!(after_first, 4999);
@@ -125,10 +104,7 @@ fn matching_etag_gives_free_304() {
     let revalidated = get(&fake, "/repos/o/r", Some("t1"), &[("If-None-Match", &etag)]);
     assert_eq!(revalidated.status(), 304);
     assert_eq!(header(&revalidated, "etag"), etag);
-    assert_eq!(
-        header(&revalidated, "cache-control"),
-        "private, max-age=60, s-maxage=60"
-    );
+    assert_eq!(header(&revalidated, "cache-control"), "private, max-age=60, s-maxage=60");
     assert!(header(&revalidated, "vary").starts_with("Accept, Authorization, Cookie"));
     assert_eq!(remaining(&revalidated), after_first, "a 304 costs nothing");
     assert!(revalidated.text().expect("body").is_empty());
@@ -181,17 +157,8 @@ fn unknown_and_revoked_tokens_get_401() {
 fn every_authorization_scheme_works_and_anonymous_has_60() {
     let fake = setup();
     let url = format!("{}/user", fake.base_url());
-    for value in [
-        "token t1",
-        "Bearer t1",
-        "bearer t1",
-        "Basic YWxpY2U6dDE=", /* alice:t1 */
-    ] {
-        let resp = client()
-            .get(&url)
-            .header("Authorization", value)
-            .send()
-            .expect("request");
+    for value in ["token t1", "Bearer t1", "bearer t1", "Basic YWxpY2U6dDE=" /* alice:t1 */] {
+        let resp = client().get(&url).header("Authorization", value).send().expect("request");
         assert_eq!(resp.status(), 200, "{value}");
         assert_eq!(json(resp)["login"], "alice");
     }
@@ -238,11 +205,7 @@ fn pagination_links_are_absolute_repositories_urls() {
             numbers.push(n);
         }
         let Some(url) = next else { break };
-        let resp = client()
-            .get(&url)
-            .header("Authorization", "token t1")
-            .send()
-            .expect("follow Link");
+        let resp = client().get(&url).header("Authorization", "token t1").send().expect("follow Link");
         assert_eq!(resp.status(), 200);
         last_link = header(&resp, "link");
         next = next_link(&last_link);
@@ -258,10 +221,7 @@ fn pagination_links_are_absolute_repositories_urls() {
     assert!(header(&capped, "link").is_empty(), "65 issues fit one page of 100");
     assert_eq!(json(capped).as_array().expect("array").len(), 65);
     assert_eq!(json(get(&fake, "/repos/o/r/issues/7", Some("t1"), &[]))["number"], 7);
-    assert_eq!(
-        json(get(&fake, &format!("/repositories/{id}",), Some("t1"), &[]))["name"],
-        "r"
-    );
+    assert_eq!(json(get(&fake, &format!("/repositories/{id}",), Some("t1"), &[]))["name"], "r");
     let missing = get(&fake, "/repos/o/r/issues/66", Some("t1"), &[]);
     assert_eq!(missing.status(), 404);
     assert_eq!(remaining(&missing), 5000 - 9, "404s are charged");
@@ -313,15 +273,8 @@ fn secondary_limit_switch() {
     assert_eq!(limited.status(), 403);
     assert_eq!(header(&limited, "retry-after"), "30");
     assert_eq!(remaining(&limited), 5000, "secondary limits leave remaining non-zero");
-    assert!(json(limited)["message"]
-        .as_str()
-        .expect("message")
-        .contains("secondary rate limit"));
-    assert_eq!(
-        get(&fake, "/repos/o/r", Some("t2"), &[]).status(),
-        200,
-        "bob is not limited"
-    );
+    assert!(json(limited)["message"].as_str().expect("message").contains("secondary rate limit"));
+    assert_eq!(get(&fake, "/repos/o/r", Some("t2"), &[]).status(), 200, "bob is not limited");
 
     fake.set_secondary_limit(Some("alice"), None);
     let limited = get(&fake, "/repos/o/r", Some("t1"), &[]);
@@ -331,11 +284,7 @@ fn secondary_limit_switch() {
     fake.clear_secondary_limit();
     assert_eq!(get(&fake, "/repos/o/r", Some("t1"), &[]).status(), 200);
     fake.set_secondary_limit(None, Some(5));
-    assert_eq!(
-        get(&fake, "/repos/o/r", Some("t2"), &[]).status(),
-        403,
-        "None + retry_after limits everyone"
-    );
+    assert_eq!(get(&fake, "/repos/o/r", Some("t2"), &[]).status(), 403, "None + retry_after limits everyone");
     fake.set_secondary_limit(None, None);
     assert_eq!(get(&fake, "/repos/o/r", Some("t2"), &[]).status(), 200);
 }
@@ -359,22 +308,15 @@ fn request_log_records_everything() {
     get(&fake, "/repos/o/r", Some("t1"), &[("If-None-Match", &etag)]);
     get(&fake, "/nothing/here", None, &[]);
     get(&fake, "/user", Some("bad"), &[]);
-    let head = client()
-        .head(format!("{}/repos/o/r", fake.base_url()))
-        .send()
-        .expect("HEAD");
+    let head = client().head(format!("{}/repos/o/r", fake.base_url())).send().expect("HEAD");
     assert_eq!(head.status(), 200);
     assert!(!header(&head, "etag").is_empty());
-    let length: u64 = header(&head, "content-length")
-        .parse()
-        .expect("HEAD has content-length");
+    let length: u64 = header(&head, "content-length").parse().expect("HEAD has content-length");
     assert!(length > 100, "HEAD reports the GET body's length, got {length}");
 
     let log = fake.requests();
-    let summary: Vec<(&str, &str, Option<&str>, u16)> = log
-        .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str(), r.token.as_deref(), r.status))
-        .collect();
+    let summary: Vec<(&str, &str, Option<&str>, u16)> =
+        log.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.token.as_deref(), r.status)).collect();
     assert_eq!(
         summary,
         vec![
@@ -398,19 +340,15 @@ fn delay_does_not_serialise_requests() {
     fake.set_delay(Duration::from_millis(500));
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| get(&fake, "/repos/o/r", Some("t1"), &[]).status()))
-            .collect();
+        let handles: Vec<_> =
+            (0..4).map(|_| scope.spawn(|| get(&fake, "/repos/o/r", Some("t1"), &[]).status())).collect();
         for handle in handles {
             assert_eq!(handle.join().expect("thread"), 200);
         }
     });
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
-    assert!(
-        elapsed < Duration::from_millis(1500),
-        "4 delayed requests ran one after another: {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_millis(1500), "4 delayed requests ran one after another: {elapsed:?}");
 }
 
 #[test]

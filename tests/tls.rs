@@ -25,15 +25,8 @@ fn test_ca() -> TestCa {
     params.distinguished_name.push(DnType::CommonName, "ghpool test CA");
     let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    TestCa {
-        ca_pem: ca.pem(),
-        leaf_pem: leaf.pem(),
-        leaf_key_pem: leaf_key.serialize_pem(),
-    }
+    let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
+    TestCa { ca_pem: ca.pem(), leaf_pem: leaf.pem(), leaf_key_pem: leaf_key.serialize_pem() }
 }
 
 /// A TLS front for `backend_port` on 127.0.0.1; records the SNI of each handshake.
@@ -54,11 +47,7 @@ fn tls_front(ca: &TestCa, backend_port: u16) -> TlsFront {
         .with_single_cert(certs, key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let port = listener.local_addr().unwrap().port();
     let sni = Arc::new(Mutex::new(Vec::new()));
@@ -70,9 +59,7 @@ fn tls_front(ca: &TestCa, backend_port: u16) -> TlsFront {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                seen.lock()
-                    .unwrap()
-                    .push(tls.get_ref().1.server_name().unwrap_or("").to_string());
+                seen.lock().unwrap().push(tls.get_ref().1.server_name().unwrap_or("").to_string());
                 let Ok(mut backend) = tokio::net::TcpStream::connect(("127.0.0.1", backend_port)).await else {
                     return;
                 };
@@ -80,11 +67,7 @@ fn tls_front(ca: &TestCa, backend_port: u16) -> TlsFront {
             });
         }
     });
-    TlsFront {
-        port,
-        sni,
-        _runtime: runtime,
-    }
+    TlsFront { port, sni, _runtime: runtime }
 }
 
 fn setup() -> (FakeGithub, TlsFront, tempfile::TempDir, String) {
@@ -96,11 +79,7 @@ fn setup() -> (FakeGithub, TlsFront, tempfile::TempDir, String) {
     let ca_path = dir.path().join("ca.pem");
     std::fs::write(&ca_path, &ca.ca_pem).unwrap();
     let conf_path = dir.path().join("ghpool.yaml");
-    std::fs::write(
-        &conf_path,
-        format!("---\nversion: 1\nthreads: 1\nca_file: {}\n", ca_path.display()),
-    )
-    .unwrap();
+    std::fs::write(&conf_path, format!("---\nversion: 1\nthreads: 1\nca_file: {}\n", ca_path.display())).unwrap();
     let conf = conf_path.display().to_string();
     (fake, front, dir, conf)
 }
@@ -113,10 +92,7 @@ fn upstream_tls_is_verified_against_the_configured_ca_with_sni() {
     let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
     assert_eq!(resp.status(), 200, "{}", gp.log());
     assert_eq!(fake.requests_to("/repos/acme/widgets").len(), 1);
-    assert!(
-        front.sni.lock().unwrap().iter().any(|s| s == "localhost"),
-        "SNI carries the upstream host name"
-    );
+    assert!(front.sni.lock().unwrap().iter().any(|s| s == "localhost"), "SNI carries the upstream host name");
 }
 
 #[test]
@@ -128,12 +104,6 @@ fn an_untrusted_upstream_certificate_is_refused() {
     let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
     assert_eq!(resp.status(), 502);
     let body: serde_json::Value = resp.json().unwrap();
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .contains("GitHub could not be reached"));
-    assert!(
-        fake.requests_to("/repos/acme/widgets").is_empty(),
-        "nothing reached GitHub over an unverified connection"
-    );
+    assert!(body["message"].as_str().unwrap().contains("GitHub could not be reached"));
+    assert!(fake.requests_to("/repos/acme/widgets").is_empty(), "nothing reached GitHub over an unverified connection");
 }

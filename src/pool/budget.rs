@@ -22,19 +22,8 @@ pub fn parse_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<(Strin
     let remaining = num("x-ratelimit-remaining")?;
     let reset = num("x-ratelimit-reset")?;
     let used = num("x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining));
-    let resource = get("x-ratelimit-resource")
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .unwrap_or("core");
-    Some((
-        resource.to_ascii_lowercase(),
-        RateLimit {
-            limit,
-            remaining,
-            used,
-            reset,
-        },
-    ))
+    let resource = get("x-ratelimit-resource").map(str::trim).filter(|r| !r.is_empty()).unwrap_or("core");
+    Some((resource.to_ascii_lowercase(), RateLimit { limit, remaining, used, reset }))
 }
 
 /// What GitHub grants before we have seen a header: the documented defaults for a user token.
@@ -112,66 +101,22 @@ mod tests {
         ]);
         let (resource, rl) = parse_headers(h).unwrap();
         assert_eq!(resource, "search");
-        assert_eq!(
-            rl,
-            RateLimit {
-                limit: 5000,
-                remaining: 4999,
-                used: 1,
-                reset: 1_700_000_000
-            }
-        );
+        assert_eq!(rl, RateLimit { limit: 5000, remaining: 4999, used: 1, reset: 1_700_000_000 });
         assert_eq!(parse_headers(headers(&[("x-ratelimit-limit", "x")])), None);
     }
 
     #[test]
     fn remaining_never_rises_within_a_window_and_resets_restore() {
         let mut b = Budgets::default();
-        b.observe(
-            "core",
-            RateLimit {
-                limit: 10,
-                remaining: 3,
-                used: 7,
-                reset: 100,
-            },
-        );
-        b.observe(
-            "core",
-            RateLimit {
-                limit: 10,
-                remaining: 5,
-                used: 5,
-                reset: 100,
-            },
-        );
+        b.observe("core", RateLimit { limit: 10, remaining: 3, used: 7, reset: 100 });
+        b.observe("core", RateLimit { limit: 10, remaining: 5, used: 5, reset: 100 });
         assert_eq!(b.remaining("core", 50), 3);
-        b.observe(
-            "core",
-            RateLimit {
-                limit: 10,
-                remaining: 0,
-                used: 10,
-                reset: 100,
-            },
-        );
+        b.observe("core", RateLimit { limit: 10, remaining: 0, used: 10, reset: 100 });
         assert_eq!(b.exhausted_until("core", 50), Some(100));
         assert_eq!(b.remaining("core", 100), 10, "a passed reset restores the budget");
         assert_eq!(b.exhausted_until("core", 100), None);
-        b.observe(
-            "core",
-            RateLimit {
-                limit: 10,
-                remaining: 9,
-                used: 1,
-                reset: 200,
-            },
-        );
+        b.observe("core", RateLimit { limit: 10, remaining: 9, used: 1, reset: 200 });
         assert_eq!(b.remaining("core", 150), 9, "a new window replaces the old one");
-        assert_eq!(
-            b.remaining("graphql", 150),
-            5000,
-            "unseen resources assume GitHub's default"
-        );
+        assert_eq!(b.remaining("graphql", 150), 5000, "unseen resources assume GitHub's default");
     }
 }

@@ -7,17 +7,15 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::secrets::{Resolver, Secret};
-use crate::upstream::Upstream;
+use crate::upstream::{get_json, ApiError, Upstream};
 
-use super::{parse_headers, Member, Pool, RateLimit};
+use super::{Member, Pool, RateLimit};
 
 /// Why GitHub could not tell us who a token belongs to. Never carries the token.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    #[error("GitHub could not be reached: {0}")]
-    Unreachable(String),
-    #[error("GitHub did not answer within {0:?}")]
-    Timeout(Duration),
+    #[error(transparent)]
+    Api(#[from] ApiError),
     #[error("GitHub answered {status} to GET /user: {message}")]
     Refused { status: u16, message: String },
     #[error("GitHub's answer to GET /user has no login")]
@@ -37,46 +35,19 @@ pub struct Login {
     pub token_expires: Option<String>,
 }
 
+/// Ask GitHub who `authorization` (a full header value: `token X`, `Bearer X`, Basic) belongs to.
 pub async fn fetch_login(
     client: &reqwest::Client,
     upstream: &Upstream,
-    token: &Secret,
+    authorization: &Secret,
     timeout: Duration,
 ) -> Result<Login, LoginError> {
-    let url = format!("{}{}", upstream.base_url(), "/user");
-    let request = client
-        .get(url)
-        .header("authorization", format!("token {}", token.expose()))
-        .header("accept", "application/vnd.github+json")
-        .header("user-agent", crate::USER_AGENT)
-        .timeout(timeout)
-        .send();
-    let response = match request.await {
-        Ok(r) => r,
-        Err(e) if e.is_timeout() => return Err(LoginError::Timeout(timeout)),
-        // reqwest's error text names the URL, never a header value.
-        Err(e) => return Err(LoginError::Unreachable(e.to_string())),
-    };
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let rate = parse_headers(get);
-    let token_expires = get("github-authentication-token-expiration").map(str::to_string);
-    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-    if status != 200 {
-        let message = body
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("no message")
-            .to_string();
-        return Err(LoginError::Refused { status, message });
+    let answer = get_json(client, upstream, "/user", Some(authorization.expose()), timeout).await?;
+    if answer.status != 200 {
+        return Err(LoginError::Refused { status: answer.status, message: answer.message() });
     }
-    let login = body.get("login").and_then(|l| l.as_str()).ok_or(LoginError::NoLogin)?;
-    Ok(Login {
-        login: login.to_string(),
-        rate,
-        token_expires,
-    })
+    let login = answer.body.get("login").and_then(|l| l.as_str()).ok_or(LoginError::NoLogin)?;
+    Ok(Login { login: login.to_string(), rate: answer.rate, token_expires: answer.token_expires })
 }
 
 /// Resolve every configured identity concurrently and build the pool from those that work.
@@ -99,9 +70,7 @@ pub async fn build_pool(
                     .resolve(&ident.token)
                     .await
                     .map_err(|e| format!("secret {}: {e}", ident.token.describe()))?;
-                let login = fetch_login(&client, &upstream, &token, timeout)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let login = fetch_login(&client, &upstream, &token, timeout).await.map_err(|e| e.to_string())?;
                 Ok::<_, String>(Member {
                     id: ident.id.clone(),
                     login: login.login,

@@ -25,10 +25,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub fn now_epoch() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The budget of one GitHub account, shared by its identities.
@@ -152,11 +149,7 @@ impl Pool {
                 })
             })
             .collect();
-        Pool {
-            identities,
-            pick_lock: Mutex::new(()),
-            anonymous: false,
-        }
+        Pool { identities, pick_lock: Mutex::new(()), anonymous: false }
     }
 
     /// A pool of one identity without a token: unauthenticated reads of public data.
@@ -168,10 +161,7 @@ impl Pool {
             first_seen: None,
             token_expires: None,
         };
-        Pool {
-            anonymous: true,
-            ..Pool::new(vec![member])
-        }
+        Pool { anonymous: true, ..Pool::new(vec![member]) }
     }
 
     pub fn is_anonymous(&self) -> bool {
@@ -219,14 +209,9 @@ impl Pool {
                 identity.in_flight.fetch_add(1, Ordering::Relaxed);
                 identity.account.in_flight.fetch_add(1, Ordering::Relaxed);
                 identity.upstream_requests.fetch_add(1, Ordering::Relaxed);
-                Ok(Lease {
-                    identity: identity.clone(),
-                })
+                Ok(Lease { identity: identity.clone() })
             }
-            (None, Some(reset)) => Err(PickError::Exhausted {
-                resource: resource.to_string(),
-                reset,
-            }),
+            (None, Some(reset)) => Err(PickError::Exhausted { resource: resource.to_string(), reset }),
             (None, None) => Err(PickError::NoneUsable),
         }
     }
@@ -250,10 +235,7 @@ impl Pool {
                 identity.id,
                 identity.login
             );
-            *state = State::Quarantined {
-                reason: reason.to_string(),
-                since: now_epoch(),
-            };
+            *state = State::Quarantined { reason: reason.to_string(), since: now_epoch() };
         }
     }
 
@@ -277,15 +259,7 @@ impl Pool {
                     .iter()
                     .map(|(name, rl)| {
                         let remaining = budgets.remaining(name, now);
-                        (
-                            name.clone(),
-                            ResourceSnapshot {
-                                limit: rl.limit,
-                                remaining,
-                                used: rl.used,
-                                reset: rl.reset,
-                            },
-                        )
+                        (name.clone(), ResourceSnapshot { limit: rl.limit, remaining, used: rl.used, reset: rl.reset })
                     })
                     .collect();
                 resources.sort_by(|a, b| a.0.cmp(&b.0));
@@ -334,12 +308,7 @@ mod tests {
             token: Some(Secret::new(format!("ghp_{id}"))),
             first_seen: Some((
                 "core".into(),
-                RateLimit {
-                    limit: 5000,
-                    remaining,
-                    used: 5000 - remaining,
-                    reset: 2000,
-                },
+                RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: 2000 },
             )),
             token_expires: None,
         }
@@ -347,11 +316,7 @@ mod tests {
 
     #[test]
     fn picks_the_highest_remaining() {
-        let pool = Pool::new(vec![
-            member("a", "alice", 100),
-            member("b", "bob", 4000),
-            member("c", "carol", 50),
-        ]);
+        let pool = Pool::new(vec![member("a", "alice", 100), member("b", "bob", 4000), member("c", "carol", 50)]);
         assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
     }
 
@@ -362,42 +327,19 @@ mod tests {
         let on_a = leases.iter().filter(|l| l.identity().id() == "a").count();
         assert_eq!(on_a, 25);
         drop(leases);
-        assert!(pool
-            .identities()
-            .iter()
-            .all(|i| i.in_flight.load(Ordering::Relaxed) == 0));
+        assert!(pool.identities().iter().all(|i| i.in_flight.load(Ordering::Relaxed) == 0));
     }
 
     #[test]
     fn same_login_shares_one_budget() {
-        let pool = Pool::new(vec![
-            member("a1", "alice", 1000),
-            member("a2", "Alice", 1000),
-            member("b", "bob", 900),
-        ]);
+        let pool = Pool::new(vec![member("a1", "alice", 1000), member("a2", "Alice", 1000), member("b", "bob", 900)]);
         let (a1, a2) = (&pool.identities()[0], &pool.identities()[1]);
         assert!(Arc::ptr_eq(&a1.account, &a2.account));
-        pool.observe(
-            a1,
-            Some((
-                "core".into(),
-                RateLimit {
-                    limit: 5000,
-                    remaining: 10,
-                    used: 4990,
-                    reset: 2000,
-                },
-            )),
-            200,
-        );
+        pool.observe(a1, Some(("core".into(), RateLimit { limit: 5000, remaining: 10, used: 4990, reset: 2000 })), 200);
         // a2 never answered anything, but its account is down to 10: bob wins.
         assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
         // In-flight on one token of alice counts against the other.
-        let pool = Pool::new(vec![
-            member("a1", "alice", 1000),
-            member("a2", "alice", 1000),
-            member("b", "bob", 1000),
-        ]);
+        let pool = Pool::new(vec![member("a1", "alice", 1000), member("a2", "alice", 1000), member("b", "bob", 1000)]);
         let leases: Vec<Lease> = (0..30).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
         let on_bob = leases.iter().filter(|l| l.identity().id() == "b").count();
         assert_eq!(on_bob, 15, "alice's two tokens together get as much as bob's one");
@@ -412,16 +354,9 @@ mod tests {
         assert!(!b.is_usable());
         assert_eq!(
             pool.pick_at("core", 1000).unwrap_err(),
-            PickError::Exhausted {
-                resource: "core".into(),
-                reset: 2000
-            }
+            PickError::Exhausted { resource: "core".into(), reset: 2000 }
         );
-        assert_eq!(
-            pool.pick_at("core", 2000).unwrap().identity().id(),
-            "a",
-            "a passed reset restores a"
-        );
+        assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
         assert_eq!(pool.usable_count(), 1);
     }
 
@@ -429,33 +364,9 @@ mod tests {
     fn resources_are_separate() {
         let pool = Pool::new(vec![member("a", "alice", 0), member("b", "bob", 10)]);
         let a = pool.identities()[0].clone();
-        pool.observe(
-            &a,
-            Some((
-                "search".into(),
-                RateLimit {
-                    limit: 30,
-                    remaining: 30,
-                    used: 0,
-                    reset: 2000,
-                },
-            )),
-            200,
-        );
+        pool.observe(&a, Some(("search".into(), RateLimit { limit: 30, remaining: 30, used: 0, reset: 2000 })), 200);
         let b = pool.identities()[1].clone();
-        pool.observe(
-            &b,
-            Some((
-                "search".into(),
-                RateLimit {
-                    limit: 30,
-                    remaining: 2,
-                    used: 28,
-                    reset: 2000,
-                },
-            )),
-            200,
-        );
+        pool.observe(&b, Some(("search".into(), RateLimit { limit: 30, remaining: 2, used: 28, reset: 2000 })), 200);
         assert_eq!(pool.pick_at("search", 1000).unwrap().identity().id(), "a");
     }
 }

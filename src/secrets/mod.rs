@@ -56,11 +56,7 @@ pub enum SecretRef {
     /// `env:VAR`
     Env(String),
     /// `k8s:<namespace>/<secret-name>:<key>`: a Kubernetes secret mounted as files.
-    K8s {
-        namespace: String,
-        name: String,
-        key: String,
-    },
+    K8s { namespace: String, name: String, key: String },
     /// `aws:secretsmanager:<secret-name>:<json-key>`
     AwsSecretsManager { name: String, key: String },
     /// `gcp:secretmanager:projects/<p>/secrets/<s>:<version>`
@@ -121,10 +117,7 @@ impl SecretRef {
             if name.is_empty() || key.is_empty() {
                 return Err(SecretRefError::Aws);
             }
-            return Ok(SecretRef::AwsSecretsManager {
-                name: name.to_string(),
-                key: key.to_string(),
-            });
+            return Ok(SecretRef::AwsSecretsManager { name: name.to_string(), key: key.to_string() });
         }
         if let Some(rest) = text.strip_prefix("gcp:secretmanager:") {
             let (resource, version) = rest.rsplit_once(':').ok_or(SecretRefError::Gcp)?;
@@ -137,10 +130,7 @@ impl SecretRef {
             if !well_formed || version.is_empty() {
                 return Err(SecretRefError::Gcp);
             }
-            return Ok(SecretRef::GcpSecretManager {
-                resource: resource.to_string(),
-                version: version.to_string(),
-            });
+            return Ok(SecretRef::GcpSecretManager { resource: resource.to_string(), version: version.to_string() });
         }
         match text.split_once(':') {
             Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
@@ -195,18 +185,11 @@ mod tests {
             ("env:GH_A", SecretRef::Env("GH_A".into())),
             (
                 "k8s:tools/ghpool-tokens:pat-a",
-                SecretRef::K8s {
-                    namespace: "tools".into(),
-                    name: "ghpool-tokens".into(),
-                    key: "pat-a".into(),
-                },
+                SecretRef::K8s { namespace: "tools".into(), name: "ghpool-tokens".into(), key: "pat-a".into() },
             ),
             (
                 "aws:secretsmanager:prod/ghpool:pat_a",
-                SecretRef::AwsSecretsManager {
-                    name: "prod/ghpool".into(),
-                    key: "pat_a".into(),
-                },
+                SecretRef::AwsSecretsManager { name: "prod/ghpool".into(), key: "pat_a".into() },
             ),
             (
                 "aws:secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x:pat",
@@ -217,10 +200,7 @@ mod tests {
             ),
             (
                 "gcp:secretmanager:projects/p1/secrets/gh:latest",
-                SecretRef::GcpSecretManager {
-                    resource: "projects/p1/secrets/gh".into(),
-                    version: "latest".into(),
-                },
+                SecretRef::GcpSecretManager { resource: "projects/p1/secrets/gh".into(), version: "latest".into() },
             ),
             ("ghp_abc", SecretRef::Literal(Secret::new("ghp_abc"))),
             ("github_pat_abc", SecretRef::Literal(Secret::new("github_pat_abc"))),

@@ -36,10 +36,7 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(secrets_dir: impl Into<PathBuf>, env: Arc<EnvLookup>) -> Self {
-        Resolver {
-            secrets_dir: secrets_dir.into(),
-            env,
-        }
+        Resolver { secrets_dir: secrets_dir.into(), env }
     }
 
     /// A resolver over the process environment.
@@ -68,27 +65,15 @@ impl Resolver {
     /// `<dir>/<name>`, the usual layout). Reading through the path follows the kubelet's `..data`
     /// symlink, so an atomic swap is seen whole.
     fn read_k8s(&self, namespace: &str, name: &str, key: &str) -> Result<Secret, ResolveError> {
-        let candidates = [
-            self.secrets_dir.join(namespace).join(name).join(key),
-            self.secrets_dir.join(name).join(key),
-        ];
+        let candidates = [self.secrets_dir.join(namespace).join(name).join(key), self.secrets_dir.join(name).join(key)];
         for path in &candidates {
             match std::fs::read_to_string(path) {
                 Ok(text) => return non_empty_file(path, &text),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => {
-                    return Err(ResolveError::K8sRead {
-                        path: path.display().to_string(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(ResolveError::K8sRead { path: path.display().to_string(), source }),
             }
         }
-        let tried = candidates
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
         Err(ResolveError::K8sMissing { tried })
     }
 }
@@ -112,10 +97,7 @@ mod tests {
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
     }
 
     #[test]
@@ -124,14 +106,8 @@ mod tests {
         let r = resolver(dir.path(), &[("A", "ghp_a\n"), ("EMPTY", " ")]);
         let got = block_on(r.resolve(&SecretRef::Env("A".into()))).unwrap();
         assert_eq!(got.expose(), "ghp_a");
-        assert!(matches!(
-            block_on(r.resolve(&SecretRef::Env("B".into()))),
-            Err(ResolveError::EnvMissing(_))
-        ));
-        assert!(matches!(
-            block_on(r.resolve(&SecretRef::Env("EMPTY".into()))),
-            Err(ResolveError::EnvEmpty(_))
-        ));
+        assert!(matches!(block_on(r.resolve(&SecretRef::Env("B".into()))), Err(ResolveError::EnvMissing(_))));
+        assert!(matches!(block_on(r.resolve(&SecretRef::Env("EMPTY".into()))), Err(ResolveError::EnvEmpty(_))));
         let lit = SecretRef::Literal(Secret::new("ghp_x"));
         assert_eq!(block_on(r.resolve(&lit)).unwrap().expose(), "ghp_x");
     }
@@ -140,11 +116,7 @@ mod tests {
     fn k8s_namespaced_then_plain_mount() {
         let dir = tempfile::tempdir().unwrap();
         let r = resolver(dir.path(), &[]);
-        let reference = SecretRef::K8s {
-            namespace: "ns".into(),
-            name: "tok".into(),
-            key: "a".into(),
-        };
+        let reference = SecretRef::K8s { namespace: "ns".into(), name: "tok".into(), key: "a".into() };
         let err = block_on(r.resolve(&reference)).unwrap_err().to_string();
         assert!(err.contains("ns/tok/a") && err.contains("tok/a"), "{err}");
 
@@ -161,10 +133,7 @@ mod tests {
     fn cloud_sources_say_not_supported_yet() {
         let dir = tempfile::tempdir().unwrap();
         let r = resolver(dir.path(), &[]);
-        let aws = SecretRef::AwsSecretsManager {
-            name: "n".into(),
-            key: "k".into(),
-        };
+        let aws = SecretRef::AwsSecretsManager { name: "n".into(), key: "k".into() };
         let err = block_on(r.resolve(&aws)).unwrap_err().to_string();
         assert!(err.contains("not supported yet"), "{err}");
     }

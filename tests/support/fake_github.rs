@@ -62,9 +62,7 @@ pub struct FakeGithub {
 
 impl std::fmt::Debug for FakeGithub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeGithub")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
+        f.debug_struct("FakeGithub").field("port", &self.port).finish_non_exhaustive()
     }
 }
 
@@ -74,10 +72,7 @@ impl FakeGithub {
         let listener = StdListener::bind("127.0.0.1:0").expect("fake GitHub: bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("fake GitHub: set_nonblocking");
         let port = listener.local_addr().expect("fake GitHub: local_addr").port();
-        let world = Arc::new(Mutex::new(World {
-            base: format!("http://127.0.0.1:{port}"),
-            ..World::default()
-        }));
+        let world = Arc::new(Mutex::new(World { base: format!("http://127.0.0.1:{port}"), ..World::default() }));
         let app = Router::new().fallback(handle).with_state(world.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -99,12 +94,7 @@ impl FakeGithub {
                 // Dropping the runtime here cancels in-flight connections (e.g. ones sleeping in `set_delay`).
             })
             .expect("fake GitHub: spawn thread");
-        FakeGithub {
-            port,
-            world,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
+        FakeGithub { port, world, shutdown: Some(shutdown), thread: Some(thread) }
     }
 
     pub fn base_url(&self) -> String {
@@ -130,14 +120,8 @@ impl FakeGithub {
 
     /// Sets a budget; its reset is now + 3600 s unless [`FakeGithub::set_reset`] is called afterwards.
     pub fn set_budget(&self, login: &str, resource: &str, limit: u64, remaining: u64) {
-        let budget = Budget {
-            limit,
-            remaining: remaining.min(limit),
-            reset: now() + 3600,
-        };
-        self.lock()
-            .budgets
-            .insert((login.to_string(), resource.to_string()), budget);
+        let budget = Budget { limit, remaining: remaining.min(limit), reset: now() + 3600 };
+        self.lock().budgets.insert((login.to_string(), resource.to_string()), budget);
     }
 
     /// Sets the reset epoch of a budget. Like GitHub, once `reset` has passed the window rolls over: the next
@@ -160,13 +144,7 @@ impl FakeGithub {
         }
         let id = 1000 + w.repos.len() as u64;
         let owner_id = w.user_id(owner);
-        w.repos.push(Repo {
-            id,
-            owner: owner.to_string(),
-            owner_id,
-            name: name.to_string(),
-            issues: 0,
-        });
+        w.repos.push(Repo { id, owner: owner.to_string(), owner_id, name: name.to_string(), issues: 0 });
         id
     }
 
@@ -174,8 +152,7 @@ impl FakeGithub {
     pub fn add_issues(&self, owner: &str, name: &str, count: usize) {
         let mut w = self.lock();
         let repo = w.repos.iter_mut().find(|r| r.is(owner, name));
-        repo.unwrap_or_else(|| panic!("fake GitHub: add_repo({owner}, {name}) first"))
-            .issues += count as u64;
+        repo.unwrap_or_else(|| panic!("fake GitHub: add_repo({owner}, {name}) first")).issues += count as u64;
     }
 
     /// Switches the secondary limit on: `Some(login)` for that login only, `None` with `Some(retry_after)` for
@@ -217,12 +194,7 @@ impl FakeGithub {
 
     /// Logged requests whose path (with query) starts with `path_prefix`.
     pub fn requests_to(&self, path_prefix: &str) -> Vec<LoggedRequest> {
-        self.lock()
-            .log
-            .iter()
-            .filter(|r| r.path.starts_with(path_prefix))
-            .cloned()
-            .collect()
+        self.lock().log.iter().filter(|r| r.path.starts_with(path_prefix)).cloned().collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -299,11 +271,7 @@ struct Reply {
 
 impl Reply {
     fn new(status: u16, body: String) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body,
-        }
+        Reply { status, headers: Vec::new(), body }
     }
     fn json(status: u16, body: &Value) -> Reply {
         Reply::new(status, body.to_string())
@@ -365,14 +333,11 @@ impl World {
             _ => 5000,
         };
         let now = now();
-        let budget = self
-            .budgets
-            .entry((login.to_string(), resource.to_string()))
-            .or_insert(Budget {
-                limit,
-                remaining: limit,
-                reset: now + window,
-            });
+        let budget = self.budgets.entry((login.to_string(), resource.to_string())).or_insert(Budget {
+            limit,
+            remaining: limit,
+            reset: now + window,
+        });
         if now >= budget.reset {
             budget.remaining = budget.limit;
             budget.reset = now + window;
@@ -389,12 +354,7 @@ impl World {
         }
         self.served += 1;
         let request_id = format!("FA4E:{:06X}:{:08X}", self.served, now());
-        let mut caller = Caller {
-            login: ANONYMOUS.into(),
-            resource: "core",
-            token: None,
-            request_id,
-        };
+        let mut caller = Caller { login: ANONYMOUS.into(), resource: "core", token: None, request_id };
         if let Some(token) = &req.token {
             match self.tokens.get(token) {
                 Some(login) => (caller.login, caller.token) = (login.clone(), Some(token.clone())),
@@ -402,11 +362,7 @@ impl World {
                 None => return self.finish(Reply::error(401, "Bad credentials", DOCS), &caller),
             }
         }
-        let secondary = self
-            .secondary
-            .get(&caller.login)
-            .copied()
-            .or(self.secondary_all.map(Some));
+        let secondary = self.secondary.get(&caller.login).copied().or(self.secondary_all.map(Some));
         if let Some(retry_after) = secondary {
             // Secondary limits leave the primary `remaining` untouched (usually non-zero).
             let mut reply = Reply::error(403, SECONDARY_MSG, SECONDARY_DOCS);
@@ -434,10 +390,7 @@ impl World {
         if reply.status == 200 && is_get {
             // GitHub's ETags are weak and token-specific: the same body under another token has another ETag.
             let digest = Sha256::digest(format!("{}{}", caller.token.as_deref().unwrap_or(""), reply.body));
-            let etag = format!(
-                "W/\"{}\"",
-                digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            );
+            let etag = format!("W/\"{}\"", digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
             reply.header("etag", &etag);
             reply.header("last-modified", LAST_MODIFIED);
             let fresh = match &req.if_none_match {
@@ -446,10 +399,7 @@ impl World {
             };
             if fresh {
                 // A 304 repeats ETag and the caching headers, has no body and costs nothing.
-                let not_modified = Reply {
-                    headers: reply.headers,
-                    ..Reply::new(304, String::new())
-                };
+                let not_modified = Reply { headers: reply.headers, ..Reply::new(304, String::new()) };
                 return self.finish(not_modified, &caller);
             }
         }
@@ -471,10 +421,7 @@ impl World {
                 .to_string(),
         };
         if caller.resource == "graphql" {
-            return Reply::json(
-                200,
-                &json!({ "errors": [{ "type": "RATE_LIMITED", "message": message }] }),
-            );
+            return Reply::json(200, &json!({ "errors": [{ "type": "RATE_LIMITED", "message": message }] }));
         }
         Reply::error(403, &message, RATE_DOCS)
     }
@@ -531,10 +478,9 @@ impl World {
             (true, ["user"]) => Reply::json(200, &self.account(login, "User")),
             (true, ["users", name]) => Reply::json(200, &self.account(name, "User")),
             (true, ["orgs", name]) => Reply::json(200, &self.account(name, "Organization")),
-            (true, ["search", _]) => Reply::json(
-                200,
-                &json!({ "total_count": 0, "incomplete_results": false, "items": [] }),
-            ),
+            (true, ["search", _]) => {
+                Reply::json(200, &json!({ "total_count": 0, "incomplete_results": false, "items": [] }))
+            }
             (true, ["repos", owner, name, rest @ ..]) => match self.find_repo(owner, name) {
                 Some(repo) => self.repo_route(&repo, rest, &req.query),
                 None => Reply::not_found(),
@@ -708,10 +654,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         let reply = w.answer(&incoming);
         w.log.push(LoggedRequest {
             method: incoming.method.to_string(),
-            path: req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| incoming.path.clone(), |pq| pq.as_str().to_string()),
+            path: req.uri().path_and_query().map_or_else(|| incoming.path.clone(), |pq| pq.as_str().to_string()),
             token: incoming.token.clone(),
             if_none_match: incoming.if_none_match.clone(),
             status: reply.status,

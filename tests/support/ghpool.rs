@@ -19,10 +19,7 @@ pub struct Ghpool {
 
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn command(env: &[(&str, &str)], dir: &std::path::Path) -> Command {
@@ -84,17 +81,9 @@ impl Ghpool {
         env.push(("GHPOOL_LISTEN", &listen));
         let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
         let output = capture(&mut child);
-        let mut g = Ghpool {
-            child,
-            port,
-            output,
-            _dir: dir,
-        };
+        let mut g = Ghpool { child, port, output, _dir: dir };
         let deadline = Instant::now() + START_TIMEOUT;
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         loop {
             if let Ok(Some(status)) = g.child.try_wait() {
                 panic!("ghpool exited with {status} before serving:\n{}", g.log());
@@ -142,10 +131,7 @@ impl Drop for Ghpool {
 
 /// A blocking client with a timeout, for tests.
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
 }
 
 /// Run ghpool expecting it to exit by itself (a bad configuration): exit code and output.

@@ -1,0 +1,106 @@
+//! Repository ids → owners, for `/repositories/{id}/…` paths (GitHub's own pagination links use
+//! them): learned from the repository JSON that passes through, and for an unknown id resolved with
+//! one pooled `GET /repositories/{id}` before the allowlist decides.
+//!
+//! Owns: the bounded, expiring id → owner map and the resolution call. Must never: allow anything
+//! itself (that is `access`), or use a client's token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::pool::Pool;
+use crate::respond::Refusal;
+use crate::upstream::{get_json, Upstream};
+
+/// Repositories are rarely transferred; an hour bounds how long a transfer goes unnoticed.
+const TTL: Duration = Duration::from_secs(3600);
+const CAPACITY: usize = 100_000;
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct RepoOwners {
+    map: Mutex<HashMap<u64, (String, Instant)>>,
+}
+
+impl RepoOwners {
+    pub fn get(&self, id: u64) -> Option<String> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id).filter(|(_, at)| at.elapsed() < TTL).map(|(owner, _)| owner.clone())
+    }
+
+    pub fn learn(&self, id: u64, owner: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CAPACITY && !map.contains_key(&id) {
+            map.retain(|_, (_, at)| at.elapsed() < TTL);
+            if map.len() >= CAPACITY {
+                // Still full of live entries: drop an arbitrary tenth rather than grow.
+                let victims: Vec<u64> = map.keys().take(CAPACITY / 10).copied().collect();
+                for v in victims {
+                    map.remove(&v);
+                }
+            }
+        }
+        map.insert(id, (owner.to_ascii_lowercase(), Instant::now()));
+    }
+
+    /// Learn from a repository object (`{"id", "owner": {"login"}}`) or a list of them.
+    pub fn learn_from_json(&self, body: &[u8]) {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return };
+        let items = match &value {
+            serde_json::Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            let id = item.get("id").and_then(|v| v.as_u64());
+            let owner = item.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
+            if let (Some(id), Some(owner)) = (id, owner) {
+                self.learn(id, owner);
+            }
+        }
+    }
+
+    /// Ask GitHub, with a pool identity, who owns repository `id`.
+    pub async fn resolve(
+        &self,
+        id: u64,
+        pool: &Pool,
+        client: &reqwest::Client,
+        upstream: &Upstream,
+    ) -> Result<String, Refusal> {
+        let lease = pool.pick("core")?;
+        let authorization = lease.identity().token().map(|t| format!("token {}", t.expose()));
+        let path = format!("/repositories/{id}");
+        let answer = get_json(client, upstream, &path, authorization.as_deref(), RESOLVE_TIMEOUT)
+            .await
+            .map_err(|e| Refusal::BadGateway(e.to_string()))?;
+        pool.observe(lease.identity(), answer.rate.clone(), answer.status);
+        match answer.status {
+            200 => {
+                let owner = answer.body.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
+                let owner = owner.ok_or_else(|| Refusal::BadGateway("repository without owner".into()))?;
+                self.learn(id, owner);
+                log::info!("repository {id} belongs to `{owner}` (resolved with identity `{}`)", lease.identity().id());
+                Ok(owner.to_ascii_lowercase())
+            }
+            404 => Err(Refusal::NotFound),
+            status => Err(Refusal::BadGateway(format!("GitHub answered {status} for {path}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_from_repository_json() {
+        let owners = RepoOwners::default();
+        owners.learn_from_json(br#"{"id": 7, "owner": {"login": "Acme"}, "name": "w"}"#);
+        owners.learn_from_json(br#"[{"id": 8, "owner": {"login": "b"}}, {"id": 9}]"#);
+        owners.learn_from_json(b"not json");
+        assert_eq!(owners.get(7).as_deref(), Some("acme"));
+        assert_eq!(owners.get(8).as_deref(), Some("b"));
+        assert_eq!(owners.get(9), None);
+    }
+}
