@@ -32,8 +32,8 @@ fn access(c: &mut Criterion) {
     c.bench_function("normalize+classify+allowlist /repos/o/r/issues?page=2", |b| {
         b.iter(|| {
             let t = normalize(black_box("/api/v3/repos/acme/widgets/issues?page=2"), "api.github.com").unwrap();
-            let route = classify("GET", &t, None).unwrap();
-            allow.check_rest(&t).unwrap();
+            let route = classify("GET", &t, None, None).unwrap();
+            allow.check_rest(&t, |_| None).unwrap();
             route
         })
     });
@@ -50,5 +50,19 @@ fn pick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, access, pick);
+fn graphql(c: &mut Criterion) {
+    let small = r#"{"query": "query Q($o: String!) { repository(owner: $o, name: \"w\") { issues(first: 10) { nodes { title } } } }", "variables": {"o": "acme"}}"#;
+    let fields: String = (0..600).map(|i| format!("f{i}: title ")).collect();
+    let big_doc = format!(
+        "query Big {{ repository(owner: \"acme\", name: \"w\") {{ issues(first: 100) {{ nodes {{ {fields} }} }} }} }}"
+    );
+    let big = serde_json::json!({ "query": big_doc }).to_string();
+    assert!(big.len() > 15_000);
+    let mut group = c.benchmark_group("graphql::parse_request");
+    group.bench_function("small", |b| b.iter(|| ghpool::graphql::parse_request(black_box(small.as_bytes())).unwrap()));
+    group.bench_function("20KB", |b| b.iter(|| ghpool::graphql::parse_request(black_box(big.as_bytes())).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, access, pick, graphql);
 criterion_main!(benches);
