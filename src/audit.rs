@@ -55,6 +55,19 @@ pub fn audit_line(entry: &AuditEntry, at: SystemTime) -> String {
     line
 }
 
+/// The cache key for a credential: the SHA-256 of the token itself, so `token X` and `Bearer X`
+/// are one client.
+fn credential_digest(credential: &ClientCredential) -> [u8; 32] {
+    let value = credential.0.expose().trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") => {
+            rest.trim()
+        }
+        _ => value,
+    };
+    Sha256::digest(token.as_bytes()).into()
+}
+
 impl Auditor {
     pub fn new(client: reqwest::Client, upstream: Upstream) -> Self {
         Auditor { client, upstream, logins: Mutex::new(HashMap::new()) }
@@ -62,7 +75,7 @@ impl Auditor {
 
     /// The login behind a client's credential, or a placeholder saying why it is unknown.
     pub async fn login_for(&self, credential: &ClientCredential) -> String {
-        let key: [u8; 32] = Sha256::digest(credential.0.expose().as_bytes()).into();
+        let key = credential_digest(credential);
         if let Some(login) = self.cached(&key) {
             return login;
         }
@@ -98,6 +111,14 @@ impl Auditor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_token_is_one_client_whatever_the_scheme() {
+        let c = |v: &str| ClientCredential(crate::secrets::Secret::new(v));
+        assert_eq!(credential_digest(&c("token abc")), credential_digest(&c("Bearer abc")));
+        assert_eq!(credential_digest(&c("bearer  abc")), credential_digest(&c("TOKEN abc")));
+        assert_ne!(credential_digest(&c("token abc")), credential_digest(&c("token abd")));
+    }
 
     #[test]
     fn audit_line_names_everything_but_the_token() {

@@ -1,0 +1,303 @@
+//! Issue #3: classification and access control through the real binary. The fake GitHub's request
+//! log proves what leaked and what did not.
+
+mod support;
+
+use support::fake_github::FakeGithub;
+use support::ghpool::{client, Ghpool};
+
+const POOL_TOKEN: &str = "ghp_poolPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP";
+const CLIENT_TOKEN: &str = "ghp_clientCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+
+struct Setup {
+    fake: FakeGithub,
+    gp: Ghpool,
+    acme_id: u64,
+    evil_id: u64,
+}
+
+fn setup() -> Setup {
+    let fake = FakeGithub::start();
+    fake.add_token(POOL_TOKEN, "poolbot");
+    fake.add_token(CLIENT_TOKEN, "carol");
+    let acme_id = fake.add_repo("acme", "widgets");
+    let evil_id = fake.add_repo("evil", "secrets");
+    fake.add_issues("acme", "widgets", 40);
+    let upstream = fake.base_url();
+    let gp = Ghpool::start(&[
+        ("GHPOOL_UPSTREAM", upstream.as_str()),
+        ("GHPOOL_ALLOWED_OWNERS", "acme"),
+        ("GHPOOL_PAT_POOL", "env:POOL_TOKEN"),
+        ("POOL_TOKEN", POOL_TOKEN),
+    ]);
+    Setup { fake, gp, acme_id, evil_id }
+}
+
+fn graphql(gp: &Ghpool, body: serde_json::Value, auth: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = client().post(gp.url("/graphql")).json(&body);
+    if let Some(token) = auth {
+        req = req.header("authorization", format!("bearer {token}"));
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(serde_json::Value::Null))
+}
+
+fn graphql_calls(fake: &FakeGithub) -> usize {
+    fake.requests_to("/graphql").len()
+}
+
+#[test]
+fn graphql_queries_are_pooled_when_every_owner_is_allowed() {
+    let s = setup();
+    let body = serde_json::json!({
+        "query": "# a comment first\nquery IssueList($owner: String!, $repo: String!) { repository(owner: $owner, name: $repo) { id } }",
+        "variables": {"owner": "ACME", "repo": "widgets"},
+    });
+    let (status, _) = graphql(&s.gp, body, Some(CLIENT_TOKEN));
+    assert_eq!(status, 200);
+    let calls = s.fake.requests_to("/graphql");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].token.as_deref(), Some(POOL_TOKEN), "a query is a pooled read: pool token, not the client's");
+
+    // The same under GitHub Enterprise's layout.
+    let resp = client()
+        .post(s.gp.url("/api/graphql"))
+        .json(&serde_json::json!({"query": "{ organization(login: \"acme\") { id } }"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(graphql_calls(&s.fake), 2);
+}
+
+#[test]
+fn graphql_refusals_never_reach_github() {
+    let s = setup();
+    let cases: Vec<(&str, serde_json::Value, u16, &str)> = vec![
+        (
+            "disallowed owner",
+            serde_json::json!({"query": "{ repository(owner: \"evil\", name: \"secrets\") { id } }"}),
+            403,
+            "evil",
+        ),
+        (
+            "disallowed owner through a variable and a fragment",
+            serde_json::json!({"query": "fragment F on Query { repository(owner: $o, name: \"s\") { id } } query Q($o: String!) { ...F }", "variables": {"o": "Evil"}}),
+            403,
+            "evil",
+        ),
+        ("viewer", serde_json::json!({"query": "{ viewer { login } }"}), 403, "viewer"),
+        ("node", serde_json::json!({"query": "{ node(id: \"x\") { id } }"}), 403, "node"),
+        (
+            "unscoped search",
+            serde_json::json!({"query": "{ search(query: \"password\", type: ISSUE, first: 1) { issueCount } }"}),
+            403,
+            "search",
+        ),
+        ("subscription", serde_json::json!({"query": "subscription { x }"}), 400, "Subscription"),
+        (
+            "two operations",
+            serde_json::json!({"query": "query A { rateLimit { limit } } query B { rateLimit { limit } }"}),
+            400,
+            "operation name",
+        ),
+        (
+            "unknown operationName",
+            serde_json::json!({"query": "query A { rateLimit { limit } }", "operationName": "B"}),
+            400,
+            "B",
+        ),
+        ("garbage", serde_json::json!({"query": "{{{"}), 400, "Parse error"),
+        ("no query", serde_json::json!({"variables": {}}), 400, "query"),
+    ];
+    for (name, body, want, needle) in cases {
+        let (status, answer) = graphql(&s.gp, body, None);
+        assert_eq!(status, want, "{name}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{name}: {message}");
+        assert!(answer["documentation_url"].is_string(), "{name}: GitHub's error shape");
+    }
+    let resp = client().post(s.gp.url("/graphql")).body("not json").send().unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(graphql_calls(&s.fake), 0, "nothing refused reached GitHub");
+}
+
+#[test]
+fn graphql_bodies_over_the_limit_are_refused_with_413() {
+    let s = setup();
+    let padding = "#".repeat(70 * 1024);
+    let body = serde_json::json!({"query": format!("{padding}\n{{ rateLimit {{ limit }} }}")});
+    let (status, answer) = graphql(&s.gp, body, None);
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(graphql_calls(&s.fake), 0);
+    // Just under the limit still works: the whole body reaches GitHub.
+    let padding = "#".repeat(60 * 1024);
+    let body = serde_json::json!({"query": format!("{padding}\n{{ rateLimit {{ limit }} }}")});
+    assert_eq!(graphql(&s.gp, body, None).0, 200);
+    assert_eq!(graphql_calls(&s.fake), 1);
+}
+
+#[test]
+fn mutations_pass_through_with_the_clients_token_and_are_audited() {
+    let s = setup();
+    let mutation = serde_json::json!({
+        "query": "query Q { rateLimit { limit } } mutation AddComment { addComment(input: {subjectId: \"x\", body: \"hi\"}) { clientMutationId } }",
+        "operationName": "AddComment",
+    });
+    let (status, answer) = graphql(&s.gp, mutation.clone(), None);
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(graphql_calls(&s.fake), 0);
+
+    for _ in 0..2 {
+        assert_eq!(graphql(&s.gp, mutation.clone(), Some(CLIENT_TOKEN)).0, 200);
+    }
+    let calls = s.fake.requests_to("/graphql");
+    assert_eq!(calls.len(), 2, "two identical writes, two upstream calls: never cached or coalesced");
+    assert!(calls.iter().all(|c| c.token.as_deref() == Some(CLIENT_TOKEN)), "the client's own token");
+
+    // REST writes too, and the audit resolves the login once per token.
+    let resp = client()
+        .patch(s.gp.url("/repos/acme/widgets/issues/1"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_ne!(resp.status(), 401);
+    let resp = client()
+        .post(s.gp.url("/repos/evil/secrets/issues"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403, "writes are held to the allowlist too");
+    assert!(s.fake.requests_to("/repos/evil").is_empty());
+
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = s.gp.log();
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("audit time=")).collect();
+    assert_eq!(audit.len(), 3, "one audit line per passthrough request:\n{log}");
+    assert!(audit[0].contains("login=carol") && audit[0].contains("graphql_kind=mutation"));
+    assert!(audit[0].contains("graphql_operation=AddComment") && audit[0].contains("status=200"));
+    assert!(audit[2].contains("method=PATCH") && audit[2].contains("path=/repos/acme/widgets/issues/1"));
+    let user_calls: Vec<_> =
+        s.fake.requests_to("/user").into_iter().filter(|r| r.token.as_deref() == Some(CLIENT_TOKEN)).collect();
+    assert_eq!(user_calls.len(), 1, "the login is cached by the token's digest");
+    assert!(!log.contains(CLIENT_TOKEN) && !log.contains(POOL_TOKEN), "no token in any log line");
+}
+
+#[test]
+fn rest_tricks_aimed_at_a_disallowed_owner_are_refused() {
+    let s = setup();
+    let evil_repo = format!("/repositories/{}/issues", s.evil_id);
+    let tricks: Vec<String> = [
+        "/repos/evil/secrets",
+        "/repos/EVIL/secrets",
+        "/repos/Evil/secrets/issues",
+        "/repos/acme/../evil/secrets",
+        "/repos/acme/%2e%2e/evil/secrets",
+        "/repos/acme/%2E%2E/evil/secrets",
+        "/repos/acme/widgets/../../evil/secrets",
+        "/repos/acme%2Fevil/secrets",
+        "/repos/acme%2fevil/secrets",
+        "/repos/%65vil/secrets",
+        "/repos/%2565vil/secrets",
+        "/repos/evil%00/secrets",
+        "/repos/acme%00/../evil/secrets",
+        "/repos//evil/secrets",
+        "//repos/evil/secrets",
+        "/repos/./evil/secrets",
+        "/repos/evil./secrets",
+        "/repos/acme%5C..%5Cevil/secrets",
+        "/orgs/evil/repos",
+        "/users/evil/repos",
+        "/api/v3/repos/evil/secrets",
+        "/api/v3/../repos/evil/secrets",
+        "/api/v3//repos/evil/secrets",
+        "/search/issues?q=repo:evil/secrets",
+        "/search/issues?q=repo:acme/widgets+repo:evil/secrets",
+        "/search/code?q=org:acme&q=org:evil",
+        "/search/issues?q=password",
+        "/user/repos",
+        "/user",
+        "/notifications",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([evil_repo])
+    .collect();
+    assert!(tricks.len() >= 25);
+    let raw = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    for trick in &tricks {
+        // reqwest would normalize dot segments; send the raw request line over a socket instead.
+        let status = raw_get(s.gp.port(), trick);
+        assert!(matches!(status, 400 | 403 | 404), "{trick} answered {status}");
+    }
+    let _ = raw;
+    let leaked: Vec<String> = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.to_ascii_lowercase().contains("evil") || r.path.contains("/user/") || r.path == "/notifications"
+        })
+        .map(|r| r.path)
+        .collect();
+    assert!(leaked.is_empty(), "requests that reached GitHub: {leaked:?}");
+}
+
+/// A GET with the target exactly as given; returns the status code.
+fn raw_get(port: u16, target: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn repository_ids_are_resolved_before_the_allowlist_decides() {
+    let s = setup();
+    // Unknown allowed id: one pooled GET /repositories/{id}, then the read.
+    let path = format!("/repositories/{}/issues?page=2", s.acme_id);
+    let resp = client().get(s.gp.url(&path)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let resolves = s.fake.requests_to(&format!("/repositories/{}", s.acme_id));
+    assert_eq!(resolves.len(), 2, "the resolution and the read: {resolves:?}");
+    assert!(resolves.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)));
+
+    // Known now: no second resolution.
+    s.fake.clear_log();
+    assert_eq!(client().get(s.gp.url(&path)).send().unwrap().status(), 200);
+    assert_eq!(s.fake.requests().len(), 1);
+
+    // A disallowed repository by id: resolved, refused, its issues never fetched.
+    s.fake.clear_log();
+    let path = format!("/repositories/{}/issues", s.evil_id);
+    assert_eq!(client().get(s.gp.url(&path)).send().unwrap().status(), 403);
+    let seen: Vec<String> = s.fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(seen, [format!("/repositories/{}", s.evil_id)]);
+
+    // An id GitHub does not know: 404, nothing else fetched.
+    assert_eq!(client().get(s.gp.url("/repositories/999999/issues")).send().unwrap().status(), 404);
+}
+
+#[test]
+fn pagination_links_by_repository_id_are_followed_through_the_proxy() {
+    let s = setup();
+    // Reading the repository teaches ghpool its id: following the Link costs no resolution.
+    assert_eq!(client().get(s.gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
+    let resp = client().get(s.gp.url("/repos/acme/widgets/issues")).send().unwrap();
+    let link = resp.headers()["link"].to_str().unwrap().to_string();
+    let next = link.split(',').find(|l| l.contains("rel=\"next\"")).unwrap();
+    let url = next.trim().trim_start_matches('<').split('>').next().unwrap();
+    let path = &url[url.find("/repositories/").unwrap()..];
+    s.fake.clear_log();
+    let resp = client().get(s.gp.url(path)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let issues: serde_json::Value = resp.json().unwrap();
+    assert_eq!(issues.as_array().unwrap().len(), 10, "page 2 of 40 issues at 30 per page");
+    let seen: Vec<String> = s.fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(seen, [path.to_string()], "no resolution call: the id was learned from the repo JSON");
+}

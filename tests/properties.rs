@@ -1,0 +1,142 @@
+//! Issue #3: property tests over the path normalizer and the GraphQL classifier. They never panic,
+//! and never allow a path or a document whose upstream form names a disallowed owner.
+
+use std::collections::HashSet;
+
+use ghpool::access::{normalize, Allowlist, Verdict};
+use ghpool::config::OwnerPolicy;
+use ghpool::graphql::{analyze, parse_request, OperationKind};
+use percent_encoding::percent_decode_str;
+use proptest::prelude::*;
+
+fn allowlist() -> Allowlist {
+    Allowlist::new(OwnerPolicy::Only(HashSet::from(["acme".to_string()])))
+}
+
+/// Pieces that tricks are made of.
+fn piece() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "/",
+        "//",
+        "repos",
+        "orgs",
+        "users",
+        "repositories",
+        "search",
+        "issues",
+        "acme",
+        "ACME",
+        "evil",
+        "Evil",
+        ".",
+        "..",
+        "%2e",
+        "%2E%2e",
+        "%2f",
+        "%2F",
+        "%5c",
+        "\\",
+        "%00",
+        "%25",
+        "%2565vil",
+        "%65vil",
+        "api",
+        "v3",
+        "graphql",
+        "?",
+        "q=repo:evil/x",
+        "q=repo:acme/x",
+        "&",
+        "#",
+        "7",
+        "user",
+        " ",
+        "%20",
+        "http://api.github.com",
+        "http://evil.example",
+        ";",
+        ":",
+    ])
+    .prop_map(str::to_string)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn normalizer_never_panics(raw in ".{0,200}") {
+        let _ = normalize(&raw, "upstream.local");
+    }
+
+    #[test]
+    fn an_allowed_path_names_no_disallowed_owner(pieces in prop::collection::vec(piece(), 1..14)) {
+        let raw = pieces.concat();
+        let Ok(target) = normalize(&raw, "upstream.local") else { return Ok(()) };
+        let owner_of = |id: u64| Some(if id == 7 { "acme".to_string() } else { "evil".to_string() });
+        let Ok(Verdict::Allowed) = allowlist().check_rest(&target, owner_of) else { return Ok(()) };
+        // What goes upstream is target.path: decoded once, it must be exactly the checked segments.
+        let decoded: Vec<String> = target.path.trim_start_matches('/').split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode_str(s).decode_utf8().unwrap().into_owned())
+            .collect();
+        prop_assert_eq!(&decoded, &target.segments);
+        for segment in &target.segments {
+            prop_assert!(segment != "." && segment != ".." && !segment.contains(['/', '\\', '\0']));
+        }
+        if matches!(target.segment(0), Some("repos" | "orgs" | "users")) {
+            let owner = target.segment(1).map(str::to_ascii_lowercase);
+            prop_assert_eq!(owner.as_deref(), Some("acme"), "{}", raw);
+        }
+        if target.segment(0) == Some("repositories") {
+            prop_assert_eq!(target.segment(1), Some("7"), "{}", raw);
+        }
+        if target.segment(0) == Some("search") {
+            let q = target.query.clone().unwrap_or_default().to_ascii_lowercase();
+            prop_assert!(!q.contains("evil"), "{}", raw);
+        }
+    }
+
+    #[test]
+    fn classifier_never_panics(doc in ".{0,300}", op in proptest::option::of("[A-Za-z]{1,5}")) {
+        let _ = analyze(&doc, op.as_deref(), &serde_json::Map::new());
+        let body = serde_json::json!({ "query": doc, "operationName": op }).to_string();
+        let _ = parse_request(body.as_bytes());
+    }
+
+    #[test]
+    fn classifier_never_panics_on_graphql_like_input(parts in prop::collection::vec(prop::sample::select(vec![
+        "{", "}", "(", ")", "query", "mutation", "subscription", "fragment", "F", "on", "Query", "...", "repository",
+        "owner:", "\"evil\"", "\"acme\"", "$o", "name:", "#", "\n", " ", "Q", "@skip", ":", "=", "[", "]", "viewer",
+    ]), 0..60)) {
+        let doc = parts.join(" ");
+        let _ = analyze(&doc, None, &serde_json::Map::new());
+    }
+
+    /// However a read of `evil` is dressed (aliases, fragments, inline fragments, variables,
+    /// comments, keyword-like names), the owner is found and the query refused.
+    #[test]
+    fn a_disguised_owner_is_always_found(
+        alias in proptest::option::of("[a-z]{1,6}"),
+        via in 0..4usize,
+        name in prop::sample::select(vec!["", "Q", "mutation", "query", "subscriptionX"]),
+        comment in prop::sample::select(vec!["", "# mutation {}\n", "#x\n#y\n"]),
+        owner in prop::sample::select(vec!["evil", "EVIL", "Evil"]),
+        literal in any::<bool>(),
+    ) {
+        let value = if literal { format!("\"{owner}\"") } else { "$o".to_string() };
+        let alias = alias.map(|a| format!("{a}: ")).unwrap_or_default();
+        let field = format!("{alias}repository(owner: {value}, name: \"x\") {{ id }}");
+        let header = if literal { format!("query {name}") } else { format!("query {name}($o: String!)") };
+        let doc = match via {
+            0 => format!("{comment}{header} {{ {field} }}"),
+            1 => format!("{comment}fragment F on Query {{ {field} }} {header} {{ ...F }}"),
+            2 => format!("{comment}{header} {{ ... on Query {{ {field} }} }}"),
+            _ => format!("{comment}{header} {{ rateLimit {{ limit }} {field} }}"),
+        };
+        let vars = serde_json::json!({ "o": owner });
+        let request = analyze(&doc, None, vars.as_object().unwrap()).unwrap();
+        prop_assert_eq!(request.kind, OperationKind::Query);
+        prop_assert!(request.reads.owners.contains("evil"), "{}", doc);
+        prop_assert!(allowlist().check_graphql_query(&request.reads).is_err());
+    }
+}
