@@ -57,6 +57,10 @@ pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminA
             json_answer(if ready { 200 } else { 503 }, body)
         }
         AdminPath::Metrics => prometheus(view),
+        AdminPath::RateLimit => {
+            let totals = view.pool.totals();
+            json_answer(200, json!({ "resources": totals, "rate": totals.get("core") }))
+        }
         AdminPath::Stats if wants_prometheus(accept) => prometheus(view),
         AdminPath::Stats => json_answer(200, stats(view)),
     }

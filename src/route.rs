@@ -16,6 +16,8 @@ pub enum AdminPath {
     Readyz,
     Stats,
     Metrics,
+    /// `GET /rate_limit`, answered from the pool's own state.
+    RateLimit,
 }
 
 impl AdminPath {
@@ -25,6 +27,7 @@ impl AdminPath {
             AdminPath::Readyz => "readyz",
             AdminPath::Stats => "stats",
             AdminPath::Metrics => "metrics",
+            AdminPath::RateLimit => "rate_limit",
         }
     }
 }
@@ -153,6 +156,7 @@ fn admin_path(path: &str) -> Option<AdminPath> {
         "/readyz" => Some(AdminPath::Readyz),
         "/stats" => Some(AdminPath::Stats),
         "/metrics" => Some(AdminPath::Metrics),
+        "/rate_limit" => Some(AdminPath::RateLimit),
         _ => None,
     }
 }

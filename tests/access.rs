@@ -301,3 +301,16 @@ fn pagination_links_by_repository_id_are_followed_through_the_proxy() {
     let seen: Vec<String> = s.fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(seen, [path.to_string()], "no resolution call: the id was learned from the repo JSON");
 }
+
+#[test]
+fn rate_limit_is_answered_from_the_pools_own_state() {
+    let s = setup();
+    s.fake.clear_log();
+    let answer = s.gp.get_json("/api/v3/rate_limit");
+    assert!(s.fake.requests().is_empty(), "GET /rate_limit never reaches GitHub");
+    let core = &answer["resources"]["core"];
+    assert_eq!(core["limit"], 5000);
+    let remaining = core["remaining"].as_u64().unwrap();
+    assert!(remaining < 5000 && remaining == s.fake.remaining("poolbot", "core"), "{answer}");
+    assert_eq!(answer["rate"], answer["resources"]["core"]);
+}

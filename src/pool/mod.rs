@@ -248,6 +248,49 @@ impl Pool {
         }
     }
 
+    /// The pool's combined budget per resource, over distinct usable accounts: what `GET /rate_limit`
+    /// answers through ghpool (limits and remaining summed, the earliest reset).
+    pub fn totals(&self) -> std::collections::BTreeMap<String, ResourceSnapshot> {
+        self.totals_at(now_epoch())
+    }
+
+    pub fn totals_at(&self, now: u64) -> std::collections::BTreeMap<String, ResourceSnapshot> {
+        let mut seen: Vec<*const Account> = Vec::new();
+        let mut totals: std::collections::BTreeMap<String, ResourceSnapshot> =
+            ["core", "search", "graphql", "code_search"]
+                .iter()
+                .map(|r| (r.to_string(), ResourceSnapshot { limit: 0, remaining: 0, used: 0, reset: u64::MAX }))
+                .collect();
+        for identity in self.identities.iter().filter(|i| i.is_usable()) {
+            let account = Arc::as_ptr(&identity.account);
+            if seen.contains(&account) {
+                continue;
+            }
+            seen.push(account);
+            let budgets = lock(&identity.account.budgets);
+            let names: std::collections::BTreeSet<String> =
+                totals.keys().cloned().chain(budgets.iter().map(|(n, _)| n.clone())).collect();
+            for name in names {
+                let observed = budgets.get(&name);
+                let limit = observed.map_or(assumed_limit(&name), |b| b.limit);
+                let remaining = budgets.remaining(&name, now);
+                let reset = observed.filter(|b| b.reset > now).map_or(now + 3600, |b| b.reset);
+                let t =
+                    totals.entry(name).or_insert(ResourceSnapshot { limit: 0, remaining: 0, used: 0, reset: u64::MAX });
+                t.limit += limit;
+                t.remaining += remaining;
+                t.used += limit.saturating_sub(remaining);
+                t.reset = t.reset.min(reset);
+            }
+        }
+        for t in totals.values_mut() {
+            if t.reset == u64::MAX {
+                t.reset = now + 3600;
+            }
+        }
+        totals
+    }
+
     /// What `/stats` shows: never a token.
     pub fn snapshot(&self) -> Vec<IdentitySnapshot> {
         let now = now_epoch();
@@ -358,6 +401,14 @@ mod tests {
         );
         assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
         assert_eq!(pool.usable_count(), 1);
+    }
+
+    #[test]
+    fn totals_count_each_account_once() {
+        let pool = Pool::new(vec![member("a1", "alice", 100), member("a2", "alice", 100), member("b", "bob", 40)]);
+        let core = &pool.totals_at(1000)["core"];
+        assert_eq!((core.limit, core.remaining, core.reset), (10000, 140, 2000));
+        assert_eq!(pool.totals_at(1000)["search"].limit, 60, "unseen resources count GitHub's default per account");
     }
 
     #[test]
