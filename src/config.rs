@@ -266,6 +266,30 @@ fn pick_listen(raw: &RawConfig, env: &HashMap<String, String>, issues: &mut Vec<
     addr
 }
 
+/// A setting from the environment (text) over the file (as written), parsed; the default when
+/// neither says anything or what they say does not parse (then an issue names the key).
+#[allow(clippy::too_many_arguments)]
+fn pick_setting<R: Clone, T>(
+    env: &HashMap<String, String>,
+    env_key: &str,
+    raw: Option<&R>,
+    toml_key: &str,
+    from_text: fn(String) -> R,
+    parse: fn(&R) -> Result<T, String>,
+    default: T,
+    issues: &mut Vec<ConfigIssue>,
+) -> T {
+    let (key, value) = match (env.get(env_key), raw) {
+        (Some(t), _) => (env_key, from_text(t.clone())),
+        (None, Some(v)) => (toml_key, v.clone()),
+        (None, None) => return default,
+    };
+    parse(&value).unwrap_or_else(|m| {
+        issues.push(issue(key, m));
+        default
+    })
+}
+
 fn pick_duration(
     env: &HashMap<String, String>,
     env_key: &str,
@@ -274,15 +298,7 @@ fn pick_duration(
     default: Duration,
     issues: &mut Vec<ConfigIssue>,
 ) -> Duration {
-    let (key, value) = match (env.get(env_key), raw) {
-        (Some(t), _) => (env_key, DurationText::Text(t.clone())),
-        (None, Some(v)) => (toml_key, v.clone()),
-        (None, None) => return default,
-    };
-    parse_duration(&value).unwrap_or_else(|m| {
-        issues.push(issue(key, m));
-        default
-    })
+    pick_setting(env, env_key, raw, toml_key, DurationText::Text, parse_duration, default, issues)
 }
 
 /// "30s", "5m", "1h 30m", "500ms" (humantime) or plain seconds.
@@ -307,15 +323,7 @@ fn pick_size(
     toml_key: &str,
     issues: &mut Vec<ConfigIssue>,
 ) -> u64 {
-    let (key, value) = match (env.get(env_key), raw) {
-        (Some(t), _) => (env_key, SizeText::Text(t.clone())),
-        (None, Some(v)) => (toml_key, v.clone()),
-        (None, None) => return DEFAULT_MAX_SIZE,
-    };
-    parse_size(&value).unwrap_or_else(|m| {
-        issues.push(issue(key, m));
-        DEFAULT_MAX_SIZE
-    })
+    pick_setting(env, env_key, raw, toml_key, SizeText::Text, parse_size, DEFAULT_MAX_SIZE, issues)
 }
 
 /// "256MiB", "1GiB", "64 MB" (bytesize) or plain bytes; zero is refused.

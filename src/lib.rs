@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod graphql;
+pub mod logging;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;

@@ -9,7 +9,7 @@ use ghpool::service;
 use pingora_core::server::configuration::Opt;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    ghpool::logging::init();
     let opt = Opt::parse_args();
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match Config::load(&env) {

@@ -276,6 +276,7 @@ impl ProxyHttp for Ghpool {
                 req.insert_header("authorization", format!("token {}", token.expose()))?;
             }
             self.metrics.upstream_request(lease.identity().id(), ctx.resource);
+            log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, lease.identity().id());
         } else {
             req.remove_header("proxy-authorization");
         }

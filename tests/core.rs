@@ -39,6 +39,17 @@ fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
     Ghpool::start(&env)
 }
 
+/// `n` concurrent GETs of `url`; their statuses (0 for a transport error).
+fn burst(url: &str, n: usize) -> Vec<u16> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.to_string();
+            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 fn tokens_seen(fake: &FakeGithub, path_prefix: &str) -> HashMap<Option<String>, usize> {
     let mut counts = HashMap::new();
     for r in fake.requests_to(path_prefix) {
@@ -91,14 +102,7 @@ fn in_flight_requests_spread_a_burst_over_equal_identities() {
     let fake = fake_with_repo();
     let gp = start_pool(&fake, &[]);
     fake.set_delay(Duration::from_millis(300));
-    let url = gp.url("/repos/acme/widgets");
-    let handles: Vec<_> = (0..50)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
-        })
-        .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let statuses = burst(&gp.url("/repos/acme/widgets"), 50);
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
     let a = seen.get(&Some(TOKEN_A.to_string())).copied().unwrap_or(0);
@@ -116,16 +120,8 @@ fn in_flight_requests_count_against_the_budget_of_a_slightly_richer_identity() {
     fake.set_budget("bob", "core", 5000, 1010);
     let gp = start_pool(&fake, &[]);
     fake.set_delay(Duration::from_millis(300));
-    let url = gp.url("/repos/acme/widgets");
-    let handles: Vec<_> = (0..50)
-        .map(|_| {
-            let url = url.clone();
-            std::thread::spawn(move || client().get(url).send().unwrap().status())
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 200);
-    }
+    let statuses = burst(&gp.url("/repos/acme/widgets"), 50);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
     let a = seen.get(&Some(TOKEN_A.to_string())).copied().unwrap_or(0);
     assert!(a >= 15, "alice takes her share once bob's in-flight reads bring him level: {seen:?}");
@@ -147,18 +143,8 @@ fn tokens_of_one_login_share_one_budget() {
     ]);
     // In flight: alice's two tokens together take as much of a burst as bob's one.
     fake.set_delay(Duration::from_millis(300));
-    let url = gp.url("/repos/acme/widgets");
-    let handles: Vec<_> = (0..30)
-        .map(|_| {
-            std::thread::spawn({
-                let url = url.clone();
-                move || client().get(url).send().unwrap().status()
-            })
-        })
-        .collect();
-    for h in handles {
-        assert_eq!(h.join().unwrap(), 200);
-    }
+    let statuses = burst(&gp.url("/repos/acme/widgets"), 30);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
     let bob = seen.get(&Some(TOKEN_B.to_string())).copied().unwrap_or(0);
     assert!(bob >= 12, "bob's one token gets about half, not a third: {seen:?}");
@@ -271,6 +257,28 @@ fn stats_and_metrics_describe_the_pool_and_never_show_a_token() {
         assert!(!stats_text.contains(secret) && !metrics.contains(secret) && !log.contains(secret));
     }
     assert!(log.contains("route=pooled_read identity="), "one log line per request: {log}");
+}
+
+#[test]
+fn debug_logging_never_prints_a_token() {
+    let fake = fake_with_repo();
+    fake.add_token(CLIENT_TOKEN, "carol");
+    let gp = start_pool(&fake, &[("RUST_LOG", "trace,pingora_proxy::proxy_h1=trace")]);
+    for _ in 0..2 {
+        assert_eq!(client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
+    }
+    client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .body("{}")
+        .send()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let log = gp.log();
+    assert!(log.contains("DEBUG") || log.contains("TRACE"), "debug logging is on: {log}");
+    for secret in [TOKEN_A, TOKEN_B, CLIENT_TOKEN] {
+        assert!(!log.contains(secret), "a token in the log at trace level");
+    }
 }
 
 #[test]

@@ -348,7 +348,7 @@ fn delay_does_not_serialise_requests() {
     });
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "4 delayed requests ran one after another: {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1900), "4 delayed requests ran one after another (2 s): {elapsed:?}");
 }
 
 #[test]
