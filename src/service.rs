@@ -38,7 +38,7 @@ pub enum StartError {
 }
 
 /// Pingora's server configuration: the YAML file given with `-c`, or defaults with one worker
-/// thread per core (Pingora's own default is a single thread).
+/// thread per core (Pingora's own default is a single thread) and short shutdown grace periods.
 pub fn server_conf(opt: &Opt) -> Result<ServerConf, StartError> {
     let conf = match &opt.conf {
         Some(_) => ServerConf::load_yaml_with_opt_override(opt).map_err(|e| StartError::Server(e.to_string()))?,
@@ -46,6 +46,10 @@ pub fn server_conf(opt: &Opt) -> Result<ServerConf, StartError> {
             let mut conf = ServerConf::new_with_opt_override(opt)
                 .ok_or_else(|| StartError::Server("default configuration".into()))?;
             conf.threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            // Pingora waits 300 s after SIGTERM before it stops listening: far past a Kubernetes
+            // pod's 30 s grace. Without a conf file, drain for 5 s, then give requests 5 s more.
+            conf.grace_period_seconds = Some(5);
+            conf.graceful_shutdown_timeout_seconds = Some(5);
             conf
         }
     };

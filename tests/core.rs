@@ -434,3 +434,13 @@ fn test_flag_checks_the_configuration_without_serving() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("configuration OK"), "{out}");
 }
+
+#[test]
+fn sigterm_without_a_conf_file_stops_within_seconds() {
+    let fake = fake_with_repo();
+    let upstream = fake.base_url();
+    let mut gp = Ghpool::start(&[("GHPOOL_UPSTREAM", upstream.as_str())]);
+    // Pingora's own default grace period is 300 s; ghpool's default drains for 5 s + 5 s.
+    let took = gp.terminate(Duration::from_secs(25));
+    assert!(took.is_some(), "still running 25 s after SIGTERM:\n{}", gp.log());
+}

@@ -110,6 +110,19 @@ impl Ghpool {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Send SIGTERM and wait at most `timeout` for the process to exit; how long it took.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        while started.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Everything the process printed so far.
     pub fn log(&self) -> String {
         self.output.lock().unwrap().clone()
