@@ -24,6 +24,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
 pub const DEFAULT_SECRETS_DIR: &str = "/etc/secrets";
 const DEFAULT_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
+const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 const PAT_PREFIX: &str = "GHPOOL_PAT_";
 
 /// The file exactly as written.
@@ -56,6 +57,7 @@ pub struct RawCache {
     pub ttl: Option<DurationText>,
     pub graphql_ttl: Option<DurationText>,
     pub max_size: Option<SizeText>,
+    pub stale_if_error: Option<DurationText>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +97,8 @@ pub struct CacheConfig {
     pub ttl: Duration,
     pub graphql_ttl: Duration,
     pub max_size: u64,
+    /// How long past expiry an entry may be served when GitHub fails.
+    pub stale_if_error: Duration,
 }
 
 /// What the allowlist lets through besides allowed owners.
@@ -216,6 +220,14 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         ttl: pick_duration(env, "GHPOOL_CACHE_TTL", raw.cache.ttl.as_ref(), "cache.ttl", DEFAULT_TTL, &mut issues),
         graphql_ttl: Duration::ZERO,
         max_size: pick_size(env, "GHPOOL_CACHE_MAX_SIZE", raw.cache.max_size.as_ref(), "cache.max_size", &mut issues),
+        stale_if_error: pick_duration(
+            env,
+            "GHPOOL_CACHE_STALE_IF_ERROR",
+            raw.cache.stale_if_error.as_ref(),
+            "cache.stale_if_error",
+            DEFAULT_STALE_IF_ERROR,
+            &mut issues,
+        ),
     };
     let graphql_ttl = pick_duration(
         env,

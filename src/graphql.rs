@@ -10,7 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use apollo_parser::{cst, Parser};
+use apollo_parser::cst::CstNode;
+use apollo_parser::{cst, Parser, SyntaxKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -76,6 +77,11 @@ pub struct GraphqlRequest {
     pub kind: OperationKind,
     pub operation_name: Option<String>,
     pub reads: Reads,
+    /// The document's tokens joined by single spaces: whitespace, commas and comments, which do
+    /// not change its meaning, do not split cache keys.
+    pub normalized: String,
+    /// `variables` as canonical JSON (keys sorted).
+    pub variables: String,
 }
 
 #[derive(Deserialize)]
@@ -154,7 +160,18 @@ pub fn analyze(
     if let Some(selection) = operation.selection_set() {
         walker.walk(&selection, true, &mut HashSet::new());
     }
-    Ok(GraphqlRequest { kind, operation_name: name_of(operation), reads: walker.reads })
+    let normalized = tree
+        .document()
+        .syntax()
+        .descendants_with_tokens()
+        .filter_map(|element| element.into_token())
+        .filter(|t| !matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT | SyntaxKind::COMMA))
+        .map(|t| t.text().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // serde_json's map is ordered by key: serializing it is canonical.
+    let variables = Value::Object(variables.clone()).to_string();
+    Ok(GraphqlRequest { kind, operation_name: name_of(operation), reads: walker.reads, normalized, variables })
 }
 
 struct Walker<'a> {

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin;
 pub mod audit;
+pub mod cache;
 pub mod config;
 pub mod graphql;
 pub mod logging;
@@ -17,6 +18,7 @@ pub mod pool;
 pub mod proxy;
 pub mod repos;
 pub mod respond;
+pub mod rewrite;
 pub mod route;
 pub mod secrets;
 pub mod service;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora_cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -28,6 +29,7 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use crate::access::{normalize, Allowlist, Target, Verdict};
 use crate::admin::{self, AdminView};
 use crate::audit::{AuditEntry, Auditor};
+use crate::cache::{key, Cache, Outcome, IDENTITY_HEADER};
 use crate::graphql::{self, GraphqlRequest};
 use crate::metrics::Metrics;
 use crate::pool::{parse_headers, Lease, Pool};
@@ -40,8 +42,9 @@ use crate::upstream::ResolvedUpstream;
 /// token, not the caller's, so they are stripped (GITHUB.md, "Authentication").
 const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authentication-token-expiration"];
 
-/// Request headers that must not travel upstream on a pooled read.
-const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+/// Request headers that must not travel upstream on a pooled read. `accept-encoding` too: cached
+/// and rewritten bodies are kept uncompressed.
+const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization", "accept-encoding"];
 
 /// Repository JSON larger than this is not inspected for its id → owner pair.
 const REPO_JSON_LIMIT: usize = 1024 * 1024;
@@ -68,6 +71,7 @@ pub struct Ghpool {
     pub metrics: Arc<Metrics>,
     pub repos: Arc<RepoOwners>,
     pub auditor: Arc<Auditor>,
+    pub cache: Arc<Cache>,
     /// For ghpool's own calls (repository owners).
     pub client: reqwest::Client,
     pub timeouts: Timeouts,
@@ -85,6 +89,8 @@ pub struct RequestCtx {
     upstream_status: Option<u16>,
     /// Collecting a repository JSON answer to learn its id → owner.
     repo_json: Option<Vec<u8>>,
+    /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
+    refusal: Option<Refusal>,
 }
 
 /// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
@@ -123,7 +129,6 @@ impl Ghpool {
         }
         if let Some(resource) = route.resource() {
             ctx.resource = resource;
-            ctx.lease = Some(self.pool.pick(resource)?);
             ctx.repo_json = answers_with_repository(&target).then(Vec::new);
         }
         Ok(route)
@@ -205,6 +210,7 @@ impl ProxyHttp for Ghpool {
             resource: "core",
             upstream_status: None,
             repo_json: None,
+            refusal: None,
         }
     }
 
@@ -235,7 +241,87 @@ impl ProxyHttp for Ghpool {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    /// Pooled reads and GraphQL queries are cached; nothing else is.
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        if ctx.route.as_ref().is_some_and(Route::is_pooled) {
+            let c = &self.cache;
+            session.cache.enable(c.storage, None, None, Some(c.lock), None);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let headers = &session.req_header().headers;
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let primary = match (&ctx.graphql, &ctx.target) {
+            (Some(g), _) => key::graphql_key(&g.normalized, &g.variables, g.operation_name.as_deref(), get),
+            (None, Some(t)) => key::rest_key(&t.path, t.query.as_deref(), get),
+            (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
+        };
+        Ok(CacheKey::new(primary, ""))
+    }
+
+    /// A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age) makes a
+    /// fresh entry revalidate.
+    async fn cache_hit_filter(
+        &self,
+        session: &mut Session,
+        meta: &CacheMeta,
+        _hit: &mut HitHandler,
+        is_fresh: bool,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Option<ForcedFreshness>> {
+        let cache_control = session.req_header().headers.get("cache-control").and_then(|v| v.to_str().ok());
+        match is_fresh && crate::cache::client_wants_fresher(cache_control, meta.age()) {
+            true => Ok(Some(ForcedFreshness::ForceExpired)),
+            false => Ok(None),
+        }
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        match self.cache.meta_for(ctx.graphql.is_some(), resp) {
+            Some(meta) => Ok(RespCacheable::Cacheable(meta)),
+            None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
+        }
+    }
+
+    /// When GitHub fails, an expired entry within `stale_if_error` is served instead (Pingora
+    /// checks the window); so is one when every identity's budget is spent.
+    fn should_serve_stale(&self, _session: &mut Session, ctx: &mut RequestCtx, error: Option<&Error>) -> bool {
+        let Some(error) = error else { return false };
+        error.esource() == &pingora_core::ErrorSource::Upstream
+            || matches!(ctx.refusal, Some(Refusal::Exhausted { .. } | Refusal::NoIdentity))
+    }
+
+    /// Pick the identity here, once the cache has had its say: a hit costs no budget.
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        if ctx.lease.is_none() {
+            if let Some(resource) = ctx.route.as_ref().and_then(Route::resource) {
+                let preferred = session
+                    .cache
+                    .maybe_cache_meta()
+                    .and_then(|m| m.headers().get(IDENTITY_HEADER))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                match self.pool.pick_preferring(resource, preferred.as_deref()) {
+                    Ok(lease) => ctx.lease = Some(lease),
+                    Err(e) => {
+                        let refusal = Refusal::from(e);
+                        let status = refusal.status();
+                        ctx.refusal = Some(refusal);
+                        let mut error =
+                            Error::explain(ErrorType::HTTPStatus(status), "no identity can serve this request");
+                        error.esource = pingora_core::ErrorSource::Internal;
+                        return Err(error);
+                    }
+                }
+            }
+        }
         let addr = match self.upstream.addr() {
             Some(addr) => addr,
             None => self
@@ -255,7 +341,7 @@ impl ProxyHttp for Ghpool {
     /// Point the request at GitHub and give it the right credential.
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -274,6 +360,13 @@ impl ProxyHttp for Ghpool {
             }
             if let Some(token) = lease.identity().token() {
                 req.insert_header("authorization", format!("token {}", token.expose()))?;
+            }
+            // Pingora added the cached entry's validators; GitHub's ETags are token-specific, so
+            // they only help when the identity that fetched the entry asks.
+            let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER).cloned());
+            if fetched_by.is_some_and(|id| id.as_bytes() != lease.identity().id().as_bytes()) {
+                req.remove_header("if-none-match");
+                req.remove_header("if-modified-since");
             }
             self.metrics.upstream_request(lease.identity().id(), ctx.resource);
             log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, lease.identity().id());
@@ -306,7 +399,32 @@ impl ProxyHttp for Ghpool {
             for name in POOL_DESCRIBING_HEADERS {
                 resp.remove_header(*name);
             }
+            match resp.status.as_u16() {
+                // Stored with the entry; stripped before any client sees it.
+                200 => resp.insert_header(IDENTITY_HEADER, lease.identity().id())?,
+                304 => {
+                    self.cache.counters.not_modified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                _ => {}
+            }
         }
+        Ok(())
+    }
+
+    /// Say what the cache did, and keep ghpool's bookkeeping header to itself.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        resp.remove_header(IDENTITY_HEADER);
+        let outcome = match ctx.route.as_ref().is_some_and(Route::is_pooled) {
+            true => Outcome::from_phase(&session.cache.phase()),
+            false => Outcome::Bypass,
+        };
+        self.cache.record(outcome);
+        resp.insert_header("x-ghpool-cache", outcome.label())?;
         Ok(())
     }
 
@@ -332,8 +450,9 @@ impl ProxyHttp for Ghpool {
         Ok(None)
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let refusal = match e.etype() {
+            _ if ctx.refusal.is_some() => ctx.refusal.clone(),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 Some(Refusal::GatewayTimeout)
             }

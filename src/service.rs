@@ -13,6 +13,7 @@ use pingora_core::services::background::{background_service, BackgroundService};
 
 use crate::access::Allowlist;
 use crate::audit::Auditor;
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pool::{build_pool, BuildError};
@@ -102,6 +103,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         upstream,
         metrics: Arc::new(Metrics::new()),
         repos: Arc::new(RepoOwners::default()),
+        cache: Arc::new(Cache::new(&config.cache)),
         auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
         client,
         timeouts: Timeouts::default(),

@@ -267,8 +267,9 @@ fn repository_ids_are_resolved_before_the_allowlist_decides() {
     assert_eq!(resolves.len(), 2, "the resolution and the read: {resolves:?}");
     assert!(resolves.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)));
 
-    // Known now: no second resolution.
+    // Known now: no second resolution (another page, so the cache does not answer).
     s.fake.clear_log();
+    let path = format!("/repositories/{}/issues?page=1", s.acme_id);
     assert_eq!(client().get(s.gp.url(&path)).send().unwrap().status(), 200);
     assert_eq!(s.fake.requests().len(), 1);
 

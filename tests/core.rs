@@ -39,11 +39,12 @@ fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
     Ghpool::start(&env)
 }
 
-/// `n` concurrent GETs of `url`; their statuses (0 for a transport error).
+/// `n` concurrent GETs of `url`, each with its own query (`?n=i`) so the cache answers none of
+/// them; their statuses (0 for a transport error).
 fn burst(url: &str, n: usize) -> Vec<u16> {
     let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let url = url.to_string();
+        .map(|i| {
+            let url = format!("{url}?n={i}");
             std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
         })
         .collect();
@@ -90,8 +91,8 @@ fn pick_prefers_the_identity_with_most_remaining() {
     fake.set_budget("alice", "core", 5000, 100);
     fake.set_budget("bob", "core", 5000, 4000);
     let gp = start_pool(&fake, &[]);
-    for _ in 0..10 {
-        assert_eq!(client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
+    for i in 0..10 {
+        assert_eq!(client().get(gp.url(&format!("/repos/acme/widgets?n={i}"))).send().unwrap().status(), 200);
     }
     let seen = tokens_seen(&fake, "/repos/acme/widgets");
     assert_eq!(seen.get(&Some(TOKEN_B.to_string())), Some(&10), "all reads go to bob: {seen:?}");
@@ -189,8 +190,8 @@ fn logins_are_resolved_at_start_and_a_failing_identity_is_left_out() {
     assert!(log.contains("identity `missing` left out") && log.contains("NOT_SET_ANYWHERE"), "{log}");
     let user_calls = fake.requests_to("/user");
     assert_eq!(user_calls.len(), 2, "GET /user once per resolvable identity");
-    for _ in 0..3 {
-        client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    for i in 0..3 {
+        client().get(gp.url(&format!("/repos/acme/widgets?n={i}"))).send().unwrap();
     }
     assert_eq!(tokens_seen(&fake, "/repos/acme/widgets").get(&Some(TOKEN_A.to_string())), Some(&3));
 }
@@ -217,8 +218,8 @@ fn no_usable_identity_means_no_start() {
 fn stats_and_metrics_describe_the_pool_and_never_show_a_token() {
     let fake = fake_with_repo();
     let gp = start_pool(&fake, &[]);
-    for _ in 0..4 {
-        assert_eq!(client().get(gp.url("/repos/acme/widgets/issues")).send().unwrap().status(), 200);
+    for i in 0..4 {
+        assert_eq!(client().get(gp.url(&format!("/repos/acme/widgets/issues?n={i}"))).send().unwrap().status(), 200);
     }
     assert_eq!(client().get(gp.url("/repos/evil/x")).send().unwrap().status(), 403);
 
@@ -334,15 +335,17 @@ fn reads_via_absolute_form_head_and_the_ghes_prefix() {
     assert_eq!(resp.status(), 200);
     let resp = proxied.get("http://evil.example/repos/acme/widgets").send().unwrap();
     assert_eq!(resp.status(), 400, "a foreign host is refused");
-    let resp = client().head(gp.url("/api/v3/repos/acme/widgets")).send().unwrap();
+    let resp = client().head(gp.url("/api/v3/repos/acme/widgets?via=ghes")).send().unwrap();
     assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("etag").is_some(), "HEAD answers with GET's headers");
     let paths: Vec<(String, String)> =
         fake.requests().into_iter().map(|r| (r.method, r.path)).filter(|(_, p)| p != "/user").collect();
     assert_eq!(
         paths,
         [
             ("GET".to_string(), "/repos/acme/widgets".to_string()),
-            ("HEAD".to_string(), "/repos/acme/widgets".to_string())
+            // The cache fills itself with a GET, which then serves HEADs too.
+            ("GET".to_string(), "/repos/acme/widgets?via=ghes".to_string())
         ]
     );
 }
@@ -376,11 +379,11 @@ fn exhausted_pool_answers_429_at_once() {
     fake.set_budget("alice", "core", 5000, 1);
     fake.set_budget("bob", "core", 5000, 1);
     // Each identity spends its last request; GitHub's headers then say 0 left.
-    for _ in 0..2 {
-        assert_eq!(client().get(gp.url("/repos/acme/widgets")).send().unwrap().status(), 200);
+    for i in 0..2 {
+        assert_eq!(client().get(gp.url(&format!("/repos/acme/widgets?n={i}"))).send().unwrap().status(), 200);
     }
     fake.clear_log();
-    let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    let resp = client().get(gp.url("/repos/acme/widgets?n=3")).send().unwrap();
     assert_eq!(resp.status(), 429);
     let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 3600);

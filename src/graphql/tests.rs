@@ -166,3 +166,22 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     let doc = format!("{}{}", "{ a ".repeat(5000), "}".repeat(5000));
     assert!(matches!(analyze(&doc, None, &Map::new()), Err(GraphqlError::Syntax(_))));
 }
+
+#[test]
+fn whitespace_comments_and_commas_do_not_change_the_normalized_document() {
+    let a = analyze("query Q($a: Int) { x(a: $a, b: 2) { y } }", None, &Map::new()).unwrap();
+    let b = analyze("# hi\nquery   Q($a: Int)\n{\n  x(a: $a b: 2) {\n y # z\n }\n}\n", None, &Map::new()).unwrap();
+    assert_eq!(a.normalized, b.normalized);
+    let c = analyze("query Q($a: Int) { x(a: $a, b: 3) { y } }", None, &Map::new()).unwrap();
+    assert_ne!(a.normalized, c.normalized);
+    let s1 = analyze("{ x(s: \"a  b\") }", None, &Map::new()).unwrap();
+    let s2 = analyze("{ x(s: \"a b\") }", None, &Map::new()).unwrap();
+    assert_ne!(s1.normalized, s2.normalized, "string contents are kept verbatim");
+}
+
+#[test]
+fn variables_are_canonical() {
+    let a = parse_request(br#"{"query": "{ a }", "variables": {"b": 1, "a": {"y": 2, "x": 1}}}"#).unwrap();
+    let b = parse_request(br#"{"query": "{ a }", "variables": {"a": {"x": 1, "y": 2}, "b": 1}}"#).unwrap();
+    assert_eq!(a.variables, b.variables);
+}

@@ -182,6 +182,27 @@ impl Pool {
         self.pick_at(resource, now_epoch())
     }
 
+    /// Like [`Pool::pick`], but `preferred` (the identity that fetched a cached entry, whose ETag
+    /// only it can revalidate) wins whenever it is usable and has budget left.
+    pub fn pick_preferring(&self, resource: &str, preferred: Option<&str>) -> Result<Lease, PickError> {
+        let now = now_epoch();
+        if let Some(identity) = preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
+            let _serial = lock(&self.pick_lock);
+            let budgets = lock(&identity.account.budgets);
+            if identity.is_usable() && budgets.remaining(resource, now) > 0 {
+                return Ok(Self::lease(identity));
+            }
+        }
+        self.pick_at(resource, now)
+    }
+
+    fn lease(identity: &Arc<Identity>) -> Lease {
+        identity.in_flight.fetch_add(1, Ordering::Relaxed);
+        identity.account.in_flight.fetch_add(1, Ordering::Relaxed);
+        identity.upstream_requests.fetch_add(1, Ordering::Relaxed);
+        Lease { identity: identity.clone() }
+    }
+
     pub fn pick_at(&self, resource: &str, now: u64) -> Result<Lease, PickError> {
         let _serial = lock(&self.pick_lock);
         let mut best: Option<(i64, u64, &Arc<Identity>)> = None;
@@ -205,12 +226,7 @@ impl Pool {
             }
         }
         match (best, earliest_reset) {
-            (Some((_, _, identity)), _) => {
-                identity.in_flight.fetch_add(1, Ordering::Relaxed);
-                identity.account.in_flight.fetch_add(1, Ordering::Relaxed);
-                identity.upstream_requests.fetch_add(1, Ordering::Relaxed);
-                Ok(Lease { identity: identity.clone() })
-            }
+            (Some((_, _, identity)), _) => Ok(Self::lease(identity)),
             (None, Some(reset)) => Err(PickError::Exhausted { resource: resource.to_string(), reset }),
             (None, None) => Err(PickError::NoneUsable),
         }
@@ -409,6 +425,20 @@ mod tests {
         let core = &pool.totals_at(1000)["core"];
         assert_eq!((core.limit, core.remaining, core.reset), (10000, 140, 2000));
         assert_eq!(pool.totals_at(1000)["search"].limit, 60, "unseen resources count GitHub's default per account");
+    }
+
+    #[test]
+    fn the_fetching_identity_is_preferred_while_it_can_serve() {
+        let pool = Pool::new(vec![member("a", "alice", 100), member("b", "bob", 4000)]);
+        for (i, remaining) in [(0, 100), (1, 4000)] {
+            let seen = RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: u64::MAX };
+            pool.observe(&pool.identities()[i], Some(("core".into(), seen)), 200);
+        }
+        assert_eq!(pool.pick_preferring("core", Some("a")).unwrap().identity().id(), "a");
+        assert_eq!(pool.pick_preferring("core", Some("zz")).unwrap().identity().id(), "b");
+        let a = pool.identities()[0].clone();
+        pool.observe(&a, None, 401);
+        assert_eq!(pool.pick_preferring("core", Some("a")).unwrap().identity().id(), "b", "quarantined");
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! Cache keys: what makes two reads the same read.
+//!
+//! REST: the normalized path, the query parameters in canonical order, and the request headers
+//! that change GitHub's answer (`Accept`, `X-GitHub-Api-Version`). GraphQL: the document with
+//! whitespace and comments removed, the canonical JSON of `variables`, `operationName`, and the
+//! `GraphQL-Features` header gh sends. HEAD shares GET's key: Pingora fills the cache with a GET.
+//! Never part of a key: `Authorization` (the pool cache is shared on purpose, GitHub's
+//! `Vary: Authorization` notwithstanding) or anything else from the client's credentials.
+
+/// Request headers that select a different answer for the same path.
+pub const REST_VARY: &[&str] = &["accept", "x-github-api-version"];
+pub const GRAPHQL_VARY: &[&str] = &["accept", "x-github-api-version", "graphql-features"];
+
+/// `path?query` with the query's parameters sorted (by name, then value), so `?a=1&b=2` and
+/// `?b=2&a=1` are one key.
+pub fn canonical_target(path: &str, query: Option<&str>) -> String {
+    let Some(query) = query.filter(|q| !q.is_empty()) else { return path.to_string() };
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    pairs.sort();
+    let canonical = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    format!("{path}?{canonical}")
+}
+
+/// The headers of `names`, lower-cased name=value, in a fixed order; absent ones are empty.
+fn vary_part<'a>(names: &[&str], get: impl Fn(&str) -> Option<&'a str>) -> String {
+    names.iter().map(|n| format!("{n}={}", get(n).unwrap_or("").trim())).collect::<Vec<_>>().join("\n")
+}
+
+/// The key of a pooled REST read.
+pub fn rest_key<'a>(path: &str, query: Option<&str>, headers: impl Fn(&str) -> Option<&'a str>) -> String {
+    format!("rest\nGET {}\n{}", canonical_target(path, query), vary_part(REST_VARY, headers))
+}
+
+/// The key of a pooled GraphQL query, from its normalized document, canonical variables and
+/// operation name.
+pub fn graphql_key<'a>(
+    normalized_document: &str,
+    canonical_variables: &str,
+    operation_name: Option<&str>,
+    headers: impl Fn(&str) -> Option<&'a str>,
+) -> String {
+    format!(
+        "graphql\n{normalized_document}\n{canonical_variables}\n{}\n{}",
+        operation_name.unwrap_or(""),
+        vary_part(GRAPHQL_VARY, headers)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<&'static str> {
+        None
+    }
+
+    #[test]
+    fn query_order_does_not_split_keys_but_values_do() {
+        let a = rest_key("/repos/o/r/issues", Some("state=all&per_page=100"), none);
+        let b = rest_key("/repos/o/r/issues", Some("per_page=100&state=all"), none);
+        let c = rest_key("/repos/o/r/issues", Some("per_page=100&state=open"), none);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(rest_key("/repos/o/r", None, none), rest_key("/repos/o/r2", None, none));
+    }
+
+    #[test]
+    fn accept_and_api_version_split_keys_authorization_does_not() {
+        let json = rest_key("/repos/o/r", None, |h| (h == "accept").then_some("application/vnd.github+json"));
+        let raw = rest_key("/repos/o/r", None, |h| (h == "accept").then_some("application/vnd.github.raw"));
+        assert_ne!(json, raw);
+        let v1 = rest_key("/repos/o/r", None, |h| (h == "x-github-api-version").then_some("2022-11-28"));
+        assert_ne!(v1, rest_key("/repos/o/r", None, none));
+        let with_auth = rest_key("/repos/o/r", None, |h| (h == "authorization").then_some("token x"));
+        assert_eq!(with_auth, rest_key("/repos/o/r", None, none));
+    }
+
+    #[test]
+    fn graphql_keys() {
+        let k = |doc, vars, op: Option<&str>| graphql_key(doc, vars, op, none);
+        assert_ne!(k("query { a }", "{}", None), k("query { a }", "{\"x\":1}", None));
+        assert_ne!(k("query A { a }", "{}", Some("A")), k("query A { a }", "{}", None));
+        let features = graphql_key("q", "{}", None, |h| (h == "graphql-features").then_some("merge_queue"));
+        assert_ne!(features, k("q", "{}", None));
+    }
+}

@@ -1,0 +1,220 @@
+//! The cache: pooled REST reads and GraphQL queries, shared by every client, built on
+//! `pingora-cache` (its lookup, cache lock and revalidation) over a bounded storage of ours.
+//!
+//! Owns: what is cacheable and for how long, the cache's keys (`key`), its storage (`storage`), its
+//! counters, and the `X-Ghpool-Cache` outcome of each answer.
+//! Must never: cache a passthrough request, an error, a rate-limited answer or an answer that sets
+//! a cookie; or put a credential in a key.
+
+pub mod key;
+pub mod storage;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::{CacheMeta, CachePhase};
+use pingora_http::ResponseHeader;
+use serde::Serialize;
+
+use crate::config::CacheConfig;
+use storage::{MemoryStorage, StorageStats};
+
+/// How long a request waits for another one filling the same key before it goes upstream itself.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The response header that names the identity that fetched an entry: stored with the entry (so a
+/// revalidation uses the same token — GitHub's ETags are token-specific), never sent to a client.
+pub const IDENTITY_HEADER: &str = "x-ghpool-identity";
+
+/// What happened to a request, as `X-Ghpool-Cache` tells the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+    Revalidated,
+    Stale,
+    Bypass,
+}
+
+impl Outcome {
+    pub fn from_phase(phase: &CachePhase) -> Outcome {
+        match phase {
+            CachePhase::Hit => Outcome::Hit,
+            CachePhase::Miss | CachePhase::Expired => Outcome::Miss,
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Outcome::Revalidated,
+            CachePhase::Stale | CachePhase::StaleUpdating => Outcome::Stale,
+            _ => Outcome::Bypass,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Hit => "HIT",
+            Outcome::Miss => "MISS",
+            Outcome::Revalidated => "REVALIDATED",
+            Outcome::Stale => "STALE",
+            Outcome::Bypass => "BYPASS",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub revalidations: AtomicU64,
+    /// GitHub's free 304s.
+    pub not_modified: AtomicU64,
+    pub stale_served: AtomicU64,
+}
+
+/// What `/stats` shows of the cache.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CacheSnapshot {
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub revalidations: u64,
+    pub not_modified: u64,
+    pub stale_served: u64,
+    pub evictions: u64,
+    pub purges: u64,
+}
+
+pub struct Cache {
+    pub storage: &'static MemoryStorage,
+    pub lock: &'static CacheKeyLockImpl,
+    storage_stats: Arc<StorageStats>,
+    pub counters: CacheCounters,
+    ttl: Duration,
+    graphql_ttl: Duration,
+    stale_if_error: Duration,
+}
+
+impl Cache {
+    /// The storage and lock live for the whole process (Pingora wants `&'static`): made once at start.
+    pub fn new(config: &CacheConfig) -> Cache {
+        let storage_stats = Arc::new(StorageStats::default());
+        let storage: &'static MemoryStorage =
+            Box::leak(Box::new(MemoryStorage::new(config.max_size, storage_stats.clone())));
+        let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(LOCK_TIMEOUT));
+        Cache {
+            storage,
+            lock,
+            storage_stats,
+            counters: CacheCounters::default(),
+            ttl: config.ttl,
+            graphql_ttl: config.graphql_ttl,
+            stale_if_error: config.stale_if_error,
+        }
+    }
+
+    /// Count an answer's outcome.
+    pub fn record(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Hit => &self.counters.hits,
+            Outcome::Miss => &self.counters.misses,
+            Outcome::Revalidated => &self.counters.revalidations,
+            Outcome::Stale => &self.counters.stale_served,
+            Outcome::Bypass => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> CacheSnapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CacheSnapshot {
+            entries: get(&self.storage_stats.entries),
+            bytes: get(&self.storage_stats.bytes),
+            max_bytes: self.storage.max_bytes(),
+            hits: get(&self.counters.hits),
+            misses: get(&self.counters.misses),
+            revalidations: get(&self.counters.revalidations),
+            not_modified: get(&self.counters.not_modified),
+            stale_served: get(&self.counters.stale_served),
+            evictions: get(&self.storage_stats.evictions),
+            purges: get(&self.storage_stats.purges),
+        }
+    }
+
+    /// The meta of a cacheable answer, or `None` when it must not be cached.
+    pub fn meta_for(&self, graphql: bool, resp: &ResponseHeader) -> Option<CacheMeta> {
+        if !cacheable(graphql, resp) {
+            return None;
+        }
+        let ttl = if graphql { self.graphql_ttl } else { self.ttl };
+        let now = SystemTime::now();
+        let stale_if_error = u32::try_from(self.stale_if_error.as_secs()).unwrap_or(u32::MAX);
+        Some(CacheMeta::new(now + ttl, now, 0, stale_if_error, resp.clone()))
+    }
+
+    pub fn stale_if_error(&self) -> Duration {
+        self.stale_if_error
+    }
+}
+
+/// Does the client's `Cache-Control` ask for something fresher than an entry of this age?
+/// `no-cache` always does; `max-age=N` does when the entry is older than N seconds.
+pub fn client_wants_fresher(cache_control: Option<&str>, age: Duration) -> bool {
+    let Some(cc) = cache_control else { return false };
+    cc.split(',').map(|d| d.trim().to_ascii_lowercase()).any(|directive| match directive.split_once('=') {
+        None => directive == "no-cache",
+        Some((name, value)) => name.trim() == "max-age" && value.trim().parse::<u64>().is_ok_and(|n| age.as_secs() > n),
+    })
+}
+
+/// 200s only (GitHub's 4xx/5xx and redirects are not cached), never with `Set-Cookie`, and never a
+/// rate-limited answer: GitHub's GraphQL answers those with 200, `errors` of type `RATE_LIMITED`
+/// and `x-ratelimit-remaining: 0`, which is the part visible before the body.
+pub fn cacheable(graphql: bool, resp: &ResponseHeader) -> bool {
+    let remaining_zero =
+        resp.headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0");
+    resp.status.as_u16() == 200 && resp.headers.get("set-cookie").is_none() && !(graphql && remaining_zero)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, headers: &[(&'static str, &str)]) -> ResponseHeader {
+        let mut r = ResponseHeader::build(status, None).unwrap();
+        for (k, v) in headers {
+            r.insert_header(*k, *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn what_is_cacheable() {
+        let private = [("cache-control", "private, max-age=60"), ("vary", "Accept, Authorization")];
+        assert!(cacheable(false, &resp(200, &private)), "GitHub's private/Vary are ignored for the pool");
+        assert!(!cacheable(false, &resp(404, &[])));
+        assert!(!cacheable(false, &resp(403, &[])));
+        assert!(!cacheable(false, &resp(502, &[])));
+        assert!(!cacheable(false, &resp(200, &[("set-cookie", "a=b")])));
+        assert!(!cacheable(true, &resp(200, &[("x-ratelimit-remaining", "0")])), "a rate-limited GraphQL answer");
+        assert!(cacheable(true, &resp(200, &[("x-ratelimit-remaining", "10")])));
+    }
+
+    #[test]
+    fn client_cache_control() {
+        let age = Duration::from_secs(30);
+        assert!(client_wants_fresher(Some("no-cache"), age));
+        assert!(client_wants_fresher(Some("max-age=10"), age));
+        assert!(!client_wants_fresher(Some("max-age=60"), age));
+        assert!(!client_wants_fresher(Some("max-age=bogus"), age));
+        assert!(!client_wants_fresher(None, age));
+        assert!(client_wants_fresher(Some("private, No-Cache"), age));
+    }
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(Outcome::from_phase(&CachePhase::Hit).label(), "HIT");
+        assert_eq!(Outcome::from_phase(&CachePhase::Revalidated).label(), "REVALIDATED");
+        assert_eq!(Outcome::from_phase(&CachePhase::Uninit).label(), "BYPASS");
+    }
+}
