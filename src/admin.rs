@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::cache::CacheSnapshot;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 use crate::route::AdminPath;
@@ -29,6 +30,7 @@ pub struct AdminView<'a> {
     pub upstream_base: String,
     pub upstream_resolved: bool,
     pub started: Instant,
+    pub cache: CacheSnapshot,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -67,7 +69,11 @@ pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminA
 }
 
 fn prometheus(view: &AdminView) -> AdminAnswer {
-    AdminAnswer { status: 200, content_type: PROMETHEUS_CONTENT_TYPE, body: view.metrics.render(view.pool) }
+    AdminAnswer {
+        status: 200,
+        content_type: PROMETHEUS_CONTENT_TYPE,
+        body: view.metrics.render(view.pool, &view.cache),
+    }
 }
 
 fn stats(view: &AdminView) -> serde_json::Value {
@@ -79,6 +85,7 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "upstream": view.upstream_base,
         "identities": view.pool.snapshot(),
         "requests": { "by_route": by_route, "by_status": by_status },
+        "cache": view.cache,
     })
 }
 
@@ -107,6 +114,7 @@ mod tests {
             upstream_base: "x".into(),
             upstream_resolved: false,
             started: Instant::now(),
+            cache: CacheSnapshot::default(),
         };
         assert_eq!(answer(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;

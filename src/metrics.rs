@@ -10,6 +10,7 @@ use std::time::Duration;
 use prometheus::core::Collector;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
+use crate::cache::CacheSnapshot;
 use crate::pool::Pool;
 
 pub struct Metrics {
@@ -20,6 +21,8 @@ pub struct Metrics {
     budget_limit: IntGaugeVec,
     identity_up: IntGaugeVec,
     duration: HistogramVec,
+    cache_size: IntGaugeVec,
+    cache_events: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -80,7 +83,25 @@ impl Metrics {
         )
         .expect("static metric definition is valid");
         registry.register(Box::new(duration.clone())).expect("metric names are unique");
-        Metrics { registry, requests, upstream_requests, budget_remaining, budget_limit, identity_up, duration }
+        let cache_size =
+            gauge(&registry, "ghpool_cache_size", "Cache size: entries, bytes and the bytes bound.", &["measure"]);
+        let cache_events = counter(
+            &registry,
+            "ghpool_cache_events_total",
+            "Cache events: hit, miss, revalidation, not_modified (GitHub's free 304s), stale_served, eviction, purge.",
+            &["event"],
+        );
+        Metrics {
+            registry,
+            requests,
+            upstream_requests,
+            budget_remaining,
+            budget_limit,
+            identity_up,
+            duration,
+            cache_size,
+            cache_events,
+        }
     }
 
     pub fn request_done(&self, route: &str, status: u16, elapsed: Duration) {
@@ -112,8 +133,29 @@ impl Metrics {
         (by_route, by_status)
     }
 
-    /// The text exposition, with budget gauges refreshed from the pool first.
-    pub fn render(&self, pool: &Pool) -> String {
+    /// Bring the cache metrics up to a snapshot (counters only ever move forward).
+    fn sync_cache(&self, cache: &CacheSnapshot) {
+        for (measure, value) in [("entries", cache.entries), ("bytes", cache.bytes), ("max_bytes", cache.max_bytes)] {
+            self.cache_size.with_label_values(&[measure]).set(value as i64);
+        }
+        let events = [
+            ("hit", cache.hits),
+            ("miss", cache.misses),
+            ("revalidation", cache.revalidations),
+            ("not_modified", cache.not_modified),
+            ("stale_served", cache.stale_served),
+            ("eviction", cache.evictions),
+            ("purge", cache.purges),
+        ];
+        for (event, total) in events {
+            let counter = self.cache_events.with_label_values(&[event]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
+
+    /// The text exposition, with budget gauges and cache metrics refreshed first.
+    pub fn render(&self, pool: &Pool, cache: &CacheSnapshot) -> String {
+        self.sync_cache(cache);
         for identity in pool.snapshot() {
             let usable = matches!(identity.state, crate::pool::State::Ok);
             self.identity_up.with_label_values(&[&identity.id]).set(usable as i64);

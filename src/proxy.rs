@@ -152,6 +152,7 @@ impl Ghpool {
             upstream_base: self.upstream.upstream().base_url(),
             upstream_resolved: self.upstream.addr().is_some(),
             started: self.started,
+            cache: self.cache.snapshot(),
         }
     }
 }

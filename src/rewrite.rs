@@ -53,7 +53,8 @@ pub fn rewrite_header(value: &str, upstream_base: &str, public_base: &str) -> Op
 }
 
 /// Replace every occurrence of `upstream_base` with `public_base` in a JSON body, at the byte level:
-/// no JSON parse, so it costs one SIMD scan when there is nothing to rewrite.
+/// no JSON parse, so a body with nothing to rewrite costs two SIMD substring searches (the plain and
+/// the escaped form of the base) and no allocation but the patterns'.
 ///
 /// The boundary rule is [`rewrite_header`]'s, with JSON's escaped slash `\/` counting as `/` and
 /// without `>`. The escaped form of the base (`https:\/\/api.github.com`, which GitHub does not send
@@ -114,7 +115,7 @@ pub fn strip_permissions<'a>(body: &'a [u8]) -> Cow<'a, [u8]> {
     let mut out = Vec::with_capacity(body.len());
     let mut copied = 0;
     for cut in cuts {
-        // Two `permissions` in one object give touching cuts that may overlap by a comma.
+        // Two `permissions` in one object give overlapping cuts (both may take the same comma).
         let start = cut.start.max(copied);
         if let Some(kept) = body.get(copied..start) {
             out.extend_from_slice(kept);
@@ -132,8 +133,8 @@ pub fn strip_permissions<'a>(body: &'a [u8]) -> Cow<'a, [u8]> {
 ///
 /// A missing `Host` (HTTP/1.0) or one holding anything but an authority's characters (letters,
 /// digits, `.`, `-`, `:`, `[`, `]`) gives `scheme://localhost`: the `Host` header is client input,
-/// and reflecting it into `Link` would let a request inject header text or send the next page
-/// elsewhere. `scheme` is what ghpool's listener speaks; anything but `https` counts as `http`.
+/// and reflecting it into `Link` would let a request inject header text, or, through any cache that
+/// keeps rewritten answers, send other clients' next page elsewhere. `scheme` is what ghpool's listener speaks; anything but `https` counts as `http`.
 pub fn public_base(configured: Option<&str>, scheme: &str, host: Option<&str>, ghes_layout: bool) -> String {
     let configured = configured.map(|url| trim_base(url.trim())).filter(|url| !url.is_empty());
     let mut base = match configured {
@@ -322,7 +323,8 @@ fn walk_object(b: &[u8], i: usize, depth: usize, cuts: &mut Vec<Range<usize>>) -
     }
     let mut is_repository = false;
     let mut permissions = Vec::new();
-    let mut previous_value_end = None;
+    // The end of the last member that stays (every `permissions` goes if any does).
+    let mut kept_value_end = None;
     loop {
         let member_start = j;
         let key_end = skip_string(b, j)?;
@@ -344,11 +346,11 @@ fn walk_object(b: &[u8], i: usize, depth: usize, cuts: &mut Vec<Range<usize>>) -
             _ => return None,
         };
         if is_permissions {
-            permissions.push(match (last, previous_value_end) {
+            permissions.push(match (last, kept_value_end) {
                 // Take the comma after it, and the blanks up to the next member.
                 (false, _) => member_start..skip_ws(b, j + 1),
-                // The last member takes the comma before it.
-                (true, Some(previous)) => previous..value_end,
+                // The last member takes the comma after the last member kept.
+                (true, Some(kept)) => kept..value_end,
                 (true, None) => member_start..value_end,
             });
         }
@@ -358,7 +360,9 @@ fn walk_object(b: &[u8], i: usize, depth: usize, cuts: &mut Vec<Range<usize>>) -
             }
             return Some(j + 1);
         }
-        previous_value_end = Some(value_end);
+        if !is_permissions {
+            kept_value_end = Some(value_end);
+        }
         j = skip_ws(b, j + 1);
     }
 }
@@ -383,34 +387,160 @@ mod tests {
         let ghe = "https://ghe.example.com/api/v3";
         let ghpool_v3 = "http://ghpool:8080/api/v3";
         let cases: &[BodyCase] = &[
-            ("path", GITHUB, GHPOOL, r#"{"url":"https://api.github.com/repos/o/r"}"#, r#"{"url":"http://ghpool:8080/repos/o/r"}"#),
-            ("bare base", GITHUB, GHPOOL, r#"{"current_user_url":"https://api.github.com"}"#, r#"{"current_user_url":"http://ghpool:8080"}"#),
+            (
+                "path",
+                GITHUB,
+                GHPOOL,
+                r#"{"url":"https://api.github.com/repos/o/r"}"#,
+                r#"{"url":"http://ghpool:8080/repos/o/r"}"#,
+            ),
+            (
+                "bare base",
+                GITHUB,
+                GHPOOL,
+                r#"{"current_user_url":"https://api.github.com"}"#,
+                r#"{"current_user_url":"http://ghpool:8080"}"#,
+            ),
             ("query", GITHUB, GHPOOL, r#""https://api.github.com?x=1""#, r#""http://ghpool:8080?x=1""#),
             ("fragment", GITHUB, GHPOOL, r#""https://api.github.com#x""#, r#""http://ghpool:8080#x""#),
             ("end of input", GITHUB, GHPOOL, "https://api.github.com", "http://ghpool:8080"),
-            ("template after path", GITHUB, GHPOOL, r#"{"issues_url":"https://api.github.com/repos/o/r/issues{/number}"}"#, r#"{"issues_url":"http://ghpool:8080/repos/o/r/issues{/number}"}"#),
-            ("template after base", GITHUB, GHPOOL, r#"{"x":"https://api.github.com{/path}"}"#, r#"{"x":"http://ghpool:8080{/path}"}"#),
-            ("several fields", GITHUB, GHPOOL, r#"{"url":"https://api.github.com/repos/o/r","html_url":"https://github.com/o/r","forks_url":"https://api.github.com/repos/o/r/forks"}"#, r#"{"url":"http://ghpool:8080/repos/o/r","html_url":"https://github.com/o/r","forks_url":"http://ghpool:8080/repos/o/r/forks"}"#),
-            ("longer host", GITHUB, GHPOOL, r#""https://api.github.com.evil.example/x""#, r#""https://api.github.com.evil.example/x""#),
+            (
+                "template after path",
+                GITHUB,
+                GHPOOL,
+                r#"{"issues_url":"https://api.github.com/repos/o/r/issues{/number}"}"#,
+                r#"{"issues_url":"http://ghpool:8080/repos/o/r/issues{/number}"}"#,
+            ),
+            (
+                "template after base",
+                GITHUB,
+                GHPOOL,
+                r#"{"x":"https://api.github.com{/path}"}"#,
+                r#"{"x":"http://ghpool:8080{/path}"}"#,
+            ),
+            (
+                "several fields",
+                GITHUB,
+                GHPOOL,
+                r#"{"url":"https://api.github.com/repos/o/r","html_url":"https://github.com/o/r","forks_url":"https://api.github.com/repos/o/r/forks"}"#,
+                r#"{"url":"http://ghpool:8080/repos/o/r","html_url":"https://github.com/o/r","forks_url":"http://ghpool:8080/repos/o/r/forks"}"#,
+            ),
+            (
+                "longer host",
+                GITHUB,
+                GHPOOL,
+                r#""https://api.github.com.evil.example/x""#,
+                r#""https://api.github.com.evil.example/x""#,
+            ),
             ("longer label", GITHUB, GHPOOL, r#""https://api.github.company/x""#, r#""https://api.github.company/x""#),
             ("explicit port", GITHUB, GHPOOL, r#""https://api.github.com:443/x""#, r#""https://api.github.com:443/x""#),
             ("other scheme", GITHUB, GHPOOL, r#""http://api.github.com/x""#, r#""http://api.github.com/x""#),
             ("upper case", GITHUB, GHPOOL, r#""HTTPS://API.GITHUB.COM/x""#, r#""HTTPS://API.GITHUB.COM/x""#),
-            ("upload_url stays", GITHUB, GHPOOL, r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#, r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#),
-            ("upload_url when upstream", "https://uploads.github.com", GHPOOL, r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#, r#"{"upload_url":"http://ghpool:8080/repos/o/r/releases/1/assets{?name,label}"}"#),
-            ("escaped slashes", GITHUB, GHPOOL, r#"{"url":"https:\/\/api.github.com\/repos\/o\/r"}"#, r#"{"url":"http:\/\/ghpool:8080\/repos\/o\/r"}"#),
-            ("escaped bare base", GITHUB, GHPOOL, r#"{"url":"https:\/\/api.github.com"}"#, r#"{"url":"http:\/\/ghpool:8080"}"#),
-            ("escaped longer host", GITHUB, GHPOOL, r#""https:\/\/api.github.company\/x""#, r#""https:\/\/api.github.company\/x""#),
-            ("escaped quote is no boundary", GITHUB, GHPOOL, r#""see \"https://api.github.com\"""#, r#""see \"https://api.github.com\"""#),
-            ("ghes to ghes", ghe, ghpool_v3, r#"{"url":"https://ghe.example.com/api/v3/repos/o/r","html_url":"https://ghe.example.com/o/r"}"#, r#"{"url":"http://ghpool:8080/api/v3/repos/o/r","html_url":"https://ghe.example.com/o/r"}"#),
-            ("ghes uploads stay", ghe, ghpool_v3, r#""https://ghe.example.com/api/uploads/repos/o/r""#, r#""https://ghe.example.com/api/uploads/repos/o/r""#),
-            ("ghes longer prefix", ghe, ghpool_v3, r#""https://ghe.example.com/api/v30/x""#, r#""https://ghe.example.com/api/v30/x""#),
-            ("ghes escaped", ghe, ghpool_v3, r#""https:\/\/ghe.example.com\/api\/v3\/repos""#, r#""http:\/\/ghpool:8080\/api\/v3\/repos""#),
-            ("ghes to root", ghe, GHPOOL, r#""https://ghe.example.com/api/v3/repos/o/r""#, r#""http://ghpool:8080/repos/o/r""#),
-            ("root to ghes", GITHUB, ghpool_v3, r#""https://api.github.com/repositories/1/issues?page=2""#, r#""http://ghpool:8080/api/v3/repositories/1/issues?page=2""#),
-            ("local upstream with port", "http://127.0.0.1:8081", GHPOOL, r#""http://127.0.0.1:8081/x","http://127.0.0.1:80810/x""#, r#""http://ghpool:8080/x","http://127.0.0.1:80810/x""#),
-            ("trailing slashes trimmed", "https://api.github.com/", "http://ghpool:8080/", r#""https://api.github.com/x""#, r#""http://ghpool:8080/x""#),
-            ("public base is json-escaped", GITHUB, "http://a\"b\\c", r#""https://api.github.com/x""#, r#""http://a\"b\\c/x""#),
+            (
+                "upload_url stays",
+                GITHUB,
+                GHPOOL,
+                r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#,
+                r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#,
+            ),
+            (
+                "upload_url when upstream",
+                "https://uploads.github.com",
+                GHPOOL,
+                r#"{"upload_url":"https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}"}"#,
+                r#"{"upload_url":"http://ghpool:8080/repos/o/r/releases/1/assets{?name,label}"}"#,
+            ),
+            (
+                "escaped slashes",
+                GITHUB,
+                GHPOOL,
+                r#"{"url":"https:\/\/api.github.com\/repos\/o\/r"}"#,
+                r#"{"url":"http:\/\/ghpool:8080\/repos\/o\/r"}"#,
+            ),
+            (
+                "escaped bare base",
+                GITHUB,
+                GHPOOL,
+                r#"{"url":"https:\/\/api.github.com"}"#,
+                r#"{"url":"http:\/\/ghpool:8080"}"#,
+            ),
+            (
+                "escaped longer host",
+                GITHUB,
+                GHPOOL,
+                r#""https:\/\/api.github.company\/x""#,
+                r#""https:\/\/api.github.company\/x""#,
+            ),
+            (
+                "escaped quote is no boundary",
+                GITHUB,
+                GHPOOL,
+                r#""see \"https://api.github.com\"""#,
+                r#""see \"https://api.github.com\"""#,
+            ),
+            (
+                "ghes to ghes",
+                ghe,
+                ghpool_v3,
+                r#"{"url":"https://ghe.example.com/api/v3/repos/o/r","html_url":"https://ghe.example.com/o/r"}"#,
+                r#"{"url":"http://ghpool:8080/api/v3/repos/o/r","html_url":"https://ghe.example.com/o/r"}"#,
+            ),
+            (
+                "ghes uploads stay",
+                ghe,
+                ghpool_v3,
+                r#""https://ghe.example.com/api/uploads/repos/o/r""#,
+                r#""https://ghe.example.com/api/uploads/repos/o/r""#,
+            ),
+            (
+                "ghes longer prefix",
+                ghe,
+                ghpool_v3,
+                r#""https://ghe.example.com/api/v30/x""#,
+                r#""https://ghe.example.com/api/v30/x""#,
+            ),
+            (
+                "ghes escaped",
+                ghe,
+                ghpool_v3,
+                r#""https:\/\/ghe.example.com\/api\/v3\/repos""#,
+                r#""http:\/\/ghpool:8080\/api\/v3\/repos""#,
+            ),
+            (
+                "ghes to root",
+                ghe,
+                GHPOOL,
+                r#""https://ghe.example.com/api/v3/repos/o/r""#,
+                r#""http://ghpool:8080/repos/o/r""#,
+            ),
+            (
+                "root to ghes",
+                GITHUB,
+                ghpool_v3,
+                r#""https://api.github.com/repositories/1/issues?page=2""#,
+                r#""http://ghpool:8080/api/v3/repositories/1/issues?page=2""#,
+            ),
+            (
+                "local upstream with port",
+                "http://127.0.0.1:8081",
+                GHPOOL,
+                r#""http://127.0.0.1:8081/x","http://127.0.0.1:80810/x""#,
+                r#""http://ghpool:8080/x","http://127.0.0.1:80810/x""#,
+            ),
+            (
+                "trailing slashes trimmed",
+                "https://api.github.com/",
+                "http://ghpool:8080/",
+                r#""https://api.github.com/x""#,
+                r#""http://ghpool:8080/x""#,
+            ),
+            (
+                "public base is json-escaped",
+                GITHUB,
+                "http://a\"b\\c",
+                r#""https://api.github.com/x""#,
+                r#""http://a\"b\\c/x""#,
+            ),
             ("non-ascii around", GITHUB, GHPOOL, "é https://api.github.com/x ü", "é http://ghpool:8080/x ü"),
         ];
         for (name, upstream, public, input, want) in cases {
@@ -440,9 +570,27 @@ mod tests {
             ("link with several rels", GITHUB, GHPOOL, link, Some(link_out)),
             ("location", GITHUB, GHPOOL, "https://api.github.com/repos/o/r", Some("http://ghpool:8080/repos/o/r")),
             ("bare base", GITHUB, GHPOOL, "https://api.github.com", Some("http://ghpool:8080")),
-            ("bare base in link", GITHUB, GHPOOL, r#"<https://api.github.com>; rel="x""#, Some(r#"<http://ghpool:8080>; rel="x""#)),
-            ("ghes link", "https://ghe.example.com/api/v3", "http://ghpool:8080/api/v3", r#"<https://ghe.example.com/api/v3/repositories/1/pulls?page=3>; rel="next""#, Some(r#"<http://ghpool:8080/api/v3/repositories/1/pulls?page=3>; rel="next""#)),
-            ("root upstream, ghes client", GITHUB, "http://ghpool:8080/api/v3", "<https://api.github.com/repositories/1/pulls?page=3>; rel=\"next\"", Some("<http://ghpool:8080/api/v3/repositories/1/pulls?page=3>; rel=\"next\"")),
+            (
+                "bare base in link",
+                GITHUB,
+                GHPOOL,
+                r#"<https://api.github.com>; rel="x""#,
+                Some(r#"<http://ghpool:8080>; rel="x""#),
+            ),
+            (
+                "ghes link",
+                "https://ghe.example.com/api/v3",
+                "http://ghpool:8080/api/v3",
+                r#"<https://ghe.example.com/api/v3/repositories/1/pulls?page=3>; rel="next""#,
+                Some(r#"<http://ghpool:8080/api/v3/repositories/1/pulls?page=3>; rel="next""#),
+            ),
+            (
+                "root upstream, ghes client",
+                GITHUB,
+                "http://ghpool:8080/api/v3",
+                "<https://api.github.com/repositories/1/pulls?page=3>; rel=\"next\"",
+                Some("<http://ghpool:8080/api/v3/repositories/1/pulls?page=3>; rel=\"next\""),
+            ),
             ("longer host", GITHUB, GHPOOL, "https://api.github.com.evil.example/x", None),
             ("longer label", GITHUB, GHPOOL, "<https://api.github.company/x>; rel=\"next\"", None),
             ("other host", GITHUB, GHPOOL, "https://github.com/login", None),
@@ -471,15 +619,45 @@ mod tests {
     fn strip_permissions_table() {
         let pretty = "{\n  \"id\": 1,\n  \"full_name\": \"o/r\",\n  \"permissions\": {\n    \"admin\": true\n  }\n}";
         let cases: &[StripCase] = &[
-            ("repository", r#"{"id":1,"full_name":"o/r","permissions":{"admin":false,"push":true,"pull":true},"size":3}"#, Some(r#"{"id":1,"full_name":"o/r","size":3}"#)),
-            ("permissions first", r#"{"permissions":{"admin":true},"full_name":"o/r"}"#, Some(r#"{"full_name":"o/r"}"#)),
+            (
+                "repository",
+                r#"{"id":1,"full_name":"o/r","permissions":{"admin":false,"push":true,"pull":true},"size":3}"#,
+                Some(r#"{"id":1,"full_name":"o/r","size":3}"#),
+            ),
+            (
+                "permissions first",
+                r#"{"permissions":{"admin":true},"full_name":"o/r"}"#,
+                Some(r#"{"full_name":"o/r"}"#),
+            ),
             ("permissions last", r#"{"full_name":"o/r","permissions":{"admin":true}}"#, Some(r#"{"full_name":"o/r"}"#)),
             ("pretty printed", pretty, Some("{\n  \"id\": 1,\n  \"full_name\": \"o/r\"\n}")),
-            ("list of repositories", r#"[{"full_name":"o/a","permissions":{"pull":true}}, {"full_name":"o/b"}, {"full_name":"o/c","permissions":{"pull":true},"x":1}]"#, Some(r#"[{"full_name":"o/a"}, {"full_name":"o/b"}, {"full_name":"o/c","x":1}]"#)),
-            ("pull request", r#"{"number":7,"head":{"ref":"f","repo":{"full_name":"u/r","permissions":{"push":true}}},"base":{"ref":"main","repo":{"full_name":"o/r","permissions":{"admin":true},"fork":false}}}"#, Some(r#"{"number":7,"head":{"ref":"f","repo":{"full_name":"u/r"}},"base":{"ref":"main","repo":{"full_name":"o/r","fork":false}}}"#)),
-            ("fork with parent and source", r#"{"full_name":"u/r","permissions":{},"parent":{"full_name":"o/r","permissions":{}},"source":{"full_name":"o/r","permissions":{}}}"#, Some(r#"{"full_name":"u/r","parent":{"full_name":"o/r"},"source":{"full_name":"o/r"}}"#)),
-            ("issue with repository", r#"{"title":"t","repository":{"full_name":"o/r","permissions":{"pull":true}}}"#, Some(r#"{"title":"t","repository":{"full_name":"o/r"}}"#)),
-            ("search items", r#"{"total_count":1,"items":[{"full_name":"o/r","permissions":{"pull":true}}]}"#, Some(r#"{"total_count":1,"items":[{"full_name":"o/r"}]}"#)),
+            (
+                "list of repositories",
+                r#"[{"full_name":"o/a","permissions":{"pull":true}}, {"full_name":"o/b"}, {"full_name":"o/c","permissions":{"pull":true},"x":1}]"#,
+                Some(r#"[{"full_name":"o/a"}, {"full_name":"o/b"}, {"full_name":"o/c","x":1}]"#),
+            ),
+            (
+                "pull request",
+                r#"{"number":7,"head":{"ref":"f","repo":{"full_name":"u/r","permissions":{"push":true}}},"base":{"ref":"main","repo":{"full_name":"o/r","permissions":{"admin":true},"fork":false}}}"#,
+                Some(
+                    r#"{"number":7,"head":{"ref":"f","repo":{"full_name":"u/r"}},"base":{"ref":"main","repo":{"full_name":"o/r","fork":false}}}"#,
+                ),
+            ),
+            (
+                "fork with parent and source",
+                r#"{"full_name":"u/r","permissions":{},"parent":{"full_name":"o/r","permissions":{}},"source":{"full_name":"o/r","permissions":{}}}"#,
+                Some(r#"{"full_name":"u/r","parent":{"full_name":"o/r"},"source":{"full_name":"o/r"}}"#),
+            ),
+            (
+                "issue with repository",
+                r#"{"title":"t","repository":{"full_name":"o/r","permissions":{"pull":true}}}"#,
+                Some(r#"{"title":"t","repository":{"full_name":"o/r"}}"#),
+            ),
+            (
+                "search items",
+                r#"{"total_count":1,"items":[{"full_name":"o/r","permissions":{"pull":true}}]}"#,
+                Some(r#"{"total_count":1,"items":[{"full_name":"o/r"}]}"#),
+            ),
             ("only member", r#"[{"permissions":1}]"#, None),
             ("collaborators keep theirs", r#"[{"login":"u","permissions":{"pull":true,"admin":false}}]"#, None),
             ("installation keeps its own", r#"{"id":1,"app_slug":"a","permissions":{"issues":"write"}}"#, None),
@@ -488,8 +666,21 @@ mod tests {
             ("not json", r#"<html>"permissions"</html>"#, None),
             ("truncated json", r#"{"full_name":"o/r","permissions":{"pull":true}"#, None),
             ("empty", "", None),
-            ("duplicate key", r#"{"full_name":"o/r","permissions":1,"permissions":2}"#, Some(r#"{"full_name":"o/r"}"#)),
-            ("escapes in strings", r#"{"full_name":"o/r\"","d":"a\\","permissions":{"x":"}"}}"#, Some(r#"{"full_name":"o/r\"","d":"a\\"}"#)),
+            (
+                "duplicate key at the end",
+                r#"{"full_name":"o/r","permissions":1,"permissions":2}"#,
+                Some(r#"{"full_name":"o/r"}"#),
+            ),
+            (
+                "duplicate key around",
+                r#"{"permissions":1,"full_name":"o/r","permissions":2}"#,
+                Some(r#"{"full_name":"o/r"}"#),
+            ),
+            (
+                "escapes in strings",
+                r#"{"full_name":"o/r\"","d":"a\\","permissions":{"x":"}"}}"#,
+                Some(r#"{"full_name":"o/r\"","d":"a\\"}"#),
+            ),
         ];
         for (name, input, want) in cases {
             let got = strip(input);
@@ -514,8 +705,22 @@ mod tests {
     fn public_base_table() {
         let cases: &[BaseCase] = &[
             ("configured", Some("https://ghpool.example.com/"), "http", Some("x"), false, "https://ghpool.example.com"),
-            ("configured, ghes client", Some("https://ghpool.example.com"), "http", None, true, "https://ghpool.example.com/api/v3"),
-            ("configured with prefix", Some("https://g.example.com/api/v3"), "http", None, true, "https://g.example.com/api/v3"),
+            (
+                "configured, ghes client",
+                Some("https://ghpool.example.com"),
+                "http",
+                None,
+                true,
+                "https://ghpool.example.com/api/v3",
+            ),
+            (
+                "configured with prefix",
+                Some("https://g.example.com/api/v3"),
+                "http",
+                None,
+                true,
+                "https://g.example.com/api/v3",
+            ),
             ("empty configured", Some(" "), "http", Some("ghpool:8080"), false, "http://ghpool:8080"),
             ("host", None, "http", Some("ghpool:8080"), false, "http://ghpool:8080"),
             ("host, ghes client", None, "http", Some("ghpool:8080"), true, "http://ghpool:8080/api/v3"),
@@ -559,9 +764,49 @@ mod tests {
             filler(),
             (1..GITHUB.len()).prop_map(|n| GITHUB[..n].to_string()),
             (1..GITHUB_ESCAPED.len()).prop_map(|n| GITHUB_ESCAPED[..n].to_string()),
-            prop::sample::select(vec!["m/", ".evil.example/", ":443/", "x", r"\"", ">"]).prop_map(|b| format!("{GITHUB}{b}")),
+            prop::sample::select(vec!["m/", ".evil.example/", ":443/", "x", r#"\""#, ">"])
+                .prop_map(|b| format!("{GITHUB}{b}")),
         ];
         prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Arbitrary JSON whose objects often look like repositories and hold `permissions`.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            r#"[a-z"\\{}\[\],:]{0,6}"#.prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 5, |inner| {
+            let key = prop::sample::select(vec!["permissions", "full_name", "repo", "items", "a"]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::from),
+                prop::collection::vec((key, inner), 0..5)
+                    .prop_map(|members| Value::Object(members.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    /// What [`strip_permissions`] does, written on a parsed value: whether anything was removed.
+    fn strip_model(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut changed = map.contains_key("full_name") && map.remove("permissions").is_some();
+                for (key, member) in map.iter_mut() {
+                    if key != "permissions" {
+                        changed |= strip_model(member);
+                    }
+                }
+                changed
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().fold(false, |changed, item| strip_model(item) | changed)
+            }
+            _ => false,
+        }
     }
 
     proptest! {
@@ -603,8 +848,24 @@ mod tests {
         }
 
         #[test]
+        fn stripping_matches_the_model(value in json_value(), pretty in any::<bool>()) {
+            let input = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+            let input = input.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut want = value;
+            let changed = strip_model(&mut want);
+            let got = strip_permissions(input.as_bytes());
+            prop_assert_eq!(matches!(got, Cow::Owned(_)), changed);
+            // Both through text: serde_json may parse a float 1 ulp off what it printed.
+            let got: serde_json::Value = serde_json::from_slice(&got).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let want: serde_json::Value =
+                serde_json::from_str(&want.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
         fn stripping_cuts_exactly_the_member(keys in prop::collection::vec("[a-z_]{1,8}", 0..6),
-                                             at in 0usize..7, pretty in any::<bool>()) {
+                                             at in 0usize..7, again in proptest::option::of(0usize..8),
+                                             pretty in any::<bool>()) {
             let separator = if pretty { ",\n  " } else { "," };
             let mut members: Vec<String> = keys.iter()
                 .filter(|k| k.as_str() != "permissions")
@@ -613,8 +874,12 @@ mod tests {
             members.insert(0, "\"full_name\": \"o/r\"".to_string());
             let want = format!("{{{}}}", members.join(separator));
             members.insert(at.min(members.len()), "\"permissions\": {\"admin\": true}".to_string());
+            if let Some(again) = again {
+                members.insert(again.min(members.len()), "\"permissions\": null".to_string());
+            }
             let input = format!("{{{}}}", members.join(separator));
-            prop_assert_eq!(String::from_utf8_lossy(&strip_permissions(input.as_bytes())), want);
+            let got = strip_permissions(input.as_bytes());
+            prop_assert_eq!(String::from_utf8_lossy(&got), want);
         }
     }
 }

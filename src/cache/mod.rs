@@ -71,7 +71,7 @@ pub struct CacheCounters {
 }
 
 /// What `/stats` shows of the cache.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CacheSnapshot {
     pub entries: u64,
     pub bytes: u64,

@@ -473,6 +473,18 @@ impl World {
                 ANONYMOUS => Reply::error(401, "This endpoint requires you to be authenticated.", DOCS),
                 _ => Reply::json(200, &json!({ "data": { "viewer": { "login": login } } })),
             },
+            // Creating an issue changes what the repository's lists answer: read-your-writes tests need
+            // a write that GitHub would see.
+            (false, ["repos", owner, name, "issues"]) if req.method == Method::POST && login != ANONYMOUS => {
+                match self.repos.iter_mut().find(|r| r.is(owner, name)) {
+                    Some(repo) => {
+                        repo.issues += 1;
+                        let repo = repo.clone();
+                        Reply::json(201, &self.issue_json(&repo, repo.issues))
+                    }
+                    None => Reply::not_found(),
+                }
+            }
             (true, [""]) => Reply::json(200, &json!({ "current_user_url": format!("{base}/user") })),
             (true, ["user"]) if login == ANONYMOUS => Reply::error(401, "Requires authentication", DOCS),
             (true, ["user"]) => Reply::json(200, &self.account(login, "User")),

@@ -1,0 +1,231 @@
+//! Issue #4: the cache, judged by the fake GitHub's request log.
+
+mod support;
+
+use std::time::Duration;
+
+use support::fake_github::FakeGithub;
+use support::ghpool::{client, Ghpool};
+
+const TOKEN_A: &str = "ghp_cacheAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const TOKEN_B: &str = "ghp_cacheBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const CLIENT_TOKEN: &str = "ghp_clientCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+
+fn fake() -> FakeGithub {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_token(TOKEN_B, "bob");
+    fake.add_token(CLIENT_TOKEN, "carol");
+    fake.add_repo("acme", "widgets");
+    fake.add_issues("acme", "widgets", 250);
+    fake
+}
+
+fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
+    let upstream = fake.base_url();
+    let mut env = vec![
+        ("GHPOOL_UPSTREAM", upstream.as_str()),
+        ("GHPOOL_ALLOWED_OWNERS", "acme"),
+        ("GHPOOL_PAT_A", "env:TOKEN_A"),
+        ("GHPOOL_PAT_B", "env:TOKEN_B"),
+        ("TOKEN_A", TOKEN_A),
+        ("TOKEN_B", TOKEN_B),
+    ];
+    env.extend_from_slice(extra);
+    Ghpool::start(&env)
+}
+
+/// GET through ghpool: status, `X-Ghpool-Cache`, body.
+fn get(gp: &Ghpool, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut req = client().get(gp.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let outcome = resp.headers().get("x-ghpool-cache").map_or("-", |v| v.to_str().unwrap()).to_string();
+    (status, outcome, resp.text().unwrap())
+}
+
+fn upstream_calls(fake: &FakeGithub, path: &str) -> usize {
+    fake.requests().iter().filter(|r| r.path == path).count()
+}
+
+fn graphql(gp: &Ghpool, body: serde_json::Value) -> (u16, String) {
+    let resp = client().post(gp.url("/graphql")).json(&body).send().unwrap();
+    let outcome = resp.headers().get("x-ghpool-cache").map_or("-", |v| v.to_str().unwrap()).to_string();
+    (resp.status().as_u16(), outcome)
+}
+
+#[test]
+fn a_hit_follows_a_miss_with_one_upstream_call() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    let (s1, o1, b1) = get(&gp, "/repos/acme/widgets", &[]);
+    let (s2, o2, b2) = get(&gp, "/repos/acme/widgets", &[("authorization", &format!("token {CLIENT_TOKEN}"))]);
+    assert_eq!((s1, o1.as_str(), s2, o2.as_str()), (200, "MISS", 200, "HIT"));
+    assert_eq!(b1, b2);
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets"), 1);
+    let stats = gp.get_json("/stats");
+    assert_eq!(stats["cache"]["hits"], 1);
+    assert_eq!(stats["cache"]["misses"], 1);
+    assert_eq!(stats["cache"]["entries"], 1);
+    assert!(stats["cache"]["bytes"].as_u64().unwrap() > b1.len() as u64);
+}
+
+#[test]
+fn keys_separate_what_github_answers_differently_and_merge_what_it_does_not() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    get(&gp, "/repos/acme/widgets/issues?state=open&per_page=5", &[]);
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues?per_page=5&state=open", &[]).1, "HIT", "parameter order");
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues?per_page=6&state=open", &[]).1, "MISS", "query string");
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[("accept", "application/vnd.github.raw+json")]).1, "MISS");
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "MISS", "Accept");
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[("x-github-api-version", "2022-11-28")]).1, "MISS");
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "HIT");
+
+    let q = "query Q($o: String!) { repository(owner: $o, name: \"widgets\") { id } }";
+    let spaced = "# the same query\nquery Q($o: String!) {\n  repository(owner: $o,\n name: \"widgets\") { id }\n}";
+    assert_eq!(graphql(&gp, serde_json::json!({"query": q, "variables": {"o": "acme"}})), (200, "MISS".into()));
+    assert_eq!(graphql(&gp, serde_json::json!({"query": spaced, "variables": {"o": "acme"}})).1, "HIT");
+    assert_eq!(graphql(&gp, serde_json::json!({"query": q, "variables": {"o": "ACME"}})).1, "MISS", "variables");
+    let two = "query A { organization(login: \"acme\") { id } } query B { organization(login: \"acme\") { login } }";
+    assert_eq!(graphql(&gp, serde_json::json!({"query": two, "operationName": "A"})).1, "MISS");
+    assert_eq!(graphql(&gp, serde_json::json!({"query": two, "operationName": "B"})).1, "MISS", "operationName");
+    assert_eq!(graphql(&gp, serde_json::json!({"query": two, "operationName": "A"})).1, "HIT");
+    assert_eq!(fake.requests_to("/graphql").len(), 4);
+}
+
+#[test]
+fn concurrent_cold_reads_make_at_most_two_upstream_calls() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    fake.set_delay(Duration::from_millis(300));
+    let url = gp.url("/repos/acme/widgets/issues?per_page=100");
+    let handles: Vec<_> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let calls = upstream_calls(&fake, "/repos/acme/widgets/issues?per_page=100");
+    assert!((1..=2).contains(&calls), "{calls} upstream calls for 50 identical cold reads");
+}
+
+#[test]
+fn expired_entries_revalidate_with_the_fetching_identitys_token_and_a_free_304() {
+    let fake = fake();
+    let gp = start(&fake, &[("GHPOOL_CACHE_TTL", "1s")]);
+    let (_, first, body) = get(&gp, "/repos/acme/widgets", &[]);
+    assert_eq!(first, "MISS");
+    let fetch = fake.requests_to("/repos/acme/widgets").remove(0);
+    std::thread::sleep(Duration::from_millis(1300));
+    let (status, outcome, again) = get(&gp, "/repos/acme/widgets", &[]);
+    assert_eq!((status, outcome.as_str()), (200, "REVALIDATED"));
+    assert_eq!(again, body, "the client gets the full 200 body");
+    let calls = fake.requests_to("/repos/acme/widgets");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].status, 304);
+    assert_eq!(calls[1].token, fetch.token, "revalidated with the token that fetched the entry");
+    assert!(calls[1].if_none_match.as_deref().is_some_and(|e| e.starts_with("W/")), "{:?}", calls[1]);
+    assert_eq!(gp.get_json("/stats")["cache"]["not_modified"], 1);
+}
+
+#[test]
+fn a_clients_no_cache_forces_revalidation() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    get(&gp, "/repos/acme/widgets", &[]);
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "HIT");
+    let (status, outcome, _) = get(&gp, "/repos/acme/widgets", &[("cache-control", "no-cache")]);
+    assert_eq!((status, outcome.as_str()), (200, "REVALIDATED"));
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[("cache-control", "max-age=3600")]).1, "HIT");
+    let calls = fake.requests_to("/repos/acme/widgets");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].status, 304);
+}
+
+#[test]
+fn memory_stays_within_max_size() {
+    let fake = fake();
+    let max = 64 * 1024;
+    let gp = start(&fake, &[("GHPOOL_CACHE_MAX_SIZE", "64KiB")]);
+    let mut written = 0usize;
+    let mut i = 0;
+    while written < 10 * max {
+        let (status, _, body) = get(&gp, &format!("/repos/acme/widgets/issues?per_page=40&n={i}"), &[]);
+        assert_eq!(status, 200);
+        written += body.len();
+        i += 1;
+        let bytes = gp.get_json("/stats")["cache"]["bytes"].as_u64().unwrap();
+        assert!(bytes <= max as u64, "{bytes} bytes cached after writing {written}");
+    }
+    let cache = gp.get_json("/stats")["cache"].clone();
+    assert!(cache["evictions"].as_u64().unwrap() > 0, "{cache}");
+    assert!(cache["entries"].as_u64().unwrap() > 0, "{cache}");
+}
+
+#[test]
+fn errors_and_rate_limited_answers_are_never_cached() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    for _ in 0..2 {
+        assert_eq!(get(&gp, "/repos/acme/nothing-here", &[]).0, 404);
+    }
+    assert_eq!(upstream_calls(&fake, "/repos/acme/nothing-here"), 2, "a 404 is not cached");
+
+    fake.set_budget("alice", "graphql", 5000, 0);
+    fake.set_budget("bob", "graphql", 5000, 0);
+    let body = serde_json::json!({"query": "{ organization(login: \"acme\") { id } }"});
+    let before = fake.requests_to("/graphql").len();
+    let first = graphql(&gp, body.clone());
+    assert_eq!(first.0, 200, "GitHub's rate-limited GraphQL answer is a 200 with errors");
+    fake.set_budget("alice", "graphql", 5000, 100);
+    fake.set_budget("bob", "graphql", 5000, 100);
+    let second = graphql(&gp, body);
+    assert_ne!(second.1, "HIT", "the rate-limited answer was not stored");
+    assert!(fake.requests_to("/graphql").len() > before + 1);
+}
+
+#[test]
+fn stale_entries_are_served_when_github_is_down_and_errors_are_githubs_shape_otherwise() {
+    let fake = fake();
+    let gp = start(&fake, &[("GHPOOL_CACHE_TTL", "1s")]);
+    let (_, _, body) = get(&gp, "/repos/acme/widgets", &[]);
+    std::thread::sleep(Duration::from_millis(1300));
+    fake.set_down(true);
+    let (status, outcome, stale) = get(&gp, "/repos/acme/widgets", &[]);
+    assert_eq!((status, outcome.as_str()), (200, "STALE"));
+    assert_eq!(stale, body);
+    assert_eq!(gp.get_json("/stats")["cache"]["stale_served"], 1);
+    // Nothing cached: GitHub's own 503 passes through.
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues", &[]).0, 503);
+    // GitHub unreachable and nothing cached: 502 in GitHub's shape.
+    drop(fake);
+    let resp = client().get(gp.url("/repos/acme/widgets/issues?page=9")).send().unwrap();
+    assert_eq!(resp.status(), 502);
+    let answer: serde_json::Value = resp.json().unwrap();
+    assert!(answer["message"].is_string() && answer["documentation_url"].is_string());
+    // Unreachable, but cached: stale again.
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "STALE");
+}
+
+#[test]
+fn passthrough_writes_are_never_cached() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    for _ in 0..2 {
+        let resp = client()
+            .post(gp.url("/repos/acme/widgets/issues"))
+            .header("authorization", format!("token {CLIENT_TOKEN}"))
+            .json(&serde_json::json!({"title": "t"}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers()["x-ghpool-cache"], "BYPASS");
+    }
+    assert_eq!(fake.requests().iter().filter(|r| r.method == "POST").count(), 2);
+}
