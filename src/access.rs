@@ -45,6 +45,9 @@ pub struct Target {
     /// The canonical path, re-encoded, starting with '/', without any `/api/v3` prefix.
     pub path: String,
     pub query: Option<String>,
+    /// The client used GitHub Enterprise's layout (`/api/v3/…`, `/api/graphql`): URLs in answers
+    /// keep that prefix.
+    pub ghes_layout: bool,
 }
 
 impl Target {
@@ -105,13 +108,16 @@ pub fn normalize(target: &str, upstream_host: &str) -> Result<Target, Refusal> {
         }
     }
     // GitHub Enterprise layout: /api/v3/... is REST, /api/graphql is GraphQL.
+    let mut ghes_layout = false;
     if segments.first().map(String::as_str) == Some("api") {
         match segments.get(1).map(String::as_str) {
             Some("v3") => {
                 segments.drain(..2);
+                ghes_layout = true;
             }
             Some("graphql") if segments.len() == 2 => {
                 segments.remove(0);
+                ghes_layout = true;
             }
             _ => {}
         }
@@ -120,7 +126,7 @@ pub fn normalize(target: &str, upstream_host: &str) -> Result<Target, Refusal> {
         "/{}",
         segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
     );
-    Ok(Target { segments, path, query })
+    Ok(Target { segments, path, query, ghes_layout })
 }
 
 /// The owner allowlist, and the owner-free paths and GraphQL root fields let through anyway.
@@ -301,6 +307,8 @@ mod tests {
         let t = normalize("/api/v3/repos/Acme/r%20x/issues/?page=2", "h").unwrap();
         assert_eq!(t.path, "/repos/Acme/r%20x/issues");
         assert_eq!(t.query.as_deref(), Some("page=2"));
+        assert!(t.ghes_layout);
+        assert!(!normalize("/repos/o/r", "h").unwrap().ghes_layout);
         let t = normalize("http://api.github.localhost/repos/acme/r", "h").unwrap();
         assert_eq!(t.path, "/repos/acme/r");
         assert_eq!(normalize("/api/graphql", "h").unwrap().path, "/graphql");
@@ -396,6 +404,7 @@ mod tests {
         let reads = |owners: &[&str], unscoped: &[&str]| Reads {
             owners: owners.iter().map(|s| s.to_string()).collect(),
             unscoped: unscoped.iter().map(|s| s.to_string()).collect(),
+            repos: Default::default(),
         };
         assert_eq!(list.check_graphql_query(&reads(&["acme"], &[])), Ok(()));
         assert_eq!(list.check_graphql_query(&reads(&["acme"], &["viewer"])), Ok(()), "configured");

@@ -33,6 +33,7 @@ const PAT_PREFIX: &str = "GHPOOL_PAT_";
 pub struct RawConfig {
     pub listen: Option<String>,
     pub upstream: Option<String>,
+    pub public_url: Option<String>,
     pub allowed_owners: Option<Vec<String>>,
     pub allow_all_owners: Option<bool>,
     pub secrets_dir: Option<String>,
@@ -121,6 +122,9 @@ pub struct IdentityConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub upstream: Upstream,
+    /// ghpool's own base URL as clients reach it, for rewriting GitHub's absolute URLs; `None`:
+    /// taken from each request's `Host` (and `/api/v3` when the client uses that layout).
+    pub public_url: Option<String>,
     pub owners: OwnerPolicy,
     pub secrets_dir: PathBuf,
     pub cache: CacheConfig,
@@ -243,13 +247,14 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         env.get("GHPOOL_SECRETS_DIR").cloned().or(raw.secrets_dir.clone()).unwrap_or(DEFAULT_SECRETS_DIR.into()),
     );
 
+    let public_url = pick_public_url(raw.public_url.as_deref(), env, &mut issues);
     let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let owners = pick_owners(&raw, env, identities.is_empty(), &mut issues, &mut warnings);
 
     match (issues.is_empty(), upstream) {
         (true, Some(upstream)) => {
-            Ok(Config { listen, upstream, owners, secrets_dir, cache, access, identities, warnings })
+            Ok(Config { listen, upstream, public_url, owners, secrets_dir, cache, access, identities, warnings })
         }
         _ => Err(issues),
     }
@@ -352,6 +357,23 @@ pub fn parse_size(value: &SizeText) -> Result<u64, String> {
         return Err("size must be greater than zero".to_string());
     }
     Ok(bytes)
+}
+
+fn pick_public_url(raw: Option<&str>, env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> Option<String> {
+    let (key, text) = match (env.get("GHPOOL_PUBLIC_URL"), raw) {
+        (Some(t), _) => ("GHPOOL_PUBLIC_URL", t.as_str()),
+        (None, Some(t)) => ("public_url", t),
+        (None, None) => return None,
+    };
+    match url::Url::parse(text.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.query().is_none() => {
+            Some(text.trim().trim_end_matches('/').to_string())
+        }
+        _ => {
+            issues.push(issue(key, format!("`{text}` is not an http(s) base URL such as http://ghpool.internal:8080")));
+            None
+        }
+    }
 }
 
 fn pick_access(raw: &RawAccess, issues: &mut Vec<ConfigIssue>) -> AccessConfig {
@@ -580,6 +602,7 @@ mod tests {
             ("bad listen", None, &[("GHPOOL_LISTEN", "nowhere")], "GHPOOL_LISTEN", "nowhere"),
             ("bad port", None, &[("GHPOOL_PORT", "99999")], "GHPOOL_PORT", "99999"),
             ("bad upstream", None, &[("GHPOOL_UPSTREAM", "ftp://x")], "GHPOOL_UPSTREAM", "http"),
+            ("bad public url", Some("public_url = \"ghpool:8080\""), &[], "public_url", "ghpool:8080"),
             ("bad owner", None, &[("GHPOOL_ALLOWED_OWNERS", "a/b")], "GHPOOL_ALLOWED_OWNERS", "a/b"),
             ("bad public path", Some("[access]\npublic_paths = [\"meta\"]"), &[], "access.public_paths", "meta"),
             (

@@ -69,6 +69,9 @@ pub struct Reads {
     pub owners: BTreeSet<String>,
     /// Root fields that are not scoped to an owner (or whose owner could not be determined).
     pub unscoped: BTreeSet<String>,
+    /// Repositories named with both owner and name, as `owner/name` (lower-cased): what a write to
+    /// one of them makes stale.
+    pub repos: BTreeSet<String>,
 }
 
 /// A parsed GraphQL request.
@@ -251,6 +254,11 @@ impl Walker<'_> {
         match owner_arg.and_then(|arg| self.argument(field, arg)) {
             Some(Some(owner)) => {
                 self.reads.owners.insert(owner.to_ascii_lowercase());
+                if name == "repository" {
+                    if let Some(Some(repo)) = self.argument(field, "name") {
+                        self.reads.repos.insert(format!("{owner}/{repo}").to_ascii_lowercase());
+                    }
+                }
             }
             // The owner is there but not a string we can read (a missing variable, a number…).
             Some(None) => {

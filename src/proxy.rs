@@ -29,12 +29,14 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use crate::access::{normalize, Allowlist, Target, Verdict};
 use crate::admin::{self, AdminView};
 use crate::audit::{AuditEntry, Auditor};
+use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, IDENTITY_HEADER};
 use crate::graphql::{self, GraphqlRequest};
 use crate::metrics::Metrics;
 use crate::pool::{parse_headers, Lease, Pool};
 use crate::repos::RepoOwners;
 use crate::respond::Refusal;
+use crate::rewrite;
 use crate::route::{classify, is_graphql, Route, Write};
 use crate::upstream::ResolvedUpstream;
 
@@ -46,8 +48,9 @@ const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authenticat
 /// and rewritten bodies are kept uncompressed.
 const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization", "accept-encoding"];
 
-/// Repository JSON larger than this is not inspected for its id → owner pair.
-const REPO_JSON_LIMIT: usize = 1024 * 1024;
+/// JSON answers up to this size are held whole to rewrite their URLs (and learn repository
+/// owners); larger ones pass through as they are.
+const REWRITE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How long to wait on GitHub.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +75,8 @@ pub struct Ghpool {
     pub repos: Arc<RepoOwners>,
     pub auditor: Arc<Auditor>,
     pub cache: Arc<Cache>,
+    /// `public_url` from the configuration, if set.
+    pub public_url: Option<String>,
     /// For ghpool's own calls (repository owners).
     pub client: reqwest::Client,
     pub timeouts: Timeouts,
@@ -87,8 +92,12 @@ pub struct RequestCtx {
     lease: Option<Lease>,
     resource: &'static str,
     upstream_status: Option<u16>,
-    /// Collecting a repository JSON answer to learn its id → owner.
-    repo_json: Option<Vec<u8>>,
+    /// This answer is repository JSON: learn its id → owner.
+    repo_json: bool,
+    /// ghpool's base URL as this client reaches it.
+    public_base: String,
+    /// A JSON answer held whole to rewrite its URLs.
+    body: Option<Vec<u8>>,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
     refusal: Option<Refusal>,
 }
@@ -129,7 +138,7 @@ impl Ghpool {
         }
         if let Some(resource) = route.resource() {
             ctx.resource = resource;
-            ctx.repo_json = answers_with_repository(&target).then(Vec::new);
+            ctx.repo_json = answers_with_repository(&target);
         }
         Ok(route)
     }
@@ -143,6 +152,18 @@ impl Ghpool {
                 self.allowlist.check_owner(&owner)
             }
         }
+    }
+
+    /// Point `Link` and `Location` at ghpool (idempotent: a rewritten value no longer names GitHub).
+    fn rewrite_headers(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+        let upstream_base = self.upstream.upstream().base_url();
+        for name in ["link", "location"] {
+            let value = resp.headers.get(name).and_then(|v| v.to_str().ok());
+            if let Some(new) = value.and_then(|v| rewrite::rewrite_header(v, &upstream_base, &ctx.public_base)) {
+                resp.insert_header(name, new)?;
+            }
+        }
+        Ok(())
     }
 
     fn admin_view(&self) -> AdminView<'_> {
@@ -210,7 +231,9 @@ impl ProxyHttp for Ghpool {
             graphql: None,
             resource: "core",
             upstream_status: None,
-            repo_json: None,
+            repo_json: false,
+            public_base: String::new(),
+            body: None,
             refusal: None,
         }
     }
@@ -226,6 +249,9 @@ impl ProxyHttp for Ghpool {
                 Ok(true)
             }
             Ok(route) => {
+                let host = session.req_header().headers.get("host").and_then(|v| v.to_str().ok());
+                let ghes = ctx.target.as_ref().is_some_and(|t| t.ghes_layout);
+                ctx.public_base = rewrite::public_base(self.public_url.as_deref(), "http", host, ghes);
                 ctx.route = Some(route);
                 Ok(false)
             }
@@ -254,12 +280,18 @@ impl ProxyHttp for Ghpool {
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
         let headers = &session.req_header().headers;
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let primary = match (&ctx.graphql, &ctx.target) {
-            (Some(g), _) => key::graphql_key(&g.normalized, &g.variables, g.operation_name.as_deref(), get),
-            (None, Some(t)) => key::rest_key(&t.path, t.query.as_deref(), get),
+        let (primary, tags) = match (&ctx.graphql, &ctx.target) {
+            (Some(g), _) => (
+                key::graphql_key(&g.normalized, &g.variables, g.operation_name.as_deref(), get),
+                invalidate::graphql_tags(&g.reads),
+            ),
+            (None, Some(t)) => {
+                (key::rest_key(&t.path, t.query.as_deref(), get), invalidate::rest_tags(t, &*self.repos))
+            }
             (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
         };
-        Ok(CacheKey::new(primary, ""))
+        // Answers are stored with their URLs rewritten for this client's view of ghpool.
+        Ok(self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags))
     }
 
     /// A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age) makes a
@@ -388,8 +420,16 @@ impl ProxyHttp for Ghpool {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
-        if resp.status.as_u16() != 200 || resp.headers.get("content-encoding").is_some() {
-            ctx.repo_json = None;
+        if resp.status.as_u16() != 200 {
+            ctx.repo_json = false;
+        }
+        self.rewrite_headers(resp, ctx)?;
+        let json = resp.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("json"));
+        let has_body = !matches!(resp.status.as_u16(), 204 | 304);
+        if json && has_body && resp.headers.get("content-encoding").is_none() {
+            // The body will change length: the stored and the sent header carry none, Pingora frames it.
+            resp.remove_header("content-length");
+            ctx.body = Some(Vec::new());
         }
         if let Some(lease) = &ctx.lease {
             let headers = &resp.headers;
@@ -412,7 +452,8 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
-    /// Say what the cache did, and keep ghpool's bookkeeping header to itself.
+    /// Say what the cache did, keep ghpool's bookkeeping header to itself, point GitHub's absolute
+    /// URLs at ghpool, and purge what a successful write made stale.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -426,28 +467,55 @@ impl ProxyHttp for Ghpool {
         };
         self.cache.record(outcome);
         resp.insert_header("x-ghpool-cache", outcome.label())?;
+
+        self.rewrite_headers(resp, ctx)?;
+
+        if let Some(Route::Passthrough { write, .. }) = &ctx.route {
+            if resp.status.is_success() {
+                let what = match (write, &ctx.graphql, &ctx.target) {
+                    (Write::Mutation { .. }, Some(g), _) => invalidate::for_mutation(&g.reads, &*self.repos),
+                    (Write::Rest, _, Some(t)) => invalidate::for_rest_write(t, &*self.repos),
+                    _ => Invalidation::Everything,
+                };
+                let removed = self.cache.invalidate(&what);
+                log::debug!("a write purged {removed} cached entries ({what:?})");
+            }
+        }
         Ok(())
     }
 
-    /// Learn repository ids → owners from repository JSON passing through.
-    fn response_body_filter(
+    /// Hold a JSON answer whole, then learn repository owners from it, strip the pool identity's
+    /// `permissions` (pooled answers) and point its URLs at ghpool — before the cache stores it, so
+    /// hits, revalidations and stale answers serve the rewritten bytes as they are (the public base
+    /// is part of the cache key).
+    fn upstream_response_body_filter(
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        if let Some(collected) = &mut ctx.repo_json {
-            if let Some(chunk) = body {
-                collected.extend_from_slice(chunk);
-            }
-            if collected.len() > REPO_JSON_LIMIT {
-                ctx.repo_json = None;
-            } else if end_of_stream {
-                self.repos.learn_from_json(collected);
-                ctx.repo_json = None;
-            }
+        let Some(held) = &mut ctx.body else { return Ok(None) };
+        if let Some(chunk) = body.take() {
+            held.extend_from_slice(&chunk);
         }
+        if held.len() > REWRITE_LIMIT {
+            // Too big to hold: let it through as it is, from here on.
+            *body = ctx.body.take().map(Bytes::from);
+            return Ok(None);
+        }
+        if !end_of_stream {
+            return Ok(None);
+        }
+        let held = ctx.body.take().unwrap_or_default();
+        if ctx.repo_json {
+            self.repos.learn_from_json(&held);
+        }
+        let pooled = ctx.route.as_ref().is_some_and(Route::is_pooled);
+        let stripped = if pooled { rewrite::strip_permissions(&held) } else { std::borrow::Cow::Borrowed(&held[..]) };
+        let upstream_base = self.upstream.upstream().base_url();
+        let rewritten = rewrite::rewrite_body(&stripped, &upstream_base, &ctx.public_base);
+        *body = Some(Bytes::from(rewritten.into_owned()));
         Ok(None)
     }
 

@@ -21,6 +21,9 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct RepoOwners {
     map: Mutex<HashMap<u64, (String, Instant)>>,
+    /// id ↔ `owner/name`, lower-cased, from repository JSON: lets a write to `/repos/o/r` find the
+    /// cached `/repositories/{id}` reads of the same repository.
+    names: Mutex<HashMap<u64, String>>,
 }
 
 impl RepoOwners {
@@ -44,6 +47,25 @@ impl RepoOwners {
         map.insert(id, (owner.to_ascii_lowercase(), Instant::now()));
     }
 
+    /// The `owner/name` of repository `id`, if seen.
+    pub fn full_name(&self, id: u64) -> Option<String> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    /// The id of `owner/name`, if seen.
+    pub fn id_of(&self, full_name: &str) -> Option<u64> {
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names.iter().find(|(_, n)| n.eq_ignore_ascii_case(full_name)).map(|(id, _)| *id)
+    }
+
+    fn learn_name(&self, id: u64, full_name: &str) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= CAPACITY && !names.contains_key(&id) {
+            names.clear();
+        }
+        names.insert(id, full_name.to_ascii_lowercase());
+    }
+
     /// Learn from a repository object (`{"id", "owner": {"login"}}`) or a list of them.
     pub fn learn_from_json(&self, body: &[u8]) {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else { return };
@@ -56,6 +78,9 @@ impl RepoOwners {
             let owner = item.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
             if let (Some(id), Some(owner)) = (id, owner) {
                 self.learn(id, owner);
+                if let Some(full_name) = item.get("full_name").and_then(|n| n.as_str()) {
+                    self.learn_name(id, full_name);
+                }
             }
         }
     }
@@ -80,6 +105,9 @@ impl RepoOwners {
                 let owner = answer.body.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
                 let owner = owner.ok_or_else(|| Refusal::BadGateway("repository without owner".into()))?;
                 self.learn(id, owner);
+                if let Some(full_name) = answer.body.get("full_name").and_then(|n| n.as_str()) {
+                    self.learn_name(id, full_name);
+                }
                 log::info!("repository {id} belongs to `{owner}` (resolved with identity `{}`)", lease.identity().id());
                 Ok(owner.to_ascii_lowercase())
             }
@@ -96,11 +124,13 @@ mod tests {
     #[test]
     fn learns_from_repository_json() {
         let owners = RepoOwners::default();
-        owners.learn_from_json(br#"{"id": 7, "owner": {"login": "Acme"}, "name": "w"}"#);
+        owners.learn_from_json(br#"{"id": 7, "owner": {"login": "Acme"}, "name": "w", "full_name": "Acme/W"}"#);
         owners.learn_from_json(br#"[{"id": 8, "owner": {"login": "b"}}, {"id": 9}]"#);
         owners.learn_from_json(b"not json");
         assert_eq!(owners.get(7).as_deref(), Some("acme"));
         assert_eq!(owners.get(8).as_deref(), Some("b"));
         assert_eq!(owners.get(9), None);
+        assert_eq!(owners.full_name(7).as_deref(), Some("acme/w"));
+        assert_eq!(owners.id_of("ACME/w"), Some(7));
     }
 }

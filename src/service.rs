@@ -104,6 +104,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         metrics: Arc::new(Metrics::new()),
         repos: Arc::new(RepoOwners::default()),
         cache: Arc::new(Cache::new(&config.cache)),
+        public_url: config.public_url.clone(),
         auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
         client,
         timeouts: Timeouts::default(),

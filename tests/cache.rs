@@ -229,3 +229,74 @@ fn passthrough_writes_are_never_cached() {
     }
     assert_eq!(fake.requests().iter().filter(|r| r.method == "POST").count(), 2);
 }
+
+#[test]
+fn absolute_urls_in_links_and_bodies_point_at_ghpool() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    let base = gp.url("");
+    for (prefix, public) in [("", base.clone()), ("/api/v3", format!("{base}/api/v3"))] {
+        let resp = client().get(gp.url(&format!("{prefix}/repos/acme/widgets/issues?per_page=10"))).send().unwrap();
+        assert_eq!(resp.status(), 200);
+        let link = resp.headers()["link"].to_str().unwrap().to_string();
+        assert!(link.contains(&format!("<{public}/repositories/")), "{link}");
+        assert!(!link.contains(&fake.base_url()), "{link}");
+        let issues: serde_json::Value = resp.json().unwrap();
+        let url = issues[0]["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{public}/repos/acme/widgets/issues/")), "{url}");
+
+        // A client following rel="next" as given stays on ghpool.
+        let next = link.split(',').find(|l| l.contains("rel=\"next\"")).unwrap();
+        let next = next.trim().trim_start_matches('<').split('>').next().unwrap();
+        let page2 = client().get(next).send().unwrap();
+        assert_eq!(page2.status(), 200, "{next}");
+        assert_eq!(page2.json::<serde_json::Value>().unwrap().as_array().unwrap().len(), 10);
+        // And so does one following a body's url.
+        assert_eq!(client().get(url).send().unwrap().status(), 200, "{url}");
+    }
+}
+
+#[test]
+fn the_pool_identitys_permissions_are_stripped() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    for _ in 0..2 {
+        let repo: serde_json::Value = client().get(gp.url("/repos/acme/widgets")).send().unwrap().json().unwrap();
+        assert_eq!(repo["full_name"], "acme/widgets");
+        assert!(repo.get("permissions").is_none(), "{repo}");
+    }
+}
+
+#[test]
+fn a_write_makes_the_next_read_fresh() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    let first_number = |path: &str| -> (String, u64) {
+        let resp = client().get(gp.url(path)).send().unwrap();
+        let outcome = resp.headers()["x-ghpool-cache"].to_str().unwrap().to_string();
+        let issues: serde_json::Value = resp.json().unwrap();
+        (outcome, issues[0]["number"].as_u64().unwrap())
+    };
+    // Warm: the list by name and by id, and a GraphQL query on the repository.
+    let repo: serde_json::Value = client().get(gp.url("/repos/acme/widgets")).send().unwrap().json().unwrap();
+    let by_id = format!("/repositories/{}/issues?per_page=5", repo["id"]);
+    let query = serde_json::json!({"query": "{ repository(owner: \"acme\", name: \"widgets\") { id } }"});
+    assert_eq!(first_number("/repos/acme/widgets/issues?per_page=5"), ("MISS".into(), 250));
+    assert_eq!(first_number(&by_id), ("MISS".into(), 250));
+    graphql(&gp, query.clone());
+    assert_eq!(first_number("/repos/acme/widgets/issues?per_page=5"), ("HIT".into(), 250));
+    assert_eq!(graphql(&gp, query.clone()).1, "HIT");
+
+    let resp = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .json(&serde_json::json!({"title": "new"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    assert_eq!(first_number("/repos/acme/widgets/issues?per_page=5"), ("MISS".into(), 251), "the writer reads it");
+    assert_eq!(first_number(&by_id), ("MISS".into(), 251), "through /repositories/{{id}} too");
+    assert_eq!(graphql(&gp, query).1, "MISS", "and GraphQL answers about the repository");
+    assert!(gp.get_json("/stats")["cache"]["purges"].as_u64().unwrap() >= 3);
+}

@@ -6,20 +6,28 @@
 //! Must never: cache a passthrough request, an error, a rate-limited answer or an answer that sets
 //! a cookie; or put a credential in a key.
 
+pub mod invalidate;
 pub mod key;
 pub mod storage;
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use pingora_cache::key::CacheHashKey;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
-use pingora_cache::{CacheMeta, CachePhase};
+use pingora_cache::{CacheKey, CacheMeta, CachePhase};
 use pingora_http::ResponseHeader;
 use serde::Serialize;
 
 use crate::config::CacheConfig;
+use invalidate::Invalidation;
 use storage::{MemoryStorage, StorageStats};
+
+/// Keys remembered per tag for invalidation, in all. Past this the index is dropped along with
+/// everything it indexed (a new epoch), so no entry a write can change stays reachable.
+const INDEX_CAPACITY: usize = 500_000;
 
 /// How long a request waits for another one filling the same key before it goes upstream itself.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +101,16 @@ pub struct Cache {
     ttl: Duration,
     graphql_ttl: Duration,
     stale_if_error: Duration,
+    /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
+    epoch: AtomicU64,
+    /// tag → combined keys of the entries carrying it.
+    index: Mutex<Index>,
+}
+
+#[derive(Default)]
+struct Index {
+    by_tag: HashMap<String, HashSet<String>>,
+    size: usize,
 }
 
 impl Cache {
@@ -110,6 +128,49 @@ impl Cache {
             ttl: config.ttl,
             graphql_ttl: config.graphql_ttl,
             stale_if_error: config.stale_if_error,
+            epoch: AtomicU64::new(0),
+            index: Mutex::new(Index::default()),
+        }
+    }
+
+    /// The Pingora key for `primary`, remembered under `tags` for invalidation.
+    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> CacheKey {
+        let key = CacheKey::new(format!("{}\n{primary}", self.epoch.load(Ordering::Acquire)), "");
+        let combined = key.combined();
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if index.size >= INDEX_CAPACITY {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            *index = Index::default();
+            return CacheKey::new(format!("{}\n{primary}", self.epoch.load(Ordering::Acquire)), "");
+        }
+        for tag in tags {
+            if index.by_tag.entry(tag).or_default().insert(combined.clone()) {
+                index.size += 1;
+            }
+        }
+        key
+    }
+
+    /// Purge what a successful write made stale; returns how many entries were removed.
+    pub fn invalidate(&self, what: &Invalidation) -> usize {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        match what {
+            Invalidation::Everything => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+                let removed = index.by_tag.values().flatten().filter(|k| self.storage.purge_combined(k)).count();
+                *index = Index::default();
+                removed
+            }
+            Invalidation::Tags(tags) => {
+                let mut removed = 0;
+                for tag in tags {
+                    if let Some(keys) = index.by_tag.remove(tag) {
+                        index.size -= keys.len();
+                        removed += keys.iter().filter(|k| self.storage.purge_combined(k)).count();
+                    }
+                }
+                removed
+            }
         }
     }
 

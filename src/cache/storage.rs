@@ -100,7 +100,12 @@ impl MemoryStorage {
 
     /// Purge a key by its Pingora key (read-your-writes invalidation).
     pub fn purge_key(&self, key: &CompactCacheKey) -> bool {
-        self.remove(&key.combined(), Some(PurgeType::Invalidation))
+        self.purge_combined(&key.combined())
+    }
+
+    /// Purge a key by its combined hash, as `CacheKey::combined` spells it.
+    pub fn purge_combined(&self, combined: &str) -> bool {
+        self.remove(&combined.to_string(), Some(PurgeType::Invalidation))
     }
 }
 

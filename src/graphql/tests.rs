@@ -138,6 +138,9 @@ fn classification_corpus() {
                 let unscoped: BTreeSet<String> = unscoped.iter().map(|s| s.to_string()).collect();
                 assert_eq!(req.reads.owners, owners, "{}", r.name);
                 assert_eq!(req.reads.unscoped, unscoped, "{}", r.name);
+                if r.name == "owner from variables" {
+                    assert_eq!(req.reads.repos, BTreeSet::from(["acme/w".to_string()]));
+                }
             }
             (Want::Mutation, Ok(req)) => assert_eq!(req.kind, OperationKind::Mutation, "{}", r.name),
             (Want::Error(GraphqlError::Syntax(_)), Err(GraphqlError::Syntax(_))) => {}

@@ -1,0 +1,159 @@
+//! Read-your-writes: which cached entries a successful write makes stale.
+//!
+//! Every entry is tagged when it is keyed: `repo:o/r` for what belongs to one repository (REST
+//! paths under `/repos/o/r` or `/repositories/{id}`, GraphQL `repository(owner:, name:)`),
+//! `repoid:N` for a `/repositories/N` read whose name is not known yet, `owner:o` for owner-level
+//! reads (`/orgs/o`, `/users/o`, GraphQL `organization`/`user`/`repositoryOwner`/`search`). A write
+//! purges the tags it can change; a write whose scope cannot be told purges everything.
+//! Must never: leave an entry a write can change reachable — when in doubt, purge more.
+
+use std::collections::BTreeSet;
+
+use crate::access::Target;
+use crate::graphql::Reads;
+
+/// What a successful write purges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    Tags(BTreeSet<String>),
+    Everything,
+}
+
+/// Lookups into what ghpool has learned of repository ids and names.
+pub trait RepoNames {
+    fn full_name(&self, id: u64) -> Option<String>;
+    fn id_of(&self, full_name: &str) -> Option<u64>;
+}
+
+impl RepoNames for crate::repos::RepoOwners {
+    fn full_name(&self, id: u64) -> Option<String> {
+        crate::repos::RepoOwners::full_name(self, id)
+    }
+    fn id_of(&self, full_name: &str) -> Option<u64> {
+        crate::repos::RepoOwners::id_of(self, full_name)
+    }
+}
+
+/// The repository a REST path belongs to, as `owner/name`, when it does.
+fn rest_repo(target: &Target, names: &dyn RepoNames) -> Option<String> {
+    match (target.segment(0), target.segment(1), target.segment(2)) {
+        (Some("repos"), Some(owner), Some(name)) => Some(format!("{owner}/{name}").to_ascii_lowercase()),
+        (Some("repositories"), Some(id), _) => id.parse().ok().and_then(|id| names.full_name(id)),
+        _ => None,
+    }
+}
+
+/// The tags of a cached REST read.
+pub fn rest_tags(target: &Target, names: &dyn RepoNames) -> BTreeSet<String> {
+    let mut tags = BTreeSet::new();
+    if let Some(repo) = rest_repo(target, names) {
+        tags.insert(format!("repo:{repo}"));
+    }
+    match (target.segment(0), target.segment(1)) {
+        (Some("repositories"), Some(id)) => {
+            tags.insert(format!("repoid:{id}"));
+        }
+        (Some("orgs" | "users"), Some(owner)) => {
+            tags.insert(format!("owner:{}", owner.to_ascii_lowercase()));
+        }
+        (Some("search"), _) => {
+            tags.insert("search".to_string());
+        }
+        _ => {}
+    }
+    tags
+}
+
+/// The tags of a cached GraphQL query: its repositories, and the owners it reads other than
+/// through one of those repositories.
+pub fn graphql_tags(reads: &Reads) -> BTreeSet<String> {
+    let repo_owners: BTreeSet<&str> = reads.repos.iter().filter_map(|r| r.split('/').next()).collect();
+    let mut tags: BTreeSet<String> = reads.repos.iter().map(|r| format!("repo:{r}")).collect();
+    tags.extend(reads.owners.iter().filter(|o| !repo_owners.contains(o.as_str())).map(|o| format!("owner:{o}")));
+    tags.insert("graphql".to_string());
+    tags
+}
+
+/// The tags a write to repository `owner/name` purges: the repository by name and by id, its
+/// owner's owner-level reads, and searches.
+fn repo_write(full_name: &str, names: &dyn RepoNames) -> BTreeSet<String> {
+    let owner = full_name.split('/').next().unwrap_or("");
+    let mut tags = BTreeSet::from([format!("repo:{full_name}"), format!("owner:{owner}"), "search".to_string()]);
+    if let Some(id) = names.id_of(full_name) {
+        tags.insert(format!("repoid:{id}"));
+    }
+    tags
+}
+
+/// What a successful REST write to `target` purges.
+pub fn for_rest_write(target: &Target, names: &dyn RepoNames) -> Invalidation {
+    if let Some(repo) = rest_repo(target, names) {
+        return Invalidation::Tags(repo_write(&repo, names));
+    }
+    match (target.segment(0), target.segment(1)) {
+        // A repository by id whose name ghpool never saw: it may be cached only under its id.
+        (Some("repositories"), Some(id)) => Invalidation::Tags(BTreeSet::from([format!("repoid:{id}")])),
+        (Some("orgs" | "users"), Some(owner)) => {
+            Invalidation::Tags(BTreeSet::from([format!("owner:{}", owner.to_ascii_lowercase())]))
+        }
+        _ => Invalidation::Everything,
+    }
+}
+
+/// What a successful GraphQL mutation purges: the repositories it names (and their owners'
+/// owner-level reads), else the owners it names, else everything.
+pub fn for_mutation(reads: &Reads, names: &dyn RepoNames) -> Invalidation {
+    if reads.repos.is_empty() && reads.owners.is_empty() {
+        return Invalidation::Everything;
+    }
+    let mut tags: BTreeSet<String> = reads.repos.iter().flat_map(|r| repo_write(r, names)).collect();
+    tags.extend(reads.owners.iter().map(|o| format!("owner:{o}")));
+    Invalidation::Tags(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::normalize;
+
+    struct Known;
+    impl RepoNames for Known {
+        fn full_name(&self, id: u64) -> Option<String> {
+            (id == 7).then(|| "acme/w".to_string())
+        }
+        fn id_of(&self, full_name: &str) -> Option<u64> {
+            (full_name == "acme/w").then_some(7)
+        }
+    }
+
+    fn t(path: &str) -> Target {
+        normalize(path, "h").unwrap()
+    }
+
+    fn set(tags: &[&str]) -> BTreeSet<String> {
+        tags.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_are_tagged_by_repository_and_owner() {
+        assert_eq!(rest_tags(&t("/repos/Acme/W/issues/1"), &Known), set(&["repo:acme/w"]));
+        assert_eq!(rest_tags(&t("/repositories/7/issues"), &Known), set(&["repo:acme/w", "repoid:7"]));
+        assert_eq!(rest_tags(&t("/repositories/8/issues"), &Known), set(&["repoid:8"]));
+        assert_eq!(rest_tags(&t("/orgs/Acme/repos"), &Known), set(&["owner:acme"]));
+        let reads = Reads { owners: set(&["acme", "octo"]), unscoped: BTreeSet::new(), repos: set(&["acme/w"]) };
+        assert_eq!(graphql_tags(&reads), set(&["repo:acme/w", "owner:octo", "graphql"]));
+    }
+
+    #[test]
+    fn writes_purge_what_they_can_change() {
+        let repo = set(&["repo:acme/w", "repoid:7", "owner:acme", "search"]);
+        assert_eq!(for_rest_write(&t("/repos/acme/w/issues"), &Known), Invalidation::Tags(repo.clone()));
+        assert_eq!(for_rest_write(&t("/repositories/7/issues/1"), &Known), Invalidation::Tags(repo.clone()));
+        assert_eq!(for_rest_write(&t("/repositories/9"), &Known), Invalidation::Tags(set(&["repoid:9"])));
+        assert_eq!(for_rest_write(&t("/orgs/acme/teams"), &Known), Invalidation::Tags(set(&["owner:acme"])));
+        assert_eq!(for_rest_write(&t("/user/repos"), &Known), Invalidation::Everything);
+        let mutation = Reads { owners: set(&["acme"]), unscoped: BTreeSet::new(), repos: set(&["acme/w"]) };
+        assert_eq!(for_mutation(&mutation, &Known), Invalidation::Tags(repo));
+        assert_eq!(for_mutation(&Reads::default(), &Known), Invalidation::Everything);
+    }
+}
