@@ -25,6 +25,7 @@ pub const DEFAULT_SECRETS_DIR: &str = "/etc/secrets";
 const DEFAULT_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
+const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(600);
 const PAT_PREFIX: &str = "GHPOOL_PAT_";
 
 /// The file exactly as written.
@@ -59,6 +60,18 @@ pub struct RawCache {
     pub graphql_ttl: Option<DurationText>,
     pub max_size: Option<SizeText>,
     pub stale_if_error: Option<DurationText>,
+    pub negative_ttl: Option<DurationText>,
+    pub closed_ttl: Option<DurationText>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// `[[cache.rules]] path = "/repos/*/*/actions/runs*", ttl = "10s"`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub path: String,
+    pub ttl: DurationText,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +113,19 @@ pub struct CacheConfig {
     pub max_size: u64,
     /// How long past expiry an entry may be served when GitHub fails.
     pub stale_if_error: Duration,
+    /// TTL for GitHub's 301 and 404 answers; zero (the default) does not cache them.
+    pub negative_ttl: Duration,
+    /// TTL for a closed issue or pull request (or a merged one).
+    pub closed_ttl: Duration,
+    /// Per-path TTLs, first match wins; a TTL of zero does not cache.
+    pub rules: Vec<TtlRule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TtlRule {
+    /// A glob over the normalized path (`*` also crosses `/`).
+    pub path: String,
+    pub ttl: Duration,
 }
 
 /// What the allowlist lets through besides allowed owners.
@@ -232,6 +258,23 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             DEFAULT_STALE_IF_ERROR,
             &mut issues,
         ),
+        negative_ttl: pick_duration(
+            env,
+            "GHPOOL_CACHE_NEGATIVE_TTL",
+            raw.cache.negative_ttl.as_ref(),
+            "cache.negative_ttl",
+            Duration::ZERO,
+            &mut issues,
+        ),
+        closed_ttl: pick_duration(
+            env,
+            "GHPOOL_CACHE_CLOSED_TTL",
+            raw.cache.closed_ttl.as_ref(),
+            "cache.closed_ttl",
+            DEFAULT_CLOSED_TTL,
+            &mut issues,
+        ),
+        rules: pick_rules(&raw.cache.rules, &mut issues),
     };
     let graphql_ttl = pick_duration(
         env,
@@ -357,6 +400,26 @@ pub fn parse_size(value: &SizeText) -> Result<u64, String> {
         return Err("size must be greater than zero".to_string());
     }
     Ok(bytes)
+}
+
+fn pick_rules(raw: &[RawRule], issues: &mut Vec<ConfigIssue>) -> Vec<TtlRule> {
+    let mut rules = Vec::new();
+    for (i, rule) in raw.iter().enumerate() {
+        let key = format!("cache.rules[{i}]");
+        if !rule.path.starts_with('/') {
+            issues.push(issue(&format!("{key}.path"), format!("`{}` must start with '/'", rule.path)));
+            continue;
+        }
+        if let Err(e) = globset::Glob::new(&rule.path) {
+            issues.push(issue(&format!("{key}.path"), format!("`{}` is not a glob: {e}", rule.path)));
+            continue;
+        }
+        match parse_duration(&rule.ttl) {
+            Ok(ttl) => rules.push(TtlRule { path: rule.path.clone(), ttl }),
+            Err(m) => issues.push(issue(&format!("{key}.ttl"), m)),
+        }
+    }
+    rules
 }
 
 fn pick_public_url(raw: Option<&str>, env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> Option<String> {
@@ -603,6 +666,20 @@ mod tests {
             ("bad port", None, &[("GHPOOL_PORT", "99999")], "GHPOOL_PORT", "99999"),
             ("bad upstream", None, &[("GHPOOL_UPSTREAM", "ftp://x")], "GHPOOL_UPSTREAM", "http"),
             ("bad public url", Some("public_url = \"ghpool:8080\""), &[], "public_url", "ghpool:8080"),
+            (
+                "bad rule glob",
+                Some("[[cache.rules]]\npath = \"/repos/[\"\nttl = 1"),
+                &[],
+                "cache.rules[0].path",
+                "glob",
+            ),
+            (
+                "bad rule ttl",
+                Some("[[cache.rules]]\npath = \"/x*\"\nttl = \"soon\""),
+                &[],
+                "cache.rules[0].ttl",
+                "soon",
+            ),
             ("bad owner", None, &[("GHPOOL_ALLOWED_OWNERS", "a/b")], "GHPOOL_ALLOWED_OWNERS", "a/b"),
             ("bad public path", Some("[access]\npublic_paths = [\"meta\"]"), &[], "access.public_paths", "meta"),
             (

@@ -30,7 +30,7 @@ use crate::access::{normalize, Allowlist, Target, Verdict};
 use crate::admin::{self, AdminView};
 use crate::audit::{AuditEntry, Auditor};
 use crate::cache::invalidate::{self, Invalidation};
-use crate::cache::{key, Cache, Outcome, IDENTITY_HEADER};
+use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
 use crate::graphql::{self, GraphqlRequest};
 use crate::metrics::Metrics;
 use crate::pool::{parse_headers, Lease, Pool};
@@ -98,6 +98,10 @@ pub struct RequestCtx {
     public_base: String,
     /// A JSON answer held whole to rewrite its URLs.
     body: Option<Vec<u8>>,
+    /// The cache key's combined hash, once keyed.
+    cache_key: Option<String>,
+    /// The answer is a closed issue or pull request: stored for `closed_ttl`.
+    closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
     refusal: Option<Refusal>,
 }
@@ -234,6 +238,8 @@ impl ProxyHttp for Ghpool {
             repo_json: false,
             public_base: String::new(),
             body: None,
+            cache_key: None,
+            closed: false,
             refusal: None,
         }
     }
@@ -291,7 +297,9 @@ impl ProxyHttp for Ghpool {
             (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
         };
         // Answers are stored with their URLs rewritten for this client's view of ghpool.
-        Ok(self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags))
+        let key = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
+        ctx.cache_key = Some(pingora_cache::key::CacheHashKey::combined(&key));
+        Ok(key)
     }
 
     /// A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age) makes a
@@ -317,7 +325,8 @@ impl ProxyHttp for Ghpool {
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        match self.cache.meta_for(ctx.graphql.is_some(), resp) {
+        let path = ctx.target.as_ref().map_or("", |t| t.path.as_str());
+        match self.cache.meta_for(ctx.graphql.is_some(), path, resp) {
             Some(meta) => Ok(RespCacheable::Cacheable(meta)),
             None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
         }
@@ -461,6 +470,7 @@ impl ProxyHttp for Ghpool {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         resp.remove_header(IDENTITY_HEADER);
+        resp.remove_header(CLOSED_HEADER);
         let outcome = match ctx.route.as_ref().is_some_and(Route::is_pooled) {
             true => Outcome::from_phase(&session.cache.phase()),
             false => Outcome::Bypass,
@@ -511,6 +521,7 @@ impl ProxyHttp for Ghpool {
         if ctx.repo_json {
             self.repos.learn_from_json(&held);
         }
+        ctx.closed = crate::cache::is_closed(&held);
         let pooled = ctx.route.as_ref().is_some_and(Route::is_pooled);
         let stripped = if pooled { rewrite::strip_permissions(&held) } else { std::borrow::Cow::Borrowed(&held[..]) };
         let upstream_base = self.upstream.upstream().base_url();
@@ -570,5 +581,9 @@ impl ProxyHttp for Ghpool {
         );
         // The lease ends here, not when the context is dropped later.
         ctx.lease = None;
+        // The entry is stored by now: a closed issue or pull request keeps longer.
+        if let (true, Some(key), Some(200)) = (ctx.closed, &ctx.cache_key, ctx.upstream_status) {
+            self.cache.mark_closed(key);
+        }
     }
 }

@@ -300,3 +300,35 @@ fn a_write_makes_the_next_read_fresh() {
     assert_eq!(graphql(&gp, query).1, "MISS", "and GraphQL answers about the repository");
     assert!(gp.get_json("/stats")["cache"]["purges"].as_u64().unwrap() >= 3);
 }
+
+#[test]
+fn ttl_rules_negative_caching_and_closed_items() {
+    let fake = fake();
+    let upstream = fake.base_url();
+    let toml =
+        "[cache]\nttl = \"1s\"\nnegative_ttl = \"30s\"\n[[cache.rules]]\npath = \"/repos/*/*/issues/2*\"\nttl = \"30s\"\n";
+    let gp = Ghpool::start_with_config(
+        &[
+            ("GHPOOL_UPSTREAM", upstream.as_str()),
+            ("GHPOOL_ALLOWED_OWNERS", "acme"),
+            ("GHPOOL_PAT_A", "env:TOKEN_A"),
+            ("TOKEN_A", TOKEN_A),
+        ],
+        Some(toml),
+    );
+    for path in [
+        "/repos/acme/widgets/issues/10",
+        "/repos/acme/widgets/issues/11",
+        "/repos/acme/widgets/issues/21",
+        "/repos/acme/gone",
+    ] {
+        assert_eq!(get(&gp, path, &[]).1, "MISS", "{path}");
+    }
+    std::thread::sleep(Duration::from_millis(1400));
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues/11", &[]).1, "REVALIDATED", "the default TTL of 1 s");
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues/10", &[]).1, "HIT", "a closed issue keeps closed_ttl");
+    let (status, outcome, _) = get(&gp, "/repos/acme/widgets/issues/21", &[]);
+    assert_eq!((status, outcome.as_str()), (200, "HIT"), "the path rule's 30 s");
+    let (status, outcome, _) = get(&gp, "/repos/acme/gone", &[]);
+    assert_eq!((status, outcome.as_str()), (404, "HIT"), "negative_ttl caches GitHub's 404");
+}

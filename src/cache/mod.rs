@@ -32,6 +32,9 @@ const INDEX_CAPACITY: usize = 500_000;
 /// How long a request waits for another one filling the same key before it goes upstream itself.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Marks a stored entry as a closed issue or pull request, so a revalidation keeps `closed_ttl`.
+pub const CLOSED_HEADER: &str = "x-ghpool-closed";
+
 /// The response header that names the identity that fetched an entry: stored with the entry (so a
 /// revalidation uses the same token — GitHub's ETags are token-specific), never sent to a client.
 pub const IDENTITY_HEADER: &str = "x-ghpool-identity";
@@ -101,6 +104,9 @@ pub struct Cache {
     ttl: Duration,
     graphql_ttl: Duration,
     stale_if_error: Duration,
+    negative_ttl: Duration,
+    closed_ttl: Duration,
+    rules: Vec<(globset::GlobMatcher, Duration)>,
     /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
     epoch: AtomicU64,
     /// tag → combined keys of the entries carrying it.
@@ -128,6 +134,14 @@ impl Cache {
             ttl: config.ttl,
             graphql_ttl: config.graphql_ttl,
             stale_if_error: config.stale_if_error,
+            negative_ttl: config.negative_ttl,
+            closed_ttl: config.closed_ttl,
+            // Validated by `config`: a rule that does not compile never gets here.
+            rules: config
+                .rules
+                .iter()
+                .filter_map(|r| globset::Glob::new(&r.path).ok().map(|g| (g.compile_matcher(), r.ttl)))
+                .collect(),
             epoch: AtomicU64::new(0),
             index: Mutex::new(Index::default()),
         }
@@ -202,19 +216,70 @@ impl Cache {
         }
     }
 
-    /// The meta of a cacheable answer, or `None` when it must not be cached.
-    pub fn meta_for(&self, graphql: bool, resp: &ResponseHeader) -> Option<CacheMeta> {
-        if !cacheable(graphql, resp) {
+    /// How long an answer stays fresh, `None` when it must not be cached: 200s for the default,
+    /// GraphQL or closed TTL, or the first matching path rule; GitHub's 301/404 for
+    /// `negative_ttl`; nothing else.
+    pub fn ttl_for(&self, graphql: bool, path: &str, resp: &ResponseHeader) -> Option<Duration> {
+        let status = resp.status.as_u16();
+        if !cacheable(graphql, resp) && !(status == 301 || status == 404) {
             return None;
         }
-        let ttl = if graphql { self.graphql_ttl } else { self.ttl };
+        if resp.headers.get("set-cookie").is_some() {
+            return None;
+        }
+        let ttl = match status {
+            200 if resp.headers.get(CLOSED_HEADER).is_some() => self.closed_ttl,
+            200 if graphql => self.graphql_ttl,
+            200 => self.rules.iter().find(|(glob, _)| glob.is_match(path)).map_or(self.ttl, |(_, ttl)| *ttl),
+            301 | 404 if !graphql => self.negative_ttl,
+            _ => Duration::ZERO,
+        };
+        (!ttl.is_zero()).then_some(ttl)
+    }
+
+    /// The meta of a cacheable answer, or `None` when it must not be cached.
+    pub fn meta_for(&self, graphql: bool, path: &str, resp: &ResponseHeader) -> Option<CacheMeta> {
+        let ttl = self.ttl_for(graphql, path, resp)?;
         let now = SystemTime::now();
-        let stale_if_error = u32::try_from(self.stale_if_error.as_secs()).unwrap_or(u32::MAX);
-        Some(CacheMeta::new(now + ttl, now, 0, stale_if_error, resp.clone()))
+        Some(CacheMeta::new(now + ttl, now, 0, self.stale_if_error_secs(), resp.clone()))
+    }
+
+    fn stale_if_error_secs(&self) -> u32 {
+        u32::try_from(self.stale_if_error.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// A stored answer turned out to be a closed issue or pull request: keep it `closed_ttl`,
+    /// also across revalidations.
+    pub fn mark_closed(&self, combined: &str) {
+        let fresh_until = SystemTime::now() + self.closed_ttl;
+        let sie = self.stale_if_error_secs();
+        let edited = self.storage.edit_meta(combined, |meta| {
+            meta.update_freshness(fresh_until, 0, sie);
+            let _ = meta.response_header_mut().insert_header(CLOSED_HEADER, "1");
+        });
+        if let Err(e) = edited {
+            log::warn!("could not extend a closed entry's freshness: {e}");
+        }
     }
 
     pub fn stale_if_error(&self) -> Duration {
         self.stale_if_error
+    }
+}
+
+/// Is this answer a closed issue or pull request (or a merged pull request)? Only single objects
+/// count: a list mixes states.
+pub fn is_closed(body: &[u8]) -> bool {
+    let looks_closed = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    if !looks_closed(b"\"closed\"") && !looks_closed(b"\"merged\"") {
+        return false;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.get("state").and_then(|s| s.as_str()) == Some("closed")
+                || map.get("merged").and_then(|m| m.as_bool()) == Some(true)
+        }
+        _ => false,
     }
 }
 
@@ -262,6 +327,15 @@ mod tests {
     }
 
     #[test]
+    fn closed_answers() {
+        assert!(is_closed(br#"{"number": 1, "state": "closed"}"#));
+        assert!(is_closed(br#"{"number": 1, "state": "open", "merged": true}"#));
+        assert!(!is_closed(br#"{"number": 1, "state": "open", "merged": false}"#));
+        assert!(!is_closed(br#"[{"state": "closed"}]"#), "a list is not one closed item");
+        assert!(!is_closed(br#"{"title": "closed"}"#));
+    }
+
+    #[test]
     fn client_cache_control() {
         let age = Duration::from_secs(30);
         assert!(client_wants_fresher(Some("no-cache"), age));
@@ -270,6 +344,40 @@ mod tests {
         assert!(!client_wants_fresher(Some("max-age=bogus"), age));
         assert!(!client_wants_fresher(None, age));
         assert!(client_wants_fresher(Some("private, No-Cache"), age));
+    }
+
+    fn cache_with(rules: &[(&str, u64)], negative: u64) -> Cache {
+        let config = CacheConfig {
+            ttl: Duration::from_secs(60),
+            graphql_ttl: Duration::from_secs(30),
+            max_size: 1 << 20,
+            stale_if_error: Duration::from_secs(3600),
+            negative_ttl: Duration::from_secs(negative),
+            closed_ttl: Duration::from_secs(600),
+            rules: rules
+                .iter()
+                .map(|(p, s)| crate::config::TtlRule { path: p.to_string(), ttl: Duration::from_secs(*s) })
+                .collect(),
+        };
+        Cache::new(&config)
+    }
+
+    #[test]
+    fn ttls() {
+        let c = cache_with(&[("/repos/*/*/actions/runs*", 10), ("/repos/*/*/actions/*", 0)], 0);
+        let ok = resp(200, &[]);
+        let secs = |graphql, path, r: &ResponseHeader| c.ttl_for(graphql, path, r).map(|d| d.as_secs());
+        assert_eq!(secs(false, "/repos/o/r", &ok), Some(60));
+        assert_eq!(secs(true, "/graphql", &ok), Some(30));
+        assert_eq!(secs(false, "/repos/o/r/actions/runs/5", &ok), Some(10), "first matching rule");
+        assert_eq!(secs(false, "/repos/o/r/actions/jobs/5", &ok), None, "a zero TTL rule does not cache");
+        assert_eq!(secs(false, "/repos/o/r/issues/1", &resp(200, &[(CLOSED_HEADER, "1")])), Some(600));
+        assert_eq!(secs(false, "/repos/o/missing", &resp(404, &[])), None, "negative caching is off by default");
+        let c = cache_with(&[], 5);
+        assert_eq!(c.ttl_for(false, "/repos/o/missing", &resp(404, &[])), Some(Duration::from_secs(5)));
+        assert_eq!(c.ttl_for(false, "/repos/o/moved", &resp(301, &[])), Some(Duration::from_secs(5)));
+        assert_eq!(c.ttl_for(false, "/repos/o/r", &resp(500, &[])), None);
+        assert_eq!(c.ttl_for(false, "/repos/o/r", &resp(404, &[("set-cookie", "a")])), None);
     }
 
     #[test]

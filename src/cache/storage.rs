@@ -103,6 +103,19 @@ impl MemoryStorage {
         self.purge_combined(&key.combined())
     }
 
+    /// Change a stored entry's meta in place (its freshness, a marker header); `false` when the
+    /// entry is gone.
+    pub fn edit_meta(&self, combined: &str, edit: impl FnOnce(&mut CacheMeta)) -> Result<bool> {
+        let key = combined.to_string();
+        let Some(old) = self.entries.get(&key) else { return Ok(false) };
+        let mut meta = CacheMeta::deserialize(&old.meta.0, &old.meta.1)?;
+        edit(&mut meta);
+        let meta = meta.serialize()?;
+        let size = old.size - (old.meta.0.len() + old.meta.1.len()) as u64 + (meta.0.len() + meta.1.len()) as u64;
+        self.insert(key, Entry { meta, body: old.body.clone(), size });
+        Ok(true)
+    }
+
     /// Purge a key by its combined hash, as `CacheKey::combined` spells it.
     pub fn purge_combined(&self, combined: &str) -> bool {
         self.remove(&combined.to_string(), Some(PurgeType::Invalidation))

@@ -590,7 +590,8 @@ impl World {
         let (base, owner, name) = (&self.base, &repo.owner, &repo.name);
         json!({
             "id": repo.id * 1_000_000 + number, "node_id": format!("I_fake{}_{number}", repo.id), "number": number,
-            "title": format!("Issue {number}"), "state": "open", "comments": 0,
+            // Every tenth issue is closed, so state-aware caching has something to see.
+            "title": format!("Issue {number}"), "state": if number % 10 == 0 { "closed" } else { "open" }, "comments": 0,
             "url": format!("{base}/repos/{owner}/{name}/issues/{number}"),
             "repository_url": format!("{base}/repos/{owner}/{name}"),
             "html_url": format!("https://github.com/{owner}/{name}/issues/{number}"),
