@@ -221,7 +221,7 @@ impl Cache {
     /// `negative_ttl`; nothing else.
     pub fn ttl_for(&self, graphql: bool, path: &str, resp: &ResponseHeader) -> Option<Duration> {
         let status = resp.status.as_u16();
-        if !cacheable(graphql, resp) && !(status == 301 || status == 404) {
+        if !(cacheable(graphql, resp) || status == 301 || status == 404) {
             return None;
         }
         if resp.headers.get("set-cookie").is_some() {
