@@ -64,5 +64,24 @@ fn graphql(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, access, pick, graphql);
+/// The cost of pointing a body's URLs at ghpool, per GitHub-like body size.
+fn rewrite(c: &mut Criterion) {
+    let item = r#"{"id":1,"url":"https://api.github.com/repos/acme/w/issues/1","html_url":"https://github.com/acme/w/issues/1","title":"A title long enough to be typical","state":"open","labels_url":"https://api.github.com/repos/acme/w/issues/1/labels{/name}"},"#;
+    let mut group = c.benchmark_group("rewrite::rewrite_body");
+    for kib in [2usize, 20, 200] {
+        let mut body = String::from("[");
+        while body.len() < kib * 1024 {
+            body.push_str(item);
+        }
+        body.pop();
+        body.push(']');
+        group.throughput(criterion::Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(format!("{kib}KiB")), &body, |b, body| {
+            b.iter(|| ghpool::rewrite::rewrite_body(body.as_bytes(), "https://api.github.com", "http://ghpool:8080"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, access, pick, graphql, rewrite);
 criterion_main!(benches);
