@@ -332,3 +332,27 @@ fn ttl_rules_negative_caching_and_closed_items() {
     let (status, outcome, _) = get(&gp, "/repos/acme/gone", &[]);
     assert_eq!((status, outcome.as_str()), (404, "HIT"), "negative_ttl caches GitHub's 404");
 }
+
+#[test]
+fn an_entry_whose_identity_cannot_serve_is_refetched_whole_by_another() {
+    let fake = fake();
+    let gp = start(&fake, &[("GHPOOL_CACHE_TTL", "1s")]);
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "MISS");
+    let fetcher = fake.requests_to("/repos/acme/widgets").remove(0).token.unwrap();
+    let (login, other) = if fetcher == TOKEN_A { ("alice", TOKEN_B) } else { ("bob", TOKEN_A) };
+    // The fetching identity spends its budget: GitHub's headers tell ghpool so.
+    fake.set_budget(login, "core", 5000, 1);
+    for i in 0..4 {
+        get(&gp, &format!("/repos/acme/widgets/issues?n={i}"), &[]);
+    }
+    assert!(fake.requests().iter().any(|r| r.token.as_deref() == Some(fetcher.as_str()) && r.path.contains("?n=")));
+    std::thread::sleep(Duration::from_millis(1300));
+    fake.clear_log();
+    let (status, _, _) = get(&gp, "/repos/acme/widgets", &[]);
+    assert_eq!(status, 200);
+    let calls = fake.requests_to("/repos/acme/widgets");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].token.as_deref(), Some(other), "another identity");
+    assert_eq!(calls[0].if_none_match, None, "without the other token's ETag, which GitHub would not honour");
+    assert_eq!(calls[0].status, 200);
+}
