@@ -22,17 +22,7 @@ fn fake() -> FakeGithub {
 }
 
 fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
-    let upstream = fake.base_url();
-    let mut env = vec![
-        ("GHPOOL_UPSTREAM", upstream.as_str()),
-        ("GHPOOL_ALLOWED_OWNERS", "acme"),
-        ("GHPOOL_PAT_A", "env:TOKEN_A"),
-        ("GHPOOL_PAT_B", "env:TOKEN_B"),
-        ("TOKEN_A", TOKEN_A),
-        ("TOKEN_B", TOKEN_B),
-    ];
-    env.extend_from_slice(extra);
-    Ghpool::start(&env)
+    support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], extra)
 }
 
 /// GET through ghpool: status, `X-Ghpool-Cache`, body.

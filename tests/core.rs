@@ -26,17 +26,7 @@ fn fake_with_repo() -> FakeGithub {
 
 /// ghpool with identities `a` and `b` given as `env:` references, allowlisting `acme`.
 fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
-    let upstream = fake.base_url();
-    let mut env = vec![
-        ("GHPOOL_UPSTREAM", upstream.as_str()),
-        ("GHPOOL_ALLOWED_OWNERS", "acme"),
-        ("GHPOOL_PAT_A", "env:TOKEN_A"),
-        ("GHPOOL_PAT_B", "env:TOKEN_B"),
-        ("TOKEN_A", TOKEN_A),
-        ("TOKEN_B", TOKEN_B),
-    ];
-    env.extend_from_slice(extra);
-    Ghpool::start(&env)
+    support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], extra)
 }
 
 /// `n` concurrent GETs of `url`, each with its own query (`?n=i`) so the cache answers none of
@@ -131,17 +121,8 @@ fn in_flight_requests_count_against_the_budget_of_a_slightly_richer_identity() {
 #[test]
 fn tokens_of_one_login_share_one_budget() {
     let fake = fake_with_repo();
-    let upstream = fake.base_url();
-    let gp = Ghpool::start(&[
-        ("GHPOOL_UPSTREAM", upstream.as_str()),
-        ("GHPOOL_ALLOWED_OWNERS", "acme"),
-        ("GHPOOL_PAT_A1", "env:TOKEN_A"),
-        ("GHPOOL_PAT_A2", "env:TOKEN_A2"),
-        ("GHPOOL_PAT_B", "env:TOKEN_B"),
-        ("TOKEN_A", TOKEN_A),
-        ("TOKEN_A2", TOKEN_A2),
-        ("TOKEN_B", TOKEN_B),
-    ]);
+    let identities = [("a1", TOKEN_A), ("a2", TOKEN_A2), ("b", TOKEN_B)];
+    let gp = support::ghpool::start_pool(&fake.base_url(), "acme", &identities, &[]);
     // In flight: alice's two tokens together take as much of a burst as bob's one.
     fake.set_delay(Duration::from_millis(300));
     let statuses = burst(&gp.url("/repos/acme/widgets"), 30);

@@ -142,6 +142,21 @@ impl Drop for Ghpool {
     }
 }
 
+/// ghpool in front of `upstream`, allowlisting `owners`, with each `(id, token)` configured as
+/// `GHPOOL_PAT_<ID>=env:TOKEN_<ID>` (the token itself only in that variable), plus `extra`.
+pub fn start_pool(upstream: &str, owners: &str, identities: &[(&str, &str)], extra: &[(&str, &str)]) -> Ghpool {
+    let mut owned: Vec<(String, String)> =
+        vec![("GHPOOL_UPSTREAM".into(), upstream.into()), ("GHPOOL_ALLOWED_OWNERS".into(), owners.into())];
+    for (id, token) in identities {
+        let var = format!("TOKEN_{}", id.to_ascii_uppercase());
+        owned.push((format!("GHPOOL_PAT_{}", id.to_ascii_uppercase()), format!("env:{var}")));
+        owned.push((var, token.to_string()));
+    }
+    owned.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Ghpool::start(&env)
+}
+
 /// A blocking client with a timeout, for tests.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
