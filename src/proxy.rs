@@ -33,7 +33,7 @@ use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
 use crate::graphql::{self, GraphqlRequest};
 use crate::metrics::Metrics;
-use crate::pool::{parse_headers, Lease, Pool};
+use crate::pool::{judge, now_epoch, parse_headers, Judgement, Lease, Pool};
 use crate::repos::RepoOwners;
 use crate::respond::Refusal;
 use crate::rewrite;
@@ -104,6 +104,9 @@ pub struct RequestCtx {
     closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
     refusal: Option<Refusal>,
+    /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
+    /// `upstream_peer` picks another identity.
+    failover: bool,
 }
 
 /// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
@@ -241,6 +244,7 @@ impl ProxyHttp for Ghpool {
             cache_key: None,
             closed: false,
             refusal: None,
+            failover: false,
         }
     }
 
@@ -440,12 +444,28 @@ impl ProxyHttp for Ghpool {
             resp.remove_header("content-length");
             ctx.body = Some(Vec::new());
         }
+        ctx.failover = false;
         if let Some(lease) = &ctx.lease {
             let headers = &resp.headers;
             let rate = parse_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+            let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse().ok());
             let expiry = headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok());
+            let status = resp.status.as_u16();
+            let verdict = judge(status, rate.as_ref().map(|(_, r)| r), retry_after, ctx.graphql.is_some(), now_epoch());
             self.pool.set_token_expiry(lease.identity(), expiry);
-            self.pool.observe(lease.identity(), rate, resp.status.as_u16());
+            self.pool.observe(lease.identity(), rate, status);
+            if verdict != Judgement::Fine {
+                // Nothing has gone to the client yet: fail over to another identity. When none is
+                // left, `upstream_peer` answers 429 (or 503) and the client sees ghpool's answer.
+                if let Judgement::Limited { until } = verdict {
+                    self.pool.hold_off(lease.identity(), ctx.resource, until);
+                }
+                ctx.lease = None;
+                ctx.failover = true;
+                let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
+                e.set_retry(true);
+                return Err(e);
+            }
             for name in POOL_DESCRIBING_HEADERS {
                 resp.remove_header(*name);
             }
@@ -528,6 +548,27 @@ impl ProxyHttp for Ghpool {
         let rewritten = rewrite::rewrite_body(&stripped, &upstream_base, &ctx.public_base);
         *body = Some(Bytes::from(rewritten.into_owned()));
         Ok(None)
+    }
+
+    /// Pingora's default never retries a POST; a pooled GraphQL query failing over is safe to
+    /// retry (its body is held whole, at most 64 KiB). Everything else keeps the default policy.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if ctx.failover {
+            e.set_retry(true);
+        } else if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {

@@ -40,6 +40,9 @@ pub fn assumed_limit(resource: &str) -> u64 {
 #[derive(Debug, Default, Clone)]
 pub struct Budgets {
     by_resource: HashMap<String, RateLimit>,
+    /// Resources held off until an epoch second by a secondary rate limit (`retry-after`),
+    /// whatever `remaining` says.
+    blocked: HashMap<String, u64>,
 }
 
 impl Budgets {
@@ -55,9 +58,22 @@ impl Budgets {
         }
     }
 
+    /// Hold `resource` off until `until` (epoch s): GitHub asked for a pause.
+    pub fn block(&mut self, resource: &str, until: u64) {
+        let entry = self.blocked.entry(resource.to_string()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    fn blocked_until(&self, resource: &str, now: u64) -> Option<u64> {
+        self.blocked.get(resource).copied().filter(|until| *until > now)
+    }
+
     /// Remaining requests for `resource` at `now` (epoch s): the observed value, the full limit once
-    /// its reset has passed, the assumed default when never observed.
+    /// its reset has passed, the assumed default when never observed; zero while held off.
     pub fn remaining(&self, resource: &str, now: u64) -> u64 {
+        if self.blocked_until(resource, now).is_some() {
+            return 0;
+        }
         match self.by_resource.get(resource) {
             Some(b) if b.reset <= now => b.limit,
             Some(b) => b.remaining,
@@ -67,9 +83,13 @@ impl Budgets {
 
     /// When an exhausted budget comes back (epoch s), if it is exhausted.
     pub fn exhausted_until(&self, resource: &str, now: u64) -> Option<u64> {
-        match self.by_resource.get(resource) {
+        let spent = match self.by_resource.get(resource) {
             Some(b) if b.reset > now && b.remaining == 0 => Some(b.reset),
             _ => None,
+        };
+        match (spent, self.blocked_until(resource, now)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -118,5 +138,8 @@ mod tests {
         b.observe("core", RateLimit { limit: 10, remaining: 9, used: 1, reset: 200 });
         assert_eq!(b.remaining("core", 150), 9, "a new window replaces the old one");
         assert_eq!(b.remaining("graphql", 150), 5000, "unseen resources assume GitHub's default");
+        b.block("graphql", 160);
+        assert_eq!((b.remaining("graphql", 150), b.exhausted_until("graphql", 150)), (0, Some(160)));
+        assert_eq!(b.remaining("graphql", 160), 5000, "a hold-off ends by itself");
     }
 }

@@ -107,6 +107,36 @@ pub enum PickError {
     NoneUsable,
 }
 
+/// What an upstream answer says about the identity that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    Fine,
+    /// 401: the token is bad.
+    BadCredentials,
+    /// A primary or secondary rate limit, lifting at `until` (epoch s).
+    Limited {
+        until: u64,
+    },
+}
+
+/// Judge an answer (GITHUB.md, "Primary/Secondary rate limits"): 401 is a bad token; a 403/429 with
+/// `retry-after` is a secondary limit for that long, one with `x-ratelimit-remaining: 0` the primary
+/// limit until `reset`; GraphQL says rate-limited with a 200 and `remaining: 0`. A 403 with budget
+/// left and no `retry-after` is a permission answer, not a limit.
+pub fn judge(status: u16, rate: Option<&RateLimit>, retry_after: Option<u64>, graphql: bool, now: u64) -> Judgement {
+    let spent = rate.filter(|r| r.remaining == 0).map(|r| r.reset.max(now + 1));
+    match status {
+        401 => Judgement::BadCredentials,
+        403 | 429 => match (retry_after, spent) {
+            (Some(secs), _) => Judgement::Limited { until: now + secs.max(1) },
+            (None, Some(until)) => Judgement::Limited { until },
+            (None, None) => Judgement::Fine,
+        },
+        200 if graphql => spent.map_or(Judgement::Fine, |until| Judgement::Limited { until }),
+        _ => Judgement::Fine,
+    }
+}
+
 /// A resolved identity, ready to join a pool.
 #[derive(Debug)]
 pub struct Member {
@@ -241,6 +271,17 @@ impl Pool {
         if status == 401 && identity.token.is_some() {
             self.quarantine(identity, "GitHub answered 401 Bad credentials");
         }
+    }
+
+    /// GitHub asked this identity to pause on `resource` until `until` (epoch s).
+    pub fn hold_off(&self, identity: &Identity, resource: &str, until: u64) {
+        log::warn!(
+            "identity `{}` (login {}) is rate limited on `{resource}` for {} s; other identities take over",
+            identity.id,
+            identity.login,
+            until.saturating_sub(now_epoch())
+        );
+        lock(&identity.account.budgets).block(resource, until);
     }
 
     pub fn quarantine(&self, identity: &Identity, reason: &str) {
@@ -417,6 +458,20 @@ mod tests {
         );
         assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
         assert_eq!(pool.usable_count(), 1);
+    }
+
+    #[test]
+    fn verdicts() {
+        let rl = |remaining| RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: 2000 };
+        assert_eq!(judge(200, Some(&rl(10)), None, false, 1000), Judgement::Fine);
+        assert_eq!(judge(401, None, None, false, 1000), Judgement::BadCredentials);
+        assert_eq!(judge(403, Some(&rl(0)), None, false, 1000), Judgement::Limited { until: 2000 });
+        assert_eq!(judge(429, Some(&rl(0)), None, false, 1000), Judgement::Limited { until: 2000 });
+        assert_eq!(judge(403, Some(&rl(50)), Some(60), false, 1000), Judgement::Limited { until: 1060 });
+        assert_eq!(judge(403, Some(&rl(50)), None, false, 1000), Judgement::Fine, "a permission 403");
+        assert_eq!(judge(200, Some(&rl(0)), None, true, 1000), Judgement::Limited { until: 2000 });
+        assert_eq!(judge(200, Some(&rl(0)), None, false, 1000), Judgement::Fine, "REST: the last request succeeded");
+        assert_eq!(judge(404, Some(&rl(0)), None, false, 1000), Judgement::Fine);
     }
 
     #[test]
