@@ -17,6 +17,7 @@ fn pool_of(n: usize) -> Pool {
             id: format!("id{i}"),
             login: format!("user{i}"),
             token: Some(Secret::new(format!("ghp_{i}"))),
+            secret_ref: None,
             first_seen: Some((
                 "core".into(),
                 RateLimit { limit: 5000, remaining: 4000 + i as u64, used: 1000, reset: u64::MAX },

@@ -26,6 +26,7 @@ const DEFAULT_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(600);
+const DEFAULT_MAX_IN_FLIGHT: u64 = crate::pool::DEFAULT_MAX_IN_FLIGHT;
 const PAT_PREFIX: &str = "GHPOOL_PAT_";
 
 /// The file exactly as written.
@@ -43,7 +44,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub access: RawAccess,
     #[serde(default)]
+    pub pool: RawPool,
+    pub connect_timeout: Option<DurationText>,
+    pub read_timeout: Option<DurationText>,
+    #[serde(default)]
     pub identities: Vec<RawIdentity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub max_in_flight: Option<u64>,
+    pub queue_timeout: Option<DurationText>,
+    pub refresh: Option<DurationText>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +141,17 @@ pub struct TtlRule {
     pub ttl: Duration,
 }
 
+/// How the pool treats its identities.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Requests in flight per identity (GitHub allows 100 per user).
+    pub max_in_flight: u64,
+    /// How long a request waits for an identity below the cap before a 503.
+    pub queue_timeout: Duration,
+    /// How often idle identities' budgets are refreshed and quarantined ones re-resolved.
+    pub refresh: Duration,
+}
+
 /// What the allowlist lets through besides allowed owners.
 #[derive(Debug, Clone)]
 pub struct AccessConfig {
@@ -155,6 +179,9 @@ pub struct Config {
     pub secrets_dir: PathBuf,
     pub cache: CacheConfig,
     pub access: AccessConfig,
+    pub pool: PoolConfig,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
     /// Things worth a warning at start (literal tokens, anonymous mode), safe to log.
     pub warnings: Vec<String>,
@@ -291,14 +318,75 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     );
 
     let public_url = pick_public_url(raw.public_url.as_deref(), env, &mut issues);
+    let max_in_flight = match env.get("GHPOOL_POOL_MAX_IN_FLIGHT") {
+        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+            issues.push(issue("GHPOOL_POOL_MAX_IN_FLIGHT", format!("`{v}` is not a positive number")));
+            DEFAULT_MAX_IN_FLIGHT
+        }),
+        None => match raw.pool.max_in_flight {
+            Some(0) => {
+                issues.push(issue("pool.max_in_flight", "must be at least 1"));
+                DEFAULT_MAX_IN_FLIGHT
+            }
+            Some(n) => n,
+            None => DEFAULT_MAX_IN_FLIGHT,
+        },
+    };
+    let pool = PoolConfig {
+        max_in_flight,
+        queue_timeout: pick_duration(
+            env,
+            "GHPOOL_POOL_QUEUE_TIMEOUT",
+            raw.pool.queue_timeout.as_ref(),
+            "pool.queue_timeout",
+            Duration::from_secs(5),
+            &mut issues,
+        ),
+        refresh: pick_duration(
+            env,
+            "GHPOOL_POOL_REFRESH",
+            raw.pool.refresh.as_ref(),
+            "pool.refresh",
+            Duration::from_secs(60),
+            &mut issues,
+        )
+        .max(Duration::from_secs(1)),
+    };
+    let connect_timeout = pick_duration(
+        env,
+        "GHPOOL_CONNECT_TIMEOUT",
+        raw.connect_timeout.as_ref(),
+        "connect_timeout",
+        Duration::from_secs(10),
+        &mut issues,
+    );
+    let read_timeout = pick_duration(
+        env,
+        "GHPOOL_READ_TIMEOUT",
+        raw.read_timeout.as_ref(),
+        "read_timeout",
+        Duration::from_secs(60),
+        &mut issues,
+    );
     let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let owners = pick_owners(&raw, env, identities.is_empty(), &mut issues, &mut warnings);
 
     match (issues.is_empty(), upstream) {
-        (true, Some(upstream)) => {
-            Ok(Config { listen, upstream, public_url, owners, secrets_dir, cache, access, identities, warnings })
-        }
+        (true, Some(upstream)) => Ok(Config {
+            listen,
+            upstream,
+            public_url,
+            owners,
+            secrets_dir,
+            cache,
+            access,
+            pool,
+            connect_timeout,
+            read_timeout,
+            identities,
+            warnings,
+        }),
         _ => Err(issues),
     }
 }

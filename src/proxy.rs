@@ -80,6 +80,8 @@ pub struct Ghpool {
     /// For ghpool's own calls (repository owners).
     pub client: reqwest::Client,
     pub timeouts: Timeouts,
+    /// How long a request waits for an identity below its in-flight cap.
+    pub queue_timeout: Duration,
     pub started: Instant,
 }
 
@@ -354,7 +356,7 @@ impl ProxyHttp for Ghpool {
                     .and_then(|m| m.headers().get(IDENTITY_HEADER))
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                match self.pool.pick_preferring(resource, preferred.as_deref()) {
+                match self.pool.pick_waiting(resource, preferred.as_deref(), self.queue_timeout).await {
                     Ok(lease) => ctx.lease = Some(lease),
                     Err(e) => {
                         let refusal = Refusal::from(e);

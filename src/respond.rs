@@ -30,6 +30,8 @@ pub enum Refusal {
     Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
     #[error("ghpool has no usable identity: every pool token was refused by GitHub")]
     NoIdentity,
+    #[error("every ghpool identity is at its limit of concurrent requests; retry shortly")]
+    Busy,
     #[error("GitHub could not be reached: {0}")]
     BadGateway(String),
     #[error("GitHub did not answer in time")]
@@ -60,7 +62,7 @@ impl Refusal {
             Refusal::MethodNotAllowed => 405,
             Refusal::TooLarge(_) => 413,
             Refusal::Exhausted { .. } => 429,
-            Refusal::NoIdentity => 503,
+            Refusal::NoIdentity | Refusal::Busy => 503,
             Refusal::BadGateway(_) => 502,
             Refusal::GatewayTimeout => 504,
         }
@@ -81,6 +83,7 @@ impl Refusal {
                 headers.push(("x-ratelimit-reset", reset.to_string()));
             }
             Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
+            Refusal::Busy => headers.push(("retry-after", "1".to_string())),
             _ => {}
         }
         Answer { status: self.status(), headers, body }
@@ -95,6 +98,7 @@ impl From<crate::pool::PickError> for Refusal {
                 Refusal::Exhausted { resource, retry_after_secs: retry_after(reset, now), reset }
             }
             crate::pool::PickError::NoneUsable => Refusal::NoIdentity,
+            crate::pool::PickError::Busy => Refusal::Busy,
         }
     }
 }

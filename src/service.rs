@@ -16,7 +16,7 @@ use crate::audit::Auditor;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pool::{build_pool, BuildError};
+use crate::pool::{build_pool, BuildError, Keeper};
 use crate::proxy::{Ghpool, Timeouts};
 use crate::repos::RepoOwners;
 use crate::secrets::Resolver;
@@ -94,7 +94,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         log::warn!("ghpool runs WITHOUT identities: reads are unauthenticated (GitHub allows 60/hour per IP)");
     }
     Ok(Ghpool {
-        pool: Arc::new(pool),
+        pool: Arc::new(pool.with_max_in_flight(config.pool.max_in_flight)),
         allowlist: Allowlist::with_lists(
             config.owners.clone(),
             config.access.public_paths.clone(),
@@ -107,13 +107,21 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         public_url: config.public_url.clone(),
         auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
         client,
-        timeouts: Timeouts::default(),
+        timeouts: Timeouts { connect: config.connect_timeout, read: config.read_timeout, ..Timeouts::default() },
+        queue_timeout: config.pool.queue_timeout,
         started: Instant::now(),
     })
 }
 
 /// Build the server with its services; the caller runs it.
 pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, ghpool: Ghpool) -> Server {
+    let keeper = Keeper::new(
+        ghpool.pool.clone(),
+        ghpool.client.clone(),
+        config.upstream.clone(),
+        Resolver::from_process(&config.secrets_dir),
+        config.pool.refresh,
+    );
     let upstream = ghpool.upstream.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
@@ -121,7 +129,23 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, ghpool: Ghpool)
     proxy.add_tcp(&config.listen.to_string());
     server.add_service(proxy);
     server.add_service(background_service("upstream dns", DnsRefresh { upstream }));
+    server.add_service(background_service("pool keeper", KeeperService(keeper)));
     server
+}
+
+/// Runs the pool's upkeep every interval.
+struct KeeperService(Keeper);
+
+#[async_trait]
+impl BackgroundService for KeeperService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.0.interval()) => self.0.run_once().await,
+            }
+        }
+    }
 }
 
 /// Keeps the upstream's address current, so a worker never resolves DNS on the request path.

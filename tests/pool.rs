@@ -102,3 +102,136 @@ fn when_every_identity_is_limited_the_client_gets_429_from_ghpool() {
     assert_eq!(client().get(gp.url("/repos/acme/widgets?n=2")).send().unwrap().status(), 429);
     assert!(fake.requests().is_empty(), "then refused at once, no upstream call");
 }
+
+#[test]
+fn with_every_identity_spent_a_stale_entry_is_served_instead_of_429() {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_repo("acme", "widgets");
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &[("GHPOOL_CACHE_TTL", "1s")]);
+    let first = client().get(gp.url("/repos/acme/widgets")).send().unwrap().text().unwrap();
+    fake.set_budget("alice", "core", 5000, 0);
+    assert_eq!(client().get(gp.url("/repos/acme/widgets?other")).send().unwrap().status(), 429);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    fake.clear_log();
+    let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-ghpool-cache"], "STALE");
+    assert_eq!(resp.text().unwrap(), first);
+    assert!(fake.requests().is_empty(), "no upstream call");
+}
+
+/// `n` concurrent distinct reads; their statuses (0 for a transport error).
+fn burst(gp: &Ghpool, n: usize) -> Vec<u16> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let url = gp.url(&format!("/repos/acme/widgets?burst={i}"));
+            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn the_per_identity_in_flight_cap_holds_under_a_burst() {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_token(TOKEN_B, "bob");
+    fake.add_repo("acme", "widgets");
+    let extra = [("GHPOOL_POOL_MAX_IN_FLIGHT", "4"), ("GHPOOL_POOL_QUEUE_TIMEOUT", "20s")];
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], &extra);
+    fake.set_delay(std::time::Duration::from_millis(100));
+    let statuses = burst(&gp, 200);
+    assert!(statuses.iter().all(|s| *s == 200), "every read waits its turn: {statuses:?}");
+    for token in [TOKEN_A, TOKEN_B] {
+        let max = fake.max_concurrent(token);
+        assert!((1..=4).contains(&max), "{max} requests at once with one identity");
+    }
+}
+
+#[test]
+fn past_the_queue_timeout_the_answer_is_503_with_retry_after() {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_repo("acme", "widgets");
+    let extra = [("GHPOOL_POOL_MAX_IN_FLIGHT", "1"), ("GHPOOL_POOL_QUEUE_TIMEOUT", "200ms")];
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &extra);
+    fake.set_delay(std::time::Duration::from_millis(1500));
+    let statuses = burst(&gp, 3);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 2, "{statuses:?}");
+    let resp = {
+        let url = gp.url("/repos/acme/widgets?slow");
+        let slow = std::thread::spawn(move || client().get(url).send().unwrap().status());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let resp = client().get(gp.url("/repos/acme/widgets?second")).send().unwrap();
+        assert_eq!(slow.join().unwrap(), 200);
+        resp
+    };
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+}
+
+#[test]
+fn idle_budgets_are_refreshed_in_the_background_for_free() {
+    let (fake, gp) = {
+        let fake = FakeGithub::start();
+        fake.add_token(TOKEN_A, "alice");
+        fake.add_repo("acme", "widgets");
+        let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &[("GHPOOL_POOL_REFRESH", "1s")]);
+        (fake, gp)
+    };
+    fake.set_budget("alice", "core", 5000, 1234);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stats = gp.get_json("/stats");
+        if stats["identities"][0]["resources"]["core"]["remaining"] == 1234 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never refreshed: {stats}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let refreshes = fake.requests_to("/rate_limit");
+    assert!(!refreshes.is_empty() && refreshes.iter().all(|r| r.token.as_deref() == Some(TOKEN_A)));
+    assert_eq!(fake.remaining("alice", "core"), 1234, "GET /rate_limit costs nothing");
+}
+
+#[test]
+fn a_quarantined_identity_comes_back_when_its_secret_is_rotated() {
+    let fake = FakeGithub::start();
+    const ROTATED: &str = "ghp_rotatedRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR";
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_token(TOKEN_B, "bob");
+    fake.add_repo("acme", "widgets");
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("ghpool-tokens").join("alice");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, TOKEN_A).unwrap();
+    let dir = secrets.path().to_str().unwrap();
+    let extra =
+        [("GHPOOL_SECRETS_DIR", dir), ("GHPOOL_PAT_A", "k8s:tools/ghpool-tokens:alice"), ("GHPOOL_POOL_REFRESH", "1s")];
+    let gp = start_pool(&fake.base_url(), "acme", &[("b", TOKEN_B)], &extra);
+    fake.revoke_token(TOKEN_A);
+    let statuses = reads(&gp, 4);
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let state = |gp: &Ghpool| {
+        let stats = gp.get_json("/stats");
+        stats["identities"].as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap()["state"].clone()
+    };
+    assert_eq!(state(&gp), "quarantined");
+    // The secret is rotated in place, as the kubelet does.
+    fake.add_token(ROTATED, "alice");
+    std::fs::write(&file, ROTATED).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state(&gp) != "ok" {
+        assert!(std::time::Instant::now() < deadline, "still quarantined:\n{}", gp.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    fake.set_budget("bob", "core", 5000, 0);
+    for i in 0..3 {
+        let status = client().get(gp.url(&format!("/repos/acme/widgets?after={i}"))).send().unwrap().status();
+        assert_eq!(status, 200);
+    }
+    assert!(fake.requests().iter().any(|r| r.token.as_deref() == Some(ROTATED)), "the rotated token serves reads");
+    assert!(!gp.log().contains(ROTATED) && !gp.log().contains(TOKEN_A));
+}

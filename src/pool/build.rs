@@ -75,6 +75,7 @@ pub async fn build_pool(
                     id: ident.id.clone(),
                     login: login.login,
                     token: Some(token),
+                    secret_ref: Some(ident.token.clone()),
                     first_seen: login.rate,
                     token_expires: login.token_expires,
                 })

@@ -7,18 +7,23 @@
 
 mod budget;
 mod build;
+mod keeper;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 pub use budget::{assumed_limit, parse_headers, Budgets, RateLimit};
 pub use build::{build_pool, fetch_login, BuildError, Login, LoginError};
+pub use keeper::Keeper;
 
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretRef};
+
+/// GitHub allows 100 concurrent requests per user; stay well below by default.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 50;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -52,8 +57,13 @@ pub enum State {
 pub struct Identity {
     id: String,
     login: String,
-    /// `None` only for the anonymous identity of a pool with no tokens.
-    token: Option<Secret>,
+    /// `None` only for the anonymous identity of a pool with no tokens. Replaced when a
+    /// quarantined identity's secret is re-resolved to a working token.
+    token: RwLock<Option<Secret>>,
+    /// Where the token comes from, for re-resolution.
+    secret_ref: Option<SecretRef>,
+    /// When a request last went upstream with this identity (epoch s).
+    last_used: AtomicU64,
     account: Arc<Account>,
     in_flight: AtomicU64,
     upstream_requests: AtomicU64,
@@ -70,8 +80,12 @@ impl Identity {
         &self.login
     }
 
-    pub fn token(&self) -> Option<&Secret> {
-        self.token.as_ref()
+    pub fn token(&self) -> Option<Secret> {
+        self.token.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn has_token(&self) -> bool {
+        self.token.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
     pub fn is_usable(&self) -> bool {
@@ -83,6 +97,8 @@ impl Identity {
 #[derive(Debug)]
 pub struct Lease {
     identity: Arc<Identity>,
+    /// Wakes requests waiting for an identity below its in-flight cap.
+    released: Arc<tokio::sync::Notify>,
 }
 
 impl Lease {
@@ -95,6 +111,7 @@ impl Drop for Lease {
     fn drop(&mut self) {
         self.identity.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.identity.account.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.released.notify_waiters();
     }
 }
 
@@ -105,6 +122,8 @@ pub enum PickError {
     Exhausted { resource: String, reset: u64 },
     #[error("no usable identity (all quarantined)")]
     NoneUsable,
+    #[error("every identity has its maximum of requests in flight")]
+    Busy,
 }
 
 /// What an upstream answer says about the identity that got it.
@@ -143,6 +162,7 @@ pub struct Member {
     pub id: String,
     pub login: String,
     pub token: Option<Secret>,
+    pub secret_ref: Option<SecretRef>,
     /// What `GET /user` reported, if it carried rate-limit headers.
     pub first_seen: Option<(String, RateLimit)>,
     pub token_expires: Option<String>,
@@ -154,6 +174,8 @@ pub struct Pool {
     /// Serializes pick-and-count so concurrent picks see each other's in-flight requests.
     pick_lock: Mutex<()>,
     anonymous: bool,
+    max_in_flight: u64,
+    released: Arc<tokio::sync::Notify>,
 }
 
 impl Pool {
@@ -170,7 +192,9 @@ impl Pool {
                 Arc::new(Identity {
                     id: m.id,
                     login: m.login,
-                    token: m.token,
+                    token: RwLock::new(m.token),
+                    secret_ref: m.secret_ref,
+                    last_used: AtomicU64::new(0),
                     account,
                     in_flight: AtomicU64::new(0),
                     upstream_requests: AtomicU64::new(0),
@@ -179,7 +203,13 @@ impl Pool {
                 })
             })
             .collect();
-        Pool { identities, pick_lock: Mutex::new(()), anonymous: false }
+        Pool {
+            identities,
+            pick_lock: Mutex::new(()),
+            anonymous: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            released: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     /// A pool of one identity without a token: unauthenticated reads of public data.
@@ -188,10 +218,40 @@ impl Pool {
             id: "anonymous".into(),
             login: "anonymous".into(),
             token: None,
+            secret_ref: None,
             first_seen: None,
             token_expires: None,
         };
         Pool { anonymous: true, ..Pool::new(vec![member]) }
+    }
+
+    /// Cap the requests in flight per identity.
+    pub fn with_max_in_flight(mut self, max: u64) -> Pool {
+        self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Pick like [`Pool::pick_preferring`]; when every identity is at its in-flight cap, wait up
+    /// to `timeout` for one to free up.
+    pub async fn pick_waiting(
+        &self,
+        resource: &str,
+        preferred: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Lease, PickError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Register before trying, so a release between the try and the wait is not missed.
+            let released = self.released.notified();
+            match self.pick_preferring(resource, preferred) {
+                Err(PickError::Busy) => {
+                    if tokio::time::timeout_at(deadline, released).await.is_err() {
+                        return Err(PickError::Busy);
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn is_anonymous(&self) -> bool {
@@ -219,25 +279,32 @@ impl Pool {
         if let Some(identity) = preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
             let _serial = lock(&self.pick_lock);
             let budgets = lock(&identity.account.budgets);
-            if identity.is_usable() && budgets.remaining(resource, now) > 0 {
-                return Ok(Self::lease(identity));
+            let below_cap = identity.in_flight.load(Ordering::Relaxed) < self.max_in_flight;
+            if identity.is_usable() && below_cap && budgets.remaining(resource, now) > 0 {
+                return Ok(self.lease(identity));
             }
         }
         self.pick_at(resource, now)
     }
 
-    fn lease(identity: &Arc<Identity>) -> Lease {
+    fn lease(&self, identity: &Arc<Identity>) -> Lease {
         identity.in_flight.fetch_add(1, Ordering::Relaxed);
         identity.account.in_flight.fetch_add(1, Ordering::Relaxed);
         identity.upstream_requests.fetch_add(1, Ordering::Relaxed);
-        Lease { identity: identity.clone() }
+        identity.last_used.store(now_epoch(), Ordering::Relaxed);
+        Lease { identity: identity.clone(), released: self.released.clone() }
     }
 
     pub fn pick_at(&self, resource: &str, now: u64) -> Result<Lease, PickError> {
         let _serial = lock(&self.pick_lock);
         let mut best: Option<(i64, u64, &Arc<Identity>)> = None;
         let mut earliest_reset: Option<u64> = None;
+        let mut busy = false;
         for identity in self.identities.iter().filter(|i| i.is_usable()) {
+            if identity.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
+                busy = true;
+                continue;
+            }
             let budgets = lock(&identity.account.budgets);
             if let Some(reset) = budgets.exhausted_until(resource, now) {
                 earliest_reset = Some(earliest_reset.map_or(reset, |r| r.min(reset)));
@@ -256,7 +323,8 @@ impl Pool {
             }
         }
         match (best, earliest_reset) {
-            (Some((_, _, identity)), _) => Ok(Self::lease(identity)),
+            (Some((_, _, identity)), _) => Ok(self.lease(identity)),
+            (None, _) if busy => Err(PickError::Busy),
             (None, Some(reset)) => Err(PickError::Exhausted { resource: resource.to_string(), reset }),
             (None, None) => Err(PickError::NoneUsable),
         }
@@ -268,7 +336,7 @@ impl Pool {
         if let Some((resource, seen)) = rate {
             lock(&identity.account.budgets).observe(&resource, seen);
         }
-        if status == 401 && identity.token.is_some() {
+        if status == 401 && identity.has_token() {
             self.quarantine(identity, "GitHub answered 401 Bad credentials");
         }
     }
@@ -406,6 +474,7 @@ mod tests {
             id: id.into(),
             login: login.into(),
             token: Some(Secret::new(format!("ghp_{id}"))),
+            secret_ref: None,
             first_seen: Some((
                 "core".into(),
                 RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: 2000 },
@@ -458,6 +527,25 @@ mod tests {
         );
         assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
         assert_eq!(pool.usable_count(), 1);
+    }
+
+    #[test]
+    fn the_in_flight_cap_holds_and_waiters_get_a_freed_slot() {
+        let pool =
+            Arc::new(Pool::new(vec![member("a", "alice", 1000), member("b", "bob", 1000)]).with_max_in_flight(2));
+        let leases: Vec<Lease> = (0..4).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
+        assert_eq!(pool.pick_at("core", 1000).unwrap_err(), PickError::Busy);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let waited = rt.block_on(pool.pick_waiting("core", None, Duration::from_millis(50)));
+        assert_eq!(waited.unwrap_err(), PickError::Busy, "a bounded wait");
+        let (pool2, mut leases) = (pool.clone(), leases);
+        let got = rt.block_on(async move {
+            let waiter = tokio::spawn(async move { pool2.pick_waiting("core", None, Duration::from_secs(5)).await });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            leases.pop();
+            waiter.await.unwrap()
+        });
+        assert!(got.is_ok(), "a released slot wakes a waiter");
     }
 
     #[test]

@@ -184,6 +184,11 @@ impl FakeGithub {
         self.lock().down = down;
     }
 
+    /// The most requests ever answered at once with `token`.
+    pub fn max_concurrent(&self, token: &str) -> usize {
+        self.lock().concurrent.get(token).map_or(0, |(_, max)| *max)
+    }
+
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.lock().log.clone()
     }
@@ -302,6 +307,9 @@ struct World {
     down: bool,
     log: Vec<LoggedRequest>,
     served: u64,
+    /// Requests being answered now, and the most ever at once, per credential ("" for none):
+    /// GitHub's secondary limit counts concurrent requests per user.
+    concurrent: HashMap<String, (usize, usize)>,
 }
 
 impl World {
@@ -649,10 +657,25 @@ fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String
 }
 
 async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
-    let delay = lock(&world).delay;
+    let who = header_string(req.headers(), header::AUTHORIZATION).map(|v| credential(&v)).unwrap_or_default();
+    let delay = {
+        let mut w = lock(&world);
+        let (now, max) = w.concurrent.entry(who.clone()).or_default();
+        *now += 1;
+        *max = (*max).max(*now);
+        w.delay
+    };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let response = answer(&world, req);
+    if let Some((now, _)) = lock(&world).concurrent.get_mut(&who) {
+        *now -= 1;
+    }
+    response
+}
+
+fn answer(world: &Arc<Mutex<World>>, req: Request) -> Response {
     let headers = req.headers();
     let incoming = Incoming {
         method: req.method().clone(),
@@ -663,7 +686,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         if_modified_since: header_string(headers, header::IF_MODIFIED_SINCE),
     };
     let reply = {
-        let mut w = lock(&world);
+        let mut w = lock(world);
         let reply = w.answer(&incoming);
         w.log.push(LoggedRequest {
             method: incoming.method.to_string(),
