@@ -31,6 +31,8 @@ pub struct AdminView<'a> {
     pub upstream_resolved: bool,
     pub started: Instant,
     pub cache: CacheSnapshot,
+    /// Per-client usage of the pool's budget (names never carry a token).
+    pub clients: std::collections::BTreeMap<String, crate::fairness::ClientUsage>,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -72,7 +74,7 @@ fn prometheus(view: &AdminView) -> AdminAnswer {
     AdminAnswer {
         status: 200,
         content_type: PROMETHEUS_CONTENT_TYPE,
-        body: view.metrics.render(view.pool, &view.cache),
+        body: view.metrics.render(view.pool, &view.cache, &view.clients),
     }
 }
 
@@ -86,6 +88,7 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "identities": view.pool.snapshot(),
         "requests": { "by_route": by_route, "by_status": by_status },
         "cache": view.cache,
+        "clients": view.clients,
     })
 }
 
@@ -115,6 +118,7 @@ mod tests {
             upstream_resolved: false,
             started: Instant::now(),
             cache: CacheSnapshot::default(),
+            clients: Default::default(),
         };
         assert_eq!(answer(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;

@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub access: RawAccess,
     #[serde(default)]
     pub pool: RawPool,
+    #[serde(default)]
+    pub fairness: RawFairness,
     pub connect_timeout: Option<DurationText>,
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
@@ -57,6 +59,14 @@ pub struct RawPool {
     pub max_in_flight: Option<u64>,
     pub queue_timeout: Option<DurationText>,
     pub refresh: Option<DurationText>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFairness {
+    pub client_key: Option<String>,
+    pub per_client_per_minute: Option<u64>,
+    pub burst: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +162,15 @@ pub struct PoolConfig {
     pub refresh: Duration,
 }
 
+/// Each client's share of the requests that cost pool budget.
+#[derive(Debug, Clone)]
+pub struct FairnessConfig {
+    pub client_key: crate::fairness::ClientKey,
+    /// Upstream-costing requests a minute per client; 0 turns the limit off.
+    pub per_client_per_minute: u64,
+    pub burst: u64,
+}
+
 /// What the allowlist lets through besides allowed owners.
 #[derive(Debug, Clone)]
 pub struct AccessConfig {
@@ -180,6 +199,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub access: AccessConfig,
     pub pool: PoolConfig,
+    pub fairness: FairnessConfig,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
@@ -352,6 +372,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         )
         .max(Duration::from_secs(1)),
     };
+    let fairness = pick_fairness(&raw.fairness, env, &mut issues);
     let connect_timeout = pick_duration(
         env,
         "GHPOOL_CONNECT_TIMEOUT",
@@ -382,6 +403,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             cache,
             access,
             pool,
+            fairness,
             connect_timeout,
             read_timeout,
             identities,
@@ -488,6 +510,34 @@ pub fn parse_size(value: &SizeText) -> Result<u64, String> {
         return Err("size must be greater than zero".to_string());
     }
     Ok(bytes)
+}
+
+fn pick_count(env: &HashMap<String, String>, env_key: &str, raw: Option<u64>, issues: &mut Vec<ConfigIssue>) -> u64 {
+    match env.get(env_key) {
+        Some(v) => v.trim().parse().unwrap_or_else(|_| {
+            issues.push(issue(env_key, format!("`{v}` is not a whole number")));
+            0
+        }),
+        None => raw.unwrap_or(0),
+    }
+}
+
+fn pick_fairness(raw: &RawFairness, env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> FairnessConfig {
+    let (key, text) = match (env.get("GHPOOL_FAIRNESS_CLIENT_KEY"), &raw.client_key) {
+        (Some(t), _) => ("GHPOOL_FAIRNESS_CLIENT_KEY", t.clone()),
+        (None, Some(t)) => ("fairness.client_key", t.clone()),
+        (None, None) => ("fairness.client_key", "token".to_string()),
+    };
+    let client_key = crate::fairness::ClientKey::parse(&text).unwrap_or_else(|| {
+        issues.push(issue(key, format!("`{text}` is not one of header, token, address")));
+        crate::fairness::ClientKey::Token
+    });
+    let per_minute = pick_count(env, "GHPOOL_FAIRNESS_PER_MINUTE", raw.per_client_per_minute, issues);
+    let burst = match pick_count(env, "GHPOOL_FAIRNESS_BURST", raw.burst, issues) {
+        0 => per_minute.max(1),
+        b => b,
+    };
+    FairnessConfig { client_key, per_client_per_minute: per_minute, burst }
 }
 
 fn pick_rules(raw: &[RawRule], issues: &mut Vec<ConfigIssue>) -> Vec<TtlRule> {

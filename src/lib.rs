@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod cache;
 pub mod config;
+pub mod fairness;
 pub mod graphql;
 pub mod logging;
 pub mod metrics;

@@ -23,6 +23,7 @@ pub struct Metrics {
     duration: HistogramVec,
     cache_size: IntGaugeVec,
     cache_events: IntCounterVec,
+    client_requests: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -91,7 +92,14 @@ impl Metrics {
             "Cache events: hit, miss, revalidation, not_modified (GitHub's free 304s), stale_served, eviction, purge.",
             &["event"],
         );
+        let client_requests = counter(
+            &registry,
+            "ghpool_client_requests_total",
+            "Requests that cost pool budget, by client (as fairness names them) and outcome (upstream, refused).",
+            &["client", "outcome"],
+        );
         Metrics {
+            client_requests,
             registry,
             requests,
             upstream_requests,
@@ -153,9 +161,20 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with budget gauges and cache metrics refreshed first.
-    pub fn render(&self, pool: &Pool, cache: &CacheSnapshot) -> String {
+    /// The text exposition, with budget gauges, cache and client metrics refreshed first.
+    pub fn render(
+        &self,
+        pool: &Pool,
+        cache: &CacheSnapshot,
+        clients: &std::collections::BTreeMap<String, crate::fairness::ClientUsage>,
+    ) -> String {
         self.sync_cache(cache);
+        for (client, usage) in clients {
+            for (outcome, total) in [("upstream", usage.upstream_requests), ("refused", usage.refused)] {
+                let counter = self.client_requests.with_label_values(&[client, outcome]);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+        }
         for identity in pool.snapshot() {
             let usable = matches!(identity.state, crate::pool::State::Ok);
             self.identity_up.with_label_values(&[&identity.id]).set(usable as i64);

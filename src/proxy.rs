@@ -75,6 +75,7 @@ pub struct Ghpool {
     pub repos: Arc<RepoOwners>,
     pub auditor: Arc<Auditor>,
     pub cache: Arc<Cache>,
+    pub fairness: Arc<crate::fairness::Fairness>,
     /// `public_url` from the configuration, if set.
     pub public_url: Option<String>,
     /// For ghpool's own calls (repository owners).
@@ -106,6 +107,10 @@ pub struct RequestCtx {
     closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
     refusal: Option<Refusal>,
+    /// Who sent the request, as fairness names clients.
+    client: String,
+    /// This request has been charged to its client's share.
+    charged: bool,
     /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
     /// `upstream_peer` picks another identity.
     failover: bool,
@@ -183,6 +188,7 @@ impl Ghpool {
             upstream_resolved: self.upstream.addr().is_some(),
             started: self.started,
             cache: self.cache.snapshot(),
+            clients: self.fairness.usage(),
         }
     }
 }
@@ -247,6 +253,8 @@ impl ProxyHttp for Ghpool {
             closed: false,
             refusal: None,
             failover: false,
+            client: String::new(),
+            charged: false,
         }
     }
 
@@ -264,6 +272,11 @@ impl ProxyHttp for Ghpool {
                 let host = session.req_header().headers.get("host").and_then(|v| v.to_str().ok());
                 let ghes = ctx.target.as_ref().is_some_and(|t| t.ghes_layout);
                 ctx.public_base = rewrite::public_base(self.public_url.as_deref(), "http", host, ghes);
+                let req = session.req_header();
+                let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
+                let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
+                let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+                ctx.client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
                 ctx.route = Some(route);
                 Ok(false)
             }
@@ -350,6 +363,17 @@ impl ProxyHttp for Ghpool {
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         if ctx.lease.is_none() {
             if let Some(resource) = ctx.route.as_ref().and_then(Route::resource) {
+                // A request is charged to its client once, however many identities it tries.
+                if !ctx.charged {
+                    ctx.charged = true;
+                    if let Err(wait) = self.fairness.take(&ctx.client, Instant::now()) {
+                        let refusal = Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) };
+                        let mut error = Error::explain(ErrorType::HTTPStatus(429), "client over its share");
+                        error.esource = pingora_core::ErrorSource::Internal;
+                        ctx.refusal = Some(refusal);
+                        return Err(error);
+                    }
+                }
                 let preferred = session
                     .cache
                     .maybe_cache_meta()

@@ -32,6 +32,8 @@ pub enum Refusal {
     NoIdentity,
     #[error("every ghpool identity is at its limit of concurrent requests; retry shortly")]
     Busy,
+    #[error("this client has used its share of ghpool's GitHub budget; retry after {retry_after_secs} s")]
+    OverShare { retry_after_secs: u64 },
     #[error("GitHub could not be reached: {0}")]
     BadGateway(String),
     #[error("GitHub did not answer in time")]
@@ -61,7 +63,7 @@ impl Refusal {
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed => 405,
             Refusal::TooLarge(_) => 413,
-            Refusal::Exhausted { .. } => 429,
+            Refusal::Exhausted { .. } | Refusal::OverShare { .. } => 429,
             Refusal::NoIdentity | Refusal::Busy => 503,
             Refusal::BadGateway(_) => 502,
             Refusal::GatewayTimeout => 504,
@@ -84,6 +86,7 @@ impl Refusal {
             }
             Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
             Refusal::Busy => headers.push(("retry-after", "1".to_string())),
+            Refusal::OverShare { retry_after_secs } => headers.push(("retry-after", retry_after_secs.to_string())),
             _ => {}
         }
         Answer { status: self.status(), headers, body }

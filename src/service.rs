@@ -105,6 +105,11 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         repos: Arc::new(RepoOwners::default()),
         cache: Arc::new(Cache::new(&config.cache)),
         public_url: config.public_url.clone(),
+        fairness: Arc::new(crate::fairness::Fairness::new(
+            config.fairness.client_key,
+            config.fairness.per_client_per_minute,
+            config.fairness.burst,
+        )),
         auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
         client,
         timeouts: Timeouts { connect: config.connect_timeout, read: config.read_timeout, ..Timeouts::default() },

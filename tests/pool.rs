@@ -235,3 +235,35 @@ fn a_quarantined_identity_comes_back_when_its_secret_is_rotated() {
     assert!(fake.requests().iter().any(|r| r.token.as_deref() == Some(ROTATED)), "the rotated token serves reads");
     assert!(!gp.log().contains(ROTATED) && !gp.log().contains(TOKEN_A));
 }
+
+#[test]
+fn a_greedy_client_gets_429_past_its_share_while_others_are_served() {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_repo("acme", "widgets");
+    let extra =
+        [("GHPOOL_FAIRNESS_CLIENT_KEY", "header"), ("GHPOOL_FAIRNESS_PER_MINUTE", "6"), ("GHPOOL_FAIRNESS_BURST", "5")];
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &extra);
+    let get = |who: &str, path: &str| client().get(gp.url(path)).header("x-ghpool-client", who).send().unwrap();
+    let statuses: Vec<u16> =
+        (0..8).map(|i| get("greedy", &format!("/repos/acme/widgets?g={i}")).status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let refused = get("greedy", "/repos/acme/widgets?g=99");
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert_eq!(get("greedy", "/repos/acme/widgets?g=0").status(), 200, "a cache hit costs nothing");
+    for i in 0..3 {
+        assert_eq!(get("polite", &format!("/repos/acme/widgets?p={i}")).status(), 200, "others are unaffected");
+    }
+    assert_eq!(fake.requests_to("/repos/acme/widgets?g=").len(), 5, "refused requests never reached GitHub");
+    let clients = gp.get_json("/stats")["clients"].clone();
+    assert_eq!(clients["client:greedy"]["upstream_requests"], 5, "{clients}");
+    assert_eq!(clients["client:greedy"]["refused"], 4, "{clients}");
+    assert_eq!(clients["client:polite"]["upstream_requests"], 3, "{clients}");
+    let metrics = client().get(gp.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains(r#"ghpool_client_requests_total{client="client:greedy",outcome="refused"} 4"#),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,187 @@
+//! Fairness between clients: one runaway agent must not drain the pool for the others.
+//!
+//! Owns: telling clients apart (the `X-Ghpool-Client` header, a digest of the client's token, or
+//! the source address), and a token bucket per client over the requests that cost pool budget
+//! (cache hits are free; only requests that go upstream with a pool identity are charged).
+//! Must never: use a raw token as a key or a label — a client known by its token is named by the
+//! first 12 hex digits of its SHA-256.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Clients remembered at once; past this, idle clients (full buckets) are forgotten first.
+const MAX_CLIENTS: usize = 10_000;
+const MAX_HEADER_CHARS: usize = 64;
+
+/// How clients are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKey {
+    /// `X-Ghpool-Client`, falling back to the token digest, then the address.
+    Header,
+    /// A digest of the client's `Authorization`, falling back to the address.
+    Token,
+    /// The source IP address.
+    Address,
+}
+
+impl ClientKey {
+    pub fn parse(text: &str) -> Option<ClientKey> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "header" => Some(ClientKey::Header),
+            "token" => Some(ClientKey::Token),
+            "address" => Some(ClientKey::Address),
+            _ => None,
+        }
+    }
+}
+
+/// The name a client goes by in buckets, `/stats` and metric labels.
+pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<&str>, addr: Option<IpAddr>) -> String {
+    let from_header = || {
+        header.map(str::trim).filter(|h| !h.is_empty()).map(|h| {
+            let clean: String = h
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(*c))
+                .take(MAX_HEADER_CHARS)
+                .collect();
+            format!("client:{clean}")
+        })
+    };
+    let from_token = || {
+        authorization.map(str::trim).filter(|a| !a.is_empty()).map(|a| {
+            let token = a.split_once(' ').map_or(a, |(_, t)| t.trim());
+            let digest = Sha256::digest(token.as_bytes());
+            let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+            format!("token:{hex}")
+        })
+    };
+    let from_addr = || addr.map_or_else(|| "address:unknown".to_string(), |a| format!("address:{a}"));
+    match kind {
+        ClientKey::Header => from_header().or_else(from_token).unwrap_or_else(from_addr),
+        ClientKey::Token => from_token().unwrap_or_else(from_addr),
+        ClientKey::Address => from_addr(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    charged: u64,
+    refused: u64,
+}
+
+/// What `/stats` shows per client.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct ClientUsage {
+    pub upstream_requests: u64,
+    pub refused: u64,
+}
+
+/// Token buckets per client: `per_minute` requests a minute, bursts of up to `burst`.
+pub struct Fairness {
+    pub kind: ClientKey,
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Fairness {
+    /// `per_minute == 0` turns the limit off (usage is still counted).
+    pub fn new(kind: ClientKey, per_minute: u64, burst: u64) -> Fairness {
+        Fairness {
+            kind,
+            per_second: per_minute as f64 / 60.0,
+            burst: burst.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn limited(&self) -> bool {
+        self.per_second > 0.0
+    }
+
+    /// Charge one upstream request to `client`, or say how long until it may send one.
+    pub fn take(&self, client: &str, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+            if buckets.len() >= MAX_CLIENTS {
+                buckets.clear();
+            }
+        }
+        let bucket =
+            buckets.entry(client.to_string()).or_insert(Bucket { tokens: self.burst, at: now, charged: 0, refused: 0 });
+        if !self.limited() {
+            bucket.charged += 1;
+            return Ok(());
+        }
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            bucket.charged += 1;
+            Ok(())
+        } else {
+            bucket.refused += 1;
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second))
+        }
+    }
+
+    pub fn usage(&self) -> BTreeMap<String, ClientUsage> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .iter()
+            .map(|(name, b)| (name.clone(), ClientUsage { upstream_requests: b.charged, refused: b.refused }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_never_show_a_token() {
+        let t = client_name(ClientKey::Token, None, Some("token ghp_secret"), None);
+        assert!(t.starts_with("token:") && !t.contains("secret"));
+        assert_eq!(t, client_name(ClientKey::Token, None, Some("Bearer ghp_secret"), None), "one token, one client");
+        let h = client_name(ClientKey::Header, Some("agent-7\r\nx"), Some("token t"), None);
+        assert_eq!(h, "client:agent-7x");
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(client_name(ClientKey::Header, None, None, Some(ip)), "address:10.1.2.3");
+        assert_eq!(client_name(ClientKey::Address, Some("a"), Some("token t"), Some(ip)), "address:10.1.2.3");
+    }
+
+    #[test]
+    fn a_bucket_refuses_past_its_share_and_refills() {
+        let f = Fairness::new(ClientKey::Header, 60, 3);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(f.take("greedy", t0).is_ok());
+        }
+        let wait = f.take("greedy", t0).unwrap_err();
+        assert!(wait <= Duration::from_secs(1) && wait > Duration::ZERO);
+        assert!(f.take("polite", t0).is_ok(), "another client is unaffected");
+        assert!(f.take("greedy", t0 + Duration::from_millis(1100)).is_ok(), "one a second comes back");
+        let usage = f.usage();
+        assert_eq!(usage["greedy"], ClientUsage { upstream_requests: 4, refused: 1 });
+    }
+
+    #[test]
+    fn off_counts_but_never_refuses() {
+        let f = Fairness::new(ClientKey::Token, 0, 1);
+        let now = Instant::now();
+        for _ in 0..100 {
+            assert!(f.take("c", now).is_ok());
+        }
+        assert_eq!(f.usage()["c"].upstream_requests, 100);
+    }
+}
