@@ -568,6 +568,16 @@ impl ProxyHttp for Ghpool {
             self.repos.learn_from_json(&held);
         }
         ctx.closed = crate::cache::is_closed(&held);
+        // A secondary limit without `retry-after` only says so in its message: too late to fail this
+        // request over (its header is on its way), but the identity pauses for the next ones.
+        if let (Some(lease), Some(status)) = (&ctx.lease, ctx.upstream_status) {
+            let secondary = matches!(status, 403 | 429) && crate::pool::mentions_secondary_limit(&held);
+            match secondary {
+                true => self.pool.secondary_limit(lease.identity(), ctx.resource),
+                false if status < 400 => self.pool.answered(lease.identity()),
+                false => {}
+            }
+        }
         let pooled = ctx.route.as_ref().is_some_and(Route::is_pooled);
         let stripped = if pooled { rewrite::strip_permissions(&held) } else { std::borrow::Cow::Borrowed(&held[..]) };
         let upstream_base = self.upstream.upstream().base_url();

@@ -267,3 +267,15 @@ fn a_greedy_client_gets_429_past_its_share_while_others_are_served() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_secondary_limit_without_retry_after_pauses_the_identity_for_the_next_reads() {
+    let (fake, gp) = setup();
+    fake.set_secondary_limit(Some("alice"), None);
+    let statuses = reads(&gp, 8);
+    // Without retry-after, only the message says "secondary rate limit", and it arrives after the
+    // status line: that one answer reaches its client; alice then pauses (60 s, doubling).
+    assert!(statuses.iter().filter(|s| **s == 403).count() <= 1, "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 200).count() >= 7, "{statuses:?}");
+    assert_eq!(statuses_by_token(&fake, TOKEN_A), [403], "alice is not asked again");
+}

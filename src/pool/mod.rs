@@ -67,6 +67,8 @@ pub struct Identity {
     account: Arc<Account>,
     in_flight: AtomicU64,
     upstream_requests: AtomicU64,
+    /// Secondary limits met in a row without `retry-after`: each doubles the pause.
+    secondary_strikes: AtomicU64,
     state: Mutex<State>,
     token_expires: Mutex<Option<String>>,
 }
@@ -156,6 +158,12 @@ pub fn judge(status: u16, rate: Option<&RateLimit>, retry_after: Option<u64>, gr
     }
 }
 
+/// Does an error body say "secondary rate limit" (Octokit's test: `/\bsecondary rate\b/i`)?
+pub fn mentions_secondary_limit(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    text.contains("secondary rate")
+}
+
 /// A resolved identity, ready to join a pool.
 #[derive(Debug)]
 pub struct Member {
@@ -198,6 +206,7 @@ impl Pool {
                     account,
                     in_flight: AtomicU64::new(0),
                     upstream_requests: AtomicU64::new(0),
+                    secondary_strikes: AtomicU64::new(0),
                     state: Mutex::new(State::Ok),
                     token_expires: Mutex::new(m.token_expires),
                 })
@@ -339,6 +348,18 @@ impl Pool {
         if status == 401 && identity.has_token() {
             self.quarantine(identity, "GitHub answered 401 Bad credentials");
         }
+    }
+
+    /// GitHub said "secondary rate limit" without a `retry-after`: pause 60 s, doubling with each
+    /// one in a row (at most 16 min), as GitHub's guidance and Octokit do.
+    pub fn secondary_limit(&self, identity: &Identity, resource: &str) {
+        let strikes = identity.secondary_strikes.fetch_add(1, Ordering::Relaxed).min(4);
+        self.hold_off(identity, resource, now_epoch() + (60 << strikes));
+    }
+
+    /// A normal answer ends a run of secondary limits.
+    pub fn answered(&self, identity: &Identity) {
+        identity.secondary_strikes.store(0, Ordering::Relaxed);
     }
 
     /// GitHub asked this identity to pause on `resource` until `until` (epoch s).
@@ -546,6 +567,22 @@ mod tests {
             waiter.await.unwrap()
         });
         assert!(got.is_ok(), "a released slot wakes a waiter");
+    }
+
+    #[test]
+    fn repeated_secondary_limits_back_off_exponentially() {
+        let pool = Pool::new(vec![member("a", "alice", 1000)]);
+        let a = pool.identities()[0].clone();
+        let until = |pool: &Pool| pool.pick("core").unwrap_err();
+        pool.secondary_limit(&a, "core");
+        let PickError::Exhausted { reset: first, .. } = until(&pool) else { panic!() };
+        pool.secondary_limit(&a, "core");
+        let PickError::Exhausted { reset: second, .. } = until(&pool) else { panic!() };
+        let now = now_epoch();
+        assert!((55..=61).contains(&(first - now)), "{}", first - now);
+        assert!((115..=121).contains(&(second - now)), "{}", second - now);
+        pool.answered(&a);
+        assert_eq!(a.secondary_strikes.load(Ordering::Relaxed), 0);
     }
 
     #[test]
