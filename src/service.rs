@@ -133,23 +133,38 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, ghpool: Ghpool)
     let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, ghpool);
     proxy.add_tcp(&config.listen.to_string());
     server.add_service(proxy);
-    server.add_service(background_service("upstream dns", DnsRefresh { upstream }));
-    server.add_service(background_service("pool keeper", KeeperService(keeper)));
+    server.add_service(background_service("upstream dns", Every(DNS_REFRESH, DnsRefresh { upstream })));
+    let interval = keeper.interval();
+    server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server
 }
 
-/// Runs the pool's upkeep every interval.
-struct KeeperService(Keeper);
+/// Work done on a timer in the background.
+#[async_trait]
+trait Tick: Send + Sync {
+    async fn tick(&self);
+}
+
+/// A background service that runs `T::tick` every interval until shutdown.
+struct Every<T>(Duration, T);
 
 #[async_trait]
-impl BackgroundService for KeeperService {
+impl<T: Tick> BackgroundService for Every<T> {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(self.0.interval()) => self.0.run_once().await,
+                _ = tokio::time::sleep(self.0) => self.1.tick().await,
             }
         }
+    }
+}
+
+/// The pool's upkeep: budgets of idle identities, quarantined identities' secrets.
+#[async_trait]
+impl Tick for Keeper {
+    async fn tick(&self) {
+        self.run_once().await;
     }
 }
 
@@ -159,17 +174,10 @@ struct DnsRefresh {
 }
 
 #[async_trait]
-impl BackgroundService for DnsRefresh {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(DNS_REFRESH) => {
-                    if let Err(e) = self.upstream.refresh().await {
-                        log::warn!("upstream `{}` did not resolve: {e}; keeping the last address", self.upstream.upstream().host());
-                    }
-                }
-            }
+impl Tick for DnsRefresh {
+    async fn tick(&self) {
+        if let Err(e) = self.upstream.refresh().await {
+            log::warn!("upstream `{}` did not resolve: {e}; keeping the last address", self.upstream.upstream().host());
         }
     }
 }
