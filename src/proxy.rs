@@ -2,16 +2,18 @@
 //! decision function from the modules beside it, and applies the result — nothing more.
 //!
 //! ```text
-//! client ─► request_filter ──────────────► upstream_peer ─► upstream_request_filter ─► GitHub
-//!            │ normalize (access)                              │ pooled: pool token, client's dropped
-//!            │ classify (route)                                │ passthrough: client's token kept
-//!            │ admin endpoints answered here (admin)           │ Host, User-Agent, upstream prefix
-//!            │ allowlist (access), pick identity (pool)
-//!            │ refusals answered here (respond)
-//!            ▼
-//! client ◄─ response_filter ◄── upstream_response_filter ◄──────────────────────────── GitHub
-//!                                 │ budgets and 401s into the pool; pool-describing headers stripped
-//! logging: one line per request, metrics
+//! client ─► request_filter ─► request_cache_filter ─► cache_key_callback ─► [cache lookup]
+//!            │ normalize, classify, allowlist          (pooled reads and      │ hit ─► cache_hit_filter
+//!            │ (access, route, graphql, repos)          GraphQL queries)       │        (no-cache, max-age)
+//!            │ admin + refusals answered (admin, respond)                      ▼ miss / expired
+//!            │ client named (fairness), public base (rewrite)           upstream_peer: fairness share,
+//!            ▼                                                          pick identity (pool), wait ≤ cap
+//!                 upstream_request_filter: pool token or the client's; validators only for the
+//!                 identity that fetched the entry; Host, User-Agent, prefix ─────────────► GitHub
+//! client ◄─ response_filter ◄─ [cache store] ◄─ upstream_response_body_filter ◄─ upstream_response_filter
+//!    X-Ghpool-Cache; writes purge       (cache)   learn repo ids, strip permissions,    budgets; limited or
+//!    what they change (cache)                     rewrite URLs (rewrite)                bad token → fail over
+//! logging: one line per request, audit line per write, metrics, closed entries kept longer
 //! ```
 //! Must never: forward a client's token on a pooled read, or a pool token on a write.
 
