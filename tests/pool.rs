@@ -56,6 +56,24 @@ fn a_spent_primary_budget_fails_over_to_the_others() {
     let stats = gp.get_json("/stats");
     let alice = stats["identities"].as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap().clone();
     assert_eq!(alice["resources"]["core"]["remaining"], 0, "{alice}");
+    assert!(alice["limited_until"]["core"].as_u64().is_some_and(|t| t > 0), "/stats says until when: {alice}");
+}
+
+#[test]
+fn a_passed_reset_restores_a_budget_without_waiting_for_an_answer() {
+    let (fake, gp) = setup();
+    let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2;
+    for login in ["alice", "bob"] {
+        fake.set_budget(login, "core", 5000, 0);
+        fake.set_reset(login, "core", soon);
+    }
+    assert_eq!(client().get(gp.url("/repos/acme/widgets?n=1")).send().unwrap().status(), 429);
+    fake.clear_log();
+    assert_eq!(client().get(gp.url("/repos/acme/widgets?n=2")).send().unwrap().status(), 429);
+    assert!(fake.requests().is_empty(), "ghpool knows both are spent");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    // The fake refills at its reset too; ghpool sends the read because the reset time has passed.
+    assert_eq!(client().get(gp.url("/repos/acme/widgets?n=3")).send().unwrap().status(), 200);
 }
 
 #[test]

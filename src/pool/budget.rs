@@ -93,6 +93,15 @@ impl Budgets {
         }
     }
 
+    /// Every resource that cannot be used now, with when it comes back (epoch s).
+    pub fn limited(&self, now: u64) -> std::collections::BTreeMap<String, u64> {
+        self.by_resource
+            .keys()
+            .chain(self.blocked.keys())
+            .filter_map(|r| self.exhausted_until(r, now).map(|until| (r.clone(), until)))
+            .collect()
+    }
+
     pub fn get(&self, resource: &str) -> Option<RateLimit> {
         self.by_resource.get(resource).copied()
     }
@@ -140,6 +149,8 @@ mod tests {
         assert_eq!(b.remaining("graphql", 150), 5000, "unseen resources assume GitHub's default");
         b.block("graphql", 160);
         assert_eq!((b.remaining("graphql", 150), b.exhausted_until("graphql", 150)), (0, Some(160)));
+        assert_eq!(b.limited(150).get("graphql"), Some(&160));
         assert_eq!(b.remaining("graphql", 160), 5000, "a hold-off ends by itself");
+        assert!(b.limited(160).is_empty());
     }
 }

@@ -460,6 +460,7 @@ impl Pool {
                     upstream_requests: i.upstream_requests.load(Ordering::Relaxed),
                     token_expires: lock(&i.token_expires).clone(),
                     resources: resources.into_iter().collect(),
+                    limited_until: budgets.limited(now),
                 }
             })
             .collect()
@@ -484,6 +485,9 @@ pub struct IdentitySnapshot {
     pub upstream_requests: u64,
     pub token_expires: Option<String>,
     pub resources: std::collections::BTreeMap<String, ResourceSnapshot>,
+    /// Resources this identity cannot serve now (spent, or paused by GitHub), and until when
+    /// (epoch s).
+    pub limited_until: std::collections::BTreeMap<String, u64>,
 }
 
 #[cfg(test)]
