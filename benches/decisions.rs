@@ -53,7 +53,7 @@ fn pick(c: &mut Criterion) {
 
 fn graphql(c: &mut Criterion) {
     let small = r#"{"query": "query Q($o: String!) { repository(owner: $o, name: \"w\") { issues(first: 10) { nodes { title } } } }", "variables": {"o": "acme"}}"#;
-    let fields: String = (0..600).map(|i| format!("f{i}: title ")).collect();
+    let fields: String = (0..1600).map(|i| format!("f{i}: title ")).collect();
     let big_doc = format!(
         "query Big {{ repository(owner: \"acme\", name: \"w\") {{ issues(first: 100) {{ nodes {{ {fields} }} }} }} }}"
     );
