@@ -50,6 +50,9 @@ const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authenticat
 /// and rewritten bodies are kept uncompressed.
 const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization", "accept-encoding"];
 
+/// How long a client may take to send a GraphQL body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// JSON answers up to this size are held whole to rewrite their URLs (and learn repository
 /// owners); larger ones pass through as they are.
 const REWRITE_LIMIT: usize = 16 * 1024 * 1024;
@@ -204,8 +207,12 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, Refus
     }
     session.enable_retry_buffering();
     let mut body = Vec::new();
+    // A client that stops sending must not hold the request (and its worker task) forever.
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
     loop {
-        match session.read_request_body().await {
+        let read = tokio::time::timeout_at(deadline, session.read_request_body()).await;
+        let Ok(read) = read else { return Err(Refusal::BodyTimeout(BODY_READ_TIMEOUT.as_secs())) };
+        match read {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > limit {
@@ -227,6 +234,8 @@ async fn send(session: &mut Session, status: u16, headers: &[(&str, String)], bo
         resp.insert_header(name.to_string(), value.as_str())?;
     }
     resp.insert_header("content-length", body.len().to_string())?;
+    // ghpool's own answers went nowhere near the cache either.
+    resp.insert_header("x-ghpool-cache", Outcome::Bypass.label())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     session.write_response_header(Box::new(resp), head_only).await?;
     if !head_only {

@@ -26,6 +26,8 @@ pub enum Refusal {
     MethodNotAllowed,
     #[error("Request body too large: ghpool reads GraphQL bodies of at most {0} bytes")]
     TooLarge(usize),
+    #[error("Request body not received within {0} s")]
+    BodyTimeout(u64),
     #[error("API rate limit exceeded for every identity in the ghpool pool (resource `{resource}`); retry after {retry_after_secs} s")]
     Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
     #[error("ghpool has no usable identity: every pool token was refused by GitHub")]
@@ -63,6 +65,7 @@ impl Refusal {
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed => 405,
             Refusal::TooLarge(_) => 413,
+            Refusal::BodyTimeout(_) => 408,
             Refusal::Exhausted { .. } | Refusal::OverShare { .. } => 429,
             Refusal::NoIdentity | Refusal::Busy => 503,
             Refusal::BadGateway(_) => 502,

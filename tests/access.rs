@@ -315,3 +315,20 @@ fn rate_limit_is_answered_from_the_pools_own_state() {
     assert!(remaining < 5000 && remaining == s.fake.remaining("poolbot", "core"), "{answer}");
     assert_eq!(answer["rate"], answer["resources"]["core"]);
 }
+
+#[test]
+fn a_graphql_body_that_never_arrives_is_answered_408_not_held_forever() {
+    use std::io::{Read, Write};
+    let s = setup();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.gp.port())).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    // Promise 100 bytes, send 10, then nothing.
+    write!(stream, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"query\":").unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("x-ghpool-cache: bypass"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    assert_eq!(s.fake.requests_to("/graphql").len(), 0);
+}
