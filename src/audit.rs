@@ -58,14 +58,7 @@ pub fn audit_line(entry: &AuditEntry, at: SystemTime) -> String {
 /// The cache key for a credential: the SHA-256 of the token itself, so `token X` and `Bearer X`
 /// are one client.
 fn credential_digest(credential: &ClientCredential) -> [u8; 32] {
-    let value = credential.0.expose().trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") => {
-            rest.trim()
-        }
-        _ => value,
-    };
-    Sha256::digest(token.as_bytes()).into()
+    Sha256::digest(crate::secrets::bare_token(credential.0.expose()).as_bytes()).into()
 }
 
 impl Auditor {

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::secrets::Secret;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// Clients remembered at once; past this, idle clients (full buckets) are forgotten first.
 const MAX_CLIENTS: usize = 10_000;
@@ -53,12 +53,10 @@ pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<
         })
     };
     let from_token = || {
-        authorization.map(str::trim).filter(|a| !a.is_empty()).map(|a| {
-            let token = a.split_once(' ').map_or(a, |(_, t)| t.trim());
-            let digest = Sha256::digest(token.as_bytes());
-            let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-            format!("token:{hex}")
-        })
+        authorization
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| format!("token:{}", Secret::new(crate::secrets::bare_token(a)).fingerprint()))
     };
     let from_addr = || addr.map_or_else(|| "address:unknown".to_string(), |a| format!("address:{a}"));
     match kind {

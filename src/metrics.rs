@@ -38,6 +38,11 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGau
     g
 }
 
+/// Bring a counter up to a running total kept elsewhere (counters only ever move forward).
+fn advance(counter: &prometheus::IntCounter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -156,8 +161,7 @@ impl Metrics {
             ("purge", cache.purges),
         ];
         for (event, total) in events {
-            let counter = self.cache_events.with_label_values(&[event]);
-            counter.inc_by(total.saturating_sub(counter.get()));
+            advance(&self.cache_events.with_label_values(&[event]), total);
         }
     }
 
@@ -171,8 +175,7 @@ impl Metrics {
         self.sync_cache(cache);
         for (client, usage) in clients {
             for (outcome, total) in [("upstream", usage.upstream_requests), ("refused", usage.refused)] {
-                let counter = self.client_requests.with_label_values(&[client, outcome]);
-                counter.inc_by(total.saturating_sub(counter.get()));
+                advance(&self.client_requests.with_label_values(&[client, outcome]), total);
             }
         }
         for identity in pool.snapshot() {

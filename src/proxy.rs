@@ -198,6 +198,14 @@ impl Ghpool {
     }
 }
 
+/// Stop before going upstream: `fail_to_proxy` answers with `refusal` (or a stale entry is served).
+fn refuse(ctx: &mut RequestCtx, refusal: Refusal) -> Box<Error> {
+    let mut error = Error::explain(ErrorType::HTTPStatus(refusal.status()), "refused before going upstream");
+    error.esource = pingora_core::ErrorSource::Internal;
+    ctx.refusal = Some(refusal);
+    error
+}
+
 /// Read a whole request body of at most `limit` bytes. Retry buffering is enabled first, so
 /// Pingora replays what was read to the upstream; `limit` must not exceed its 64 KiB buffer.
 async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, Refusal> {
@@ -378,11 +386,7 @@ impl ProxyHttp for Ghpool {
                 if !ctx.charged {
                     ctx.charged = true;
                     if let Err(wait) = self.fairness.take(&ctx.client, Instant::now()) {
-                        let refusal = Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) };
-                        let mut error = Error::explain(ErrorType::HTTPStatus(429), "client over its share");
-                        error.esource = pingora_core::ErrorSource::Internal;
-                        ctx.refusal = Some(refusal);
-                        return Err(error);
+                        return Err(refuse(ctx, Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) }));
                     }
                 }
                 let preferred = session
@@ -394,13 +398,7 @@ impl ProxyHttp for Ghpool {
                 match self.pool.pick_waiting(resource, preferred.as_deref(), self.queue_timeout).await {
                     Ok(lease) => ctx.lease = Some(lease),
                     Err(e) => {
-                        let refusal = Refusal::from(e);
-                        let status = refusal.status();
-                        ctx.refusal = Some(refusal);
-                        let mut error =
-                            Error::explain(ErrorType::HTTPStatus(status), "no identity can serve this request");
-                        error.esource = pingora_core::ErrorSource::Internal;
-                        return Err(error);
+                        return Err(refuse(ctx, Refusal::from(e)));
                     }
                 }
             }

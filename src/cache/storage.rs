@@ -110,10 +110,14 @@ impl MemoryStorage {
         let Some(old) = self.entries.get(&key) else { return Ok(false) };
         let mut meta = CacheMeta::deserialize(&old.meta.0, &old.meta.1)?;
         edit(&mut meta);
-        let meta = meta.serialize()?;
+        self.replace_meta(key, &old, meta.serialize()?);
+        Ok(true)
+    }
+
+    /// Store `old`'s body again under `key` with a new serialized meta.
+    fn replace_meta(&self, key: String, old: &Entry, meta: (Vec<u8>, Vec<u8>)) {
         let size = old.size - (old.meta.0.len() + old.meta.1.len()) as u64 + (meta.0.len() + meta.1.len()) as u64;
         self.insert(key, Entry { meta, body: old.body.clone(), size });
-        Ok(true)
     }
 
     /// Purge a key by its combined hash, as `CacheKey::combined` spells it.
@@ -194,9 +198,7 @@ impl Storage for MemoryStorage {
     async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<bool> {
         let combined = key.combined();
         let Some(old) = self.entries.get(&combined) else { return Ok(false) };
-        let meta = meta.serialize()?;
-        let size = old.size - (old.meta.0.len() + old.meta.1.len()) as u64 + (meta.0.len() + meta.1.len()) as u64;
-        self.insert(combined, Entry { meta, body: old.body.clone(), size });
+        self.replace_meta(combined, &old, meta.serialize()?);
         Ok(true)
     }
 

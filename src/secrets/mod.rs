@@ -48,6 +48,19 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The token in an `Authorization` value: what follows `token ` or `Bearer ` (any case), else the
+/// whole value (Basic credentials are the credential as a whole). One token is one client whatever
+/// scheme carries it.
+pub fn bare_token(authorization: &str) -> &str {
+    let value = authorization.trim();
+    match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") => {
+            rest.trim()
+        }
+        _ => value,
+    }
+}
+
 /// Where a secret lives. Parsed from the configuration; resolved at start and on refresh.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretRef {
