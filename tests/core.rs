@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, run_to_exit, Ghpool};
+use support::ghpool::{burst, client, run_to_exit, Ghpool};
 
 const TOKEN_A: &str = "ghp_tokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_tokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -27,18 +27,6 @@ fn fake_with_repo() -> FakeGithub {
 /// ghpool with identities `a` and `b` given as `env:` references, allowlisting `acme`.
 fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
     support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], extra)
-}
-
-/// `n` concurrent GETs of `url`, each with its own query (`?n=i`) so the cache answers none of
-/// them; their statuses (0 for a transport error).
-fn burst(url: &str, n: usize) -> Vec<u16> {
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let url = format!("{url}?n={i}");
-            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
 fn tokens_seen(fake: &FakeGithub, path_prefix: &str) -> HashMap<Option<String>, usize> {

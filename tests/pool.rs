@@ -4,7 +4,7 @@
 mod support;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, start_pool, Ghpool};
+use support::ghpool::{burst, client, start_pool, Ghpool};
 
 const TOKEN_A: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_poolBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -139,17 +139,6 @@ fn with_every_identity_spent_a_stale_entry_is_served_instead_of_429() {
     assert!(fake.requests().is_empty(), "no upstream call");
 }
 
-/// `n` concurrent distinct reads; their statuses (0 for a transport error).
-fn burst(gp: &Ghpool, n: usize) -> Vec<u16> {
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let url = gp.url(&format!("/repos/acme/widgets?burst={i}"));
-            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
-}
-
 #[test]
 fn the_per_identity_in_flight_cap_holds_under_a_burst() {
     let fake = FakeGithub::start();
@@ -159,7 +148,7 @@ fn the_per_identity_in_flight_cap_holds_under_a_burst() {
     let extra = [("GHPOOL_POOL_MAX_IN_FLIGHT", "4"), ("GHPOOL_POOL_QUEUE_TIMEOUT", "20s")];
     let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], &extra);
     fake.set_delay(std::time::Duration::from_millis(100));
-    let statuses = burst(&gp, 200);
+    let statuses = burst(&gp.url("/repos/acme/widgets"), 200);
     assert!(statuses.iter().all(|s| *s == 200), "every read waits its turn: {statuses:?}");
     for token in [TOKEN_A, TOKEN_B] {
         let max = fake.max_concurrent(token);
@@ -175,7 +164,7 @@ fn past_the_queue_timeout_the_answer_is_503_with_retry_after() {
     let extra = [("GHPOOL_POOL_MAX_IN_FLIGHT", "1"), ("GHPOOL_POOL_QUEUE_TIMEOUT", "200ms")];
     let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &extra);
     fake.set_delay(std::time::Duration::from_millis(1500));
-    let statuses = burst(&gp, 3);
+    let statuses = burst(&gp.url("/repos/acme/widgets"), 3);
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 2, "{statuses:?}");
     let resp = {

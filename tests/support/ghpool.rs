@@ -157,6 +157,18 @@ pub fn start_pool(upstream: &str, owners: &str, identities: &[(&str, &str)], ext
     Ghpool::start(&env)
 }
 
+/// `n` concurrent GETs of `url`, each with its own query (`?n=i`) so the cache answers none of
+/// them; their statuses (0 for a transport error).
+pub fn burst(url: &str, n: usize) -> Vec<u16> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let url = format!("{url}?n={i}");
+            std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()).unwrap_or(0))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 /// A blocking client with a timeout, for tests.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
