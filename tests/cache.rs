@@ -292,6 +292,35 @@ fn a_write_makes_the_next_read_fresh() {
 }
 
 #[test]
+fn a_graphql_mutation_makes_the_next_reads_fresh() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    let query = serde_json::json!({"query": "{ repository(owner: \"acme\", name: \"widgets\") { id } }"});
+    let mutation = serde_json::json!({
+        "query": "mutation { addComment(input: {subjectId: \"I_1\", body: \"hi\"}) { clientMutationId } }"
+    });
+    let mutate = |authorization: Option<&str>| {
+        let mut req = client().post(gp.url("/graphql")).json(&mutation);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        req.send().unwrap().status().as_u16()
+    };
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "MISS");
+    assert_eq!(graphql(&gp, query.clone()).1, "MISS");
+    // Refused without a token: nothing changed, nothing is purged.
+    assert_eq!(mutate(None), 401);
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "HIT");
+    assert_eq!(graphql(&gp, query.clone()).1, "HIT");
+    // A mutation that names its subject only by node id could have changed anything it can reach.
+    assert_eq!(mutate(Some(&format!("bearer {CLIENT_TOKEN}"))), 200);
+    assert_eq!(get(&gp, "/repos/acme/widgets", &[]).1, "MISS");
+    assert_eq!(graphql(&gp, query).1, "MISS");
+    let mutations: Vec<_> = fake.requests_to("/graphql").into_iter().filter(|r| r.token.is_some()).collect();
+    assert!(mutations.iter().any(|r| r.token.as_deref() == Some(CLIENT_TOKEN)), "the client's own token");
+}
+
+#[test]
 fn ttl_rules_negative_caching_and_closed_items() {
     let fake = fake();
     let upstream = fake.base_url();

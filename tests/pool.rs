@@ -276,13 +276,57 @@ fn a_greedy_client_gets_429_past_its_share_while_others_are_served() {
 }
 
 #[test]
-fn a_secondary_limit_without_retry_after_pauses_the_identity_for_the_next_reads() {
+fn a_secondary_limit_without_retry_after_fails_over_too() {
     let (fake, gp) = setup();
     fake.set_secondary_limit(Some("alice"), None);
     let statuses = reads(&gp, 8);
-    // Without retry-after, only the message says "secondary rate limit", and it arrives after the
-    // status line: that one answer reaches its client; alice then pauses (60 s, doubling).
-    assert!(statuses.iter().filter(|s| **s == 403).count() <= 1, "{statuses:?}");
-    assert!(statuses.iter().filter(|s| **s == 200).count() >= 7, "{statuses:?}");
+    // Only the message says "secondary rate limit": ghpool reads it before anything reaches the
+    // client, fails over, and pauses alice (60 s, doubling) for the reads after.
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(statuses_by_token(&fake, TOKEN_A), [403], "alice is not asked again");
+    assert_eq!(statuses_by_token(&fake, TOKEN_B).len(), 8);
+    let stats = gp.get_json("/stats");
+    let alice = stats["identities"].as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap().clone();
+    assert!(alice["limited_until"]["core"].as_u64().is_some_and(|t| t > 0), "{alice}");
+}
+
+#[test]
+fn a_secondary_limit_without_retry_after_on_every_identity_gets_ghpools_429() {
+    let (fake, gp) = setup();
+    fake.set_secondary_limit(Some("alice"), None);
+    fake.set_secondary_limit(Some("bob"), None);
+    let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(fake.requests_to("/repos/acme/widgets").len(), 2, "each identity asked once");
+}
+
+#[test]
+fn a_read_whose_connection_breaks_is_retried_once_on_a_new_connection() {
+    let (fake, gp) = setup();
+    fake.drop_connections(1);
+    let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let statuses: Vec<u16> = fake.requests_to("/repos/acme/widgets").iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [0, 200], "dropped, then retried");
+    // Once only: two broken connections in a row reach the client as a 502.
+    fake.drop_connections(2);
+    let resp = client().get(gp.url("/repos/acme/widgets?second")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 502);
+    assert_eq!(fake.requests_to("/repos/acme/widgets?second").len(), 2);
+}
+
+#[test]
+fn a_write_whose_connection_breaks_is_not_repeated() {
+    let (fake, gp) = setup();
+    fake.drop_connections(1);
+    let resp = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {TOKEN_A}"))
+        .body(r#"{"title":"once"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 502);
+    assert_eq!(fake.requests_to("/repos/acme/widgets/issues").len(), 1, "the write was not sent twice");
 }

@@ -5,8 +5,8 @@
 //! by all tokens of a login, with `x-ratelimit-*` headers on every answer and a 403 at zero; a free
 //! `GET /rate_limit`; a switchable secondary limit (403 + optional `retry-after`); token-specific weak ETags and
 //! free `304 Not Modified`; paginated issue lists whose `Link` header holds absolute `/repositories/{id}/…` URLs;
-//! absolute API URLs in bodies. Switches for latency (`set_delay`) and an outage (`set_down`), and a log of every
-//! request with its final status.
+//! absolute API URLs in bodies. Switches for latency (`set_delay`), an outage (`set_down`) and broken connections
+//! (`drop_connections`), and a log of every request with its final status.
 //!
 //! The server runs on its own thread with its own Tokio runtime, so it works from plain `#[test]` functions and
 //! from `#[tokio::test]` alike. Dropping the [`FakeGithub`] stops it.
@@ -184,6 +184,11 @@ impl FakeGithub {
         self.lock().down = down;
     }
 
+    /// The next `count` requests get their connection closed without any answer (logged with status 0).
+    pub fn drop_connections(&self, count: usize) {
+        self.lock().drop_connections = count;
+    }
+
     /// The most requests ever answered at once with `token`.
     pub fn max_concurrent(&self, token: &str) -> usize {
         self.lock().concurrent.get(token).map_or(0, |(_, max)| *max)
@@ -305,6 +310,8 @@ struct World {
     secondary_all: Option<u64>,
     delay: Duration,
     down: bool,
+    /// The next this many requests get their connection closed without an answer.
+    drop_connections: usize,
     log: Vec<LoggedRequest>,
     served: u64,
     /// Requests being answered now, and the most ever at once, per credential ("" for none):
@@ -658,6 +665,19 @@ fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String
 
 async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Response {
     let who = header_string(req.headers(), header::AUTHORIZATION).map(|v| credential(&v)).unwrap_or_default();
+    {
+        let mut w = lock(&world);
+        if w.drop_connections > 0 {
+            w.drop_connections -= 1;
+            let path = req.uri().path_and_query().map_or_else(String::new, |pq| pq.as_str().to_string());
+            let (method, token) = (req.method().to_string(), Some(who.clone()).filter(|t| !t.is_empty()));
+            w.log.push(LoggedRequest { method, path, token, if_none_match: None, status: 0, user_agent: None });
+            drop(w);
+            // Unwinding out of the connection's task makes hyper drop the socket unanswered;
+            // `resume_unwind` skips the panic hook, so nothing is printed.
+            std::panic::resume_unwind(Box::new("fake GitHub: connection dropped"));
+        }
+    }
     let delay = {
         let mut w = lock(&world);
         let (now, max) = w.concurrent.entry(who.clone()).or_default();

@@ -33,14 +33,21 @@ use crate::admin::{self, AdminView};
 use crate::audit::{AuditEntry, Auditor};
 use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
-use crate::graphql::{self, GraphqlRequest};
+use crate::graphql;
 use crate::metrics::Metrics;
-use crate::pool::{judge, now_epoch, parse_headers, Judgement, Lease, Pool};
+use crate::pool::{judge, now_epoch, parse_headers, Judgement, Pool};
 use crate::repos::RepoOwners;
 use crate::respond::Refusal;
 use crate::rewrite;
 use crate::route::{classify, is_graphql, Route, Write};
 use crate::upstream::ResolvedUpstream;
+
+mod ctx;
+mod io;
+mod retry;
+
+pub use ctx::RequestCtx;
+use io::{read_body, refuse, send};
 
 /// Headers that describe the token a request was sent with: on a pooled read that is the pool's
 /// token, not the caller's, so they are stripped (GITHUB.md, "Authentication").
@@ -49,9 +56,6 @@ const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authenticat
 /// Request headers that must not travel upstream on a pooled read. `accept-encoding` too: cached
 /// and rewritten bodies are kept uncompressed.
 const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization", "accept-encoding"];
-
-/// How long a client may take to send a GraphQL body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// JSON answers up to this size are held whole to rewrite their URLs (and learn repository
 /// owners); larger ones pass through as they are.
@@ -91,34 +95,14 @@ pub struct Ghpool {
     pub started: Instant,
 }
 
-/// Per-request state, filled in as the request moves through the hooks.
-pub struct RequestCtx {
-    started: Instant,
-    target: Option<Target>,
-    route: Option<Route>,
-    graphql: Option<GraphqlRequest>,
-    lease: Option<Lease>,
-    resource: &'static str,
-    upstream_status: Option<u16>,
-    /// This answer is repository JSON: learn its id → owner.
-    repo_json: bool,
-    /// ghpool's base URL as this client reaches it.
-    public_base: String,
-    /// A JSON answer held whole to rewrite its URLs.
-    body: Option<Vec<u8>>,
-    /// The cache key's combined hash, once keyed.
-    cache_key: Option<String>,
-    /// The answer is a closed issue or pull request: stored for `closed_ttl`.
-    closed: bool,
-    /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
-    refusal: Option<Refusal>,
-    /// Who sent the request, as fairness names clients.
-    client: String,
-    /// This request has been charged to its client's share.
-    charged: bool,
-    /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
-    /// `upstream_peer` picks another identity.
-    failover: bool,
+/// The identity was limited or refused and nothing has reached the client: drop its lease and let
+/// Pingora retry; `upstream_peer` picks another identity, or answers 429/503 when none is left.
+fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
+    ctx.lease = None;
+    ctx.failover = true;
+    let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
+    e.set_retry(true);
+    e
 }
 
 /// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
@@ -185,6 +169,26 @@ impl Ghpool {
         Ok(())
     }
 
+    fn apply_retry_policy(&self, session: &Session, e: &mut Error, ctx: &mut RequestCtx, client_reused: bool) {
+        let attempt = retry::Attempt {
+            failover: ctx.failover,
+            answer_started: session.response_written().is_some(),
+            pooled: ctx.route.as_ref().is_some_and(Route::is_pooled),
+            idempotent_method: session.req_header().method.is_idempotent(),
+            body_truncated: session.as_ref().retry_buffer_truncated(),
+            connection_error: retry::is_connection_error(e.etype()),
+            reconnected: ctx.reconnected,
+        };
+        match retry::decide(attempt) {
+            retry::Retry::Yes => {
+                ctx.reconnected |= attempt.connection_error && !attempt.failover;
+                e.set_retry(true)
+            }
+            retry::Retry::No => e.set_retry(false),
+            retry::Retry::IfReused => e.retry.decide_reuse(client_reused),
+        }
+    }
+
     fn admin_view(&self) -> AdminView<'_> {
         AdminView {
             pool: &self.pool,
@@ -198,83 +202,12 @@ impl Ghpool {
     }
 }
 
-/// Stop before going upstream: `fail_to_proxy` answers with `refusal` (or a stale entry is served).
-fn refuse(ctx: &mut RequestCtx, refusal: Refusal) -> Box<Error> {
-    let mut error = Error::explain(ErrorType::HTTPStatus(refusal.status()), "refused before going upstream");
-    error.esource = pingora_core::ErrorSource::Internal;
-    ctx.refusal = Some(refusal);
-    error
-}
-
-/// Read a whole request body of at most `limit` bytes. Retry buffering is enabled first, so
-/// Pingora replays what was read to the upstream; `limit` must not exceed its 64 KiB buffer.
-async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, Refusal> {
-    let declared = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
-    if declared.and_then(|v| v.trim().parse::<usize>().ok()).is_some_and(|n| n > limit) {
-        return Err(Refusal::TooLarge(limit));
-    }
-    session.enable_retry_buffering();
-    let mut body = Vec::new();
-    // A client that stops sending must not hold the request (and its worker task) forever.
-    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
-    loop {
-        let read = tokio::time::timeout_at(deadline, session.read_request_body()).await;
-        let Ok(read) = read else { return Err(Refusal::BodyTimeout(BODY_READ_TIMEOUT.as_secs())) };
-        match read {
-            Ok(Some(chunk)) => {
-                body.extend_from_slice(&chunk);
-                if body.len() > limit {
-                    return Err(Refusal::TooLarge(limit));
-                }
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                return Err(Refusal::BadRequest(format!("could not read the request body: {}", e.etype().as_str())))
-            }
-        }
-    }
-}
-
-/// Write a complete answer made by ghpool itself.
-async fn send(session: &mut Session, status: u16, headers: &[(&str, String)], body: Vec<u8>) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(headers.len() + 2))?;
-    for (name, value) in headers {
-        resp.insert_header(name.to_string(), value.as_str())?;
-    }
-    resp.insert_header("content-length", body.len().to_string())?;
-    // ghpool's own answers went nowhere near the cache either.
-    resp.insert_header("x-ghpool-cache", Outcome::Bypass.label())?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), head_only).await?;
-    if !head_only {
-        session.write_response_body(Some(Bytes::from(body)), true).await?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl ProxyHttp for Ghpool {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
-            started: Instant::now(),
-            target: None,
-            route: None,
-            lease: None,
-            graphql: None,
-            resource: "core",
-            upstream_status: None,
-            repo_json: false,
-            public_base: String::new(),
-            body: None,
-            cache_key: None,
-            closed: false,
-            refusal: None,
-            failover: false,
-            client: String::new(),
-            charged: false,
-        }
+        RequestCtx::new()
     }
 
     /// Decide, and answer locally when the answer is ours to give (admin, refusals).
@@ -480,6 +413,7 @@ impl ProxyHttp for Ghpool {
             ctx.body = Some(Vec::new());
         }
         ctx.failover = false;
+        ctx.suspect = false;
         if let Some(lease) = &ctx.lease {
             let headers = &resp.headers;
             let rate = parse_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
@@ -495,12 +429,10 @@ impl ProxyHttp for Ghpool {
                 if let Judgement::Limited { until } = verdict {
                     self.pool.hold_off(lease.identity(), ctx.resource, until);
                 }
-                ctx.lease = None;
-                ctx.failover = true;
-                let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
-                e.set_retry(true);
-                return Err(e);
+                return Err(fail_over(ctx, status));
             }
+            // GitHub's secondary limits without `retry-after` say so only in the body.
+            ctx.suspect = matches!(status, 403 | 429);
             for name in POOL_DESCRIBING_HEADERS {
                 resp.remove_header(*name);
             }
@@ -555,7 +487,7 @@ impl ProxyHttp for Ghpool {
     /// is part of the cache key).
     fn upstream_response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -577,14 +509,17 @@ impl ProxyHttp for Ghpool {
             self.repos.learn_from_json(&held);
         }
         ctx.closed = crate::cache::is_closed(&held);
-        // A secondary limit without `retry-after` only says so in its message: too late to fail this
-        // request over (its header is on its way), but the identity pauses for the next ones.
         if let (Some(lease), Some(status)) = (&ctx.lease, ctx.upstream_status) {
-            let secondary = matches!(status, 403 | 429) && crate::pool::mentions_secondary_limit(&held);
-            match secondary {
-                true => self.pool.secondary_limit(lease.identity(), ctx.resource),
-                false if status < 400 => self.pool.answered(lease.identity()),
-                false => {}
+            if ctx.suspect && crate::pool::mentions_secondary_limit(&held) {
+                self.pool.secondary_limit(lease.identity(), ctx.resource);
+                // A short error body nearly always arrives with its status line, before anything
+                // reached the client: fail over now. Otherwise this answer goes out as it is, and
+                // the identity pauses for the next requests.
+                if session.response_written().is_none() {
+                    return Err(fail_over(ctx, status));
+                }
+            } else if status < 400 {
+                self.pool.answered(lease.identity());
             }
         }
         let pooled = ctx.route.as_ref().is_some_and(Route::is_pooled);
@@ -595,8 +530,8 @@ impl ProxyHttp for Ghpool {
         Ok(None)
     }
 
-    /// Pingora's default never retries a POST; a pooled GraphQL query failing over is safe to
-    /// retry (its body is held whole, at most 64 KiB). Everything else keeps the default policy.
+    /// Whether a failed attempt goes upstream again: `retry::decide` (failover, one reconnect for
+    /// pooled reads, Pingora's default otherwise).
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -606,12 +541,21 @@ impl ProxyHttp for Ghpool {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        if ctx.failover {
-            e.set_retry(true);
-        } else if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
-            e.set_retry(false);
-        } else {
-            e.retry.decide_reuse(client_reused);
+        self.apply_retry_policy(session, &mut e, ctx, client_reused);
+        e
+    }
+
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        let mut e = e;
+        // Nothing was sent: Pingora's own verdict on the error stands unless the policy says retry.
+        if ctx.failover || ctx.lease.is_some() {
+            self.apply_retry_policy(session, &mut e, ctx, false);
         }
         e
     }

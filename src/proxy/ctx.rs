@@ -1,0 +1,68 @@
+//! The per-request state the hooks fill in as a request moves through them.
+
+use std::time::Instant;
+
+use crate::access::Target;
+use crate::graphql::GraphqlRequest;
+use crate::pool::Lease;
+use crate::respond::Refusal;
+use crate::route::Route;
+
+/// Per-request state, filled in as the request moves through the hooks.
+pub struct RequestCtx {
+    pub(super) started: Instant,
+    pub(super) target: Option<Target>,
+    pub(super) route: Option<Route>,
+    pub(super) graphql: Option<GraphqlRequest>,
+    pub(super) lease: Option<Lease>,
+    pub(super) resource: &'static str,
+    pub(super) upstream_status: Option<u16>,
+    /// This answer is repository JSON: learn its id → owner.
+    pub(super) repo_json: bool,
+    /// ghpool's base URL as this client reaches it.
+    pub(super) public_base: String,
+    /// A JSON answer held whole to rewrite its URLs.
+    pub(super) body: Option<Vec<u8>>,
+    /// The cache key's combined hash, once keyed.
+    pub(super) cache_key: Option<String>,
+    /// The answer is a closed issue or pull request: stored for `closed_ttl`.
+    pub(super) closed: bool,
+    /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
+    pub(super) refusal: Option<Refusal>,
+    /// Who sent the request, as fairness names clients.
+    pub(super) client: String,
+    /// This request has been charged to its client's share.
+    pub(super) charged: bool,
+    /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
+    /// `upstream_peer` picks another identity.
+    pub(super) failover: bool,
+    /// A 403/429 that named no limit in its headers: its body may still say "secondary rate limit".
+    pub(super) suspect: bool,
+    /// The request was sent again after a connection error (once is enough).
+    pub(super) reconnected: bool,
+}
+
+impl RequestCtx {
+    pub(super) fn new() -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            target: None,
+            route: None,
+            lease: None,
+            graphql: None,
+            resource: "core",
+            upstream_status: None,
+            repo_json: false,
+            public_base: String::new(),
+            body: None,
+            cache_key: None,
+            closed: false,
+            refusal: None,
+            failover: false,
+            client: String::new(),
+            charged: false,
+            suspect: false,
+            reconnected: false,
+        }
+    }
+}
