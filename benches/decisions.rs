@@ -1,8 +1,10 @@
 //! Micro-benchmarks of the per-request decisions: normalizing and checking a path, classifying it,
-//! and picking an identity from pools of 2, 16 and 128 (the pick holds a lock, so its cost under
-//! contention matters). Run with `cargo bench --bench decisions`.
+//! the allowlist, cache keys, picking an identity from pools of 2, 16 and 128 (the pick holds a
+//! lock, so its cost under contention matters), GraphQL parsing and URL rewriting (`Link` headers,
+//! bodies). Run with `cargo bench --bench decisions`; the load comparison is `benches/load/compare.sh`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use ghpool::access::{normalize, Allowlist};
@@ -23,6 +25,7 @@ fn pool_of(n: usize) -> Pool {
                 RateLimit { limit: 5000, remaining: 4000 + i as u64, used: 1000, reset: u64::MAX },
             )),
             token_expires: None,
+            installation: None,
         })
         .collect();
     Pool::new(members)
@@ -40,6 +43,53 @@ fn access(c: &mut Criterion) {
     });
 }
 
+/// The allowlist alone: an allowed owner, a refused one, a repository reached by id, a GraphQL query.
+fn allowlist(c: &mut Criterion) {
+    let allow = Allowlist::new(OwnerPolicy::Only(HashSet::from(["acme".to_string(), "acme-labs".to_string()])));
+    let allowed = normalize("/repos/Acme/widgets/pulls/12/files?per_page=100", "api.github.com").unwrap();
+    let refused = normalize("/repos/other/widgets/issues", "api.github.com").unwrap();
+    let by_id = normalize("/repositories/1296269/issues?page=3", "api.github.com").unwrap();
+    let query = ghpool::graphql::parse_request(GRAPHQL_SMALL.as_bytes()).unwrap();
+    let mut group = c.benchmark_group("Allowlist");
+    group.bench_function("check_rest allowed", |b| b.iter(|| allow.check_rest(black_box(&allowed), |_| None)));
+    group.bench_function("check_rest refused", |b| b.iter(|| allow.check_rest(black_box(&refused), |_| None)));
+    group.bench_function("check_rest /repositories/{id}", |b| {
+        b.iter(|| allow.check_rest(black_box(&by_id), |_| Some("acme".to_string())))
+    });
+    group.bench_function("check_graphql_query", |b| b.iter(|| allow.check_graphql_query(black_box(&query.reads))));
+    group.finish();
+}
+
+/// Cache keys: the REST and GraphQL primary keys, and `Cache::key`, which also records the key under
+/// its invalidation tags (a shared index behind a lock) on every request, hits included.
+fn cache_key(c: &mut Criterion) {
+    use ghpool::cache::{invalidate, key, Cache};
+    let headers = |name: &str| match name {
+        "accept" => Some("application/vnd.github+json"),
+        "x-github-api-version" => Some("2022-11-28"),
+        _ => None,
+    };
+    let query = ghpool::graphql::parse_request(GRAPHQL_SMALL.as_bytes()).unwrap();
+    let config = ghpool::config::Config::load(&HashMap::new()).expect("default configuration");
+    let cache = Cache::new(&config.cache);
+    let target = normalize("/repos/acme/widgets/issues?state=all&per_page=100&page=2", "api.github.com").unwrap();
+    let mut group = c.benchmark_group("cache key");
+    group.bench_function("rest_key", |b| {
+        b.iter(|| key::rest_key(black_box(&target.path), black_box(target.query.as_deref()), headers))
+    });
+    group.bench_function("graphql_key", |b| {
+        b.iter(|| key::graphql_key(black_box(&query.normalized), &query.variables, None, headers))
+    });
+    let primary = format!("http://ghpool:8080\n{}", key::rest_key(&target.path, target.query.as_deref(), headers));
+    let tags: BTreeSet<String> = BTreeSet::from(["repo:acme/widgets".to_string()]);
+    group.bench_function("Cache::key (same key again, as a hit)", |b| {
+        b.iter(|| cache.key(black_box(&primary), tags.clone()))
+    });
+    let names = ghpool::repos::RepoOwners::default();
+    group.bench_function("rest_tags", |b| b.iter(|| invalidate::rest_tags(black_box(&target), &names)));
+    group.finish();
+}
+
 fn pick(c: &mut Criterion) {
     let mut group = c.benchmark_group("Pool::pick");
     for n in [2, 16, 128] {
@@ -47,12 +97,39 @@ fn pick(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("sequential", n), &pool, |b, pool| {
             b.iter(|| pool.pick(black_box("core")).unwrap())
         });
+        // Every thread picks (and drops its lease) at once: the time per pick as one thread sees it.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        group.bench_with_input(BenchmarkId::new(format!("contended/{threads} threads"), n), &pool, |b, pool| {
+            b.iter_custom(|iters| contended(pool, threads, iters))
+        });
     }
     group.finish();
 }
 
+fn contended(pool: &Pool, threads: usize, iters: u64) -> Duration {
+    let barrier = std::sync::Barrier::new(threads);
+    let total: Duration = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box(pool.pick("core").unwrap());
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total / threads as u32
+}
+
+const GRAPHQL_SMALL: &str = r#"{"query": "query Q($o: String!) { repository(owner: $o, name: \"w\") { issues(first: 10) { nodes { title } } } }", "variables": {"o": "acme"}}"#;
+
 fn graphql(c: &mut Criterion) {
-    let small = r#"{"query": "query Q($o: String!) { repository(owner: $o, name: \"w\") { issues(first: 10) { nodes { title } } } }", "variables": {"o": "acme"}}"#;
+    let small = GRAPHQL_SMALL;
     let fields: String = (0..1600).map(|i| format!("f{i}: title ")).collect();
     let big_doc = format!(
         "query Big {{ repository(owner: \"acme\", name: \"w\") {{ issues(first: 100) {{ nodes {{ {fields} }} }} }} }}"
@@ -82,7 +159,12 @@ fn rewrite(c: &mut Criterion) {
         });
     }
     group.finish();
+    let link = "<https://api.github.com/repositories/1296269/issues?page=2>; rel=\"next\", \
+                <https://api.github.com/repositories/1296269/issues?page=9>; rel=\"last\"";
+    c.bench_function("rewrite::rewrite_header Link", |b| {
+        b.iter(|| ghpool::rewrite::rewrite_header(black_box(link), "https://api.github.com", "http://ghpool:8080"))
+    });
 }
 
-criterion_group!(benches, access, pick, graphql, rewrite);
+criterion_group!(benches, access, allowlist, cache_key, pick, graphql, rewrite);
 criterion_main!(benches);

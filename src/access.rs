@@ -267,6 +267,44 @@ impl Allowlist {
     }
 }
 
+/// The owners a pooled REST read touches, as far as its path names them (`/repos/{o}/…`,
+/// `/orgs/{o}`, `/users/{o}`, `/repositories/{id}` through `owner_of`, a search's qualifiers):
+/// what decides which App installations may serve it. Empty when it names none.
+pub fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
+    match (target.segment(0), target.segment(1)) {
+        (Some("repos" | "orgs" | "users"), Some(owner)) => vec![owner.to_ascii_lowercase()],
+        (Some("repositories"), Some(id)) => id.parse().ok().and_then(owner_of).into_iter().collect(),
+        (Some("search"), Some(_)) => {
+            let query = target.query.as_deref().unwrap_or("");
+            let q = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned());
+            q.and_then(|q| search_owners(&q)).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod read_owner_tests {
+    use super::*;
+
+    #[test]
+    fn owners_of_rest_reads() {
+        let owner_of = |id: u64| (id == 7).then(|| "acme".to_string());
+        let cases: &[(&str, &[&str])] = &[
+            ("/repos/Acme/widgets/issues", &["acme"]),
+            ("/orgs/acme", &["acme"]),
+            ("/repositories/7/issues", &["acme"]),
+            ("/repositories/8/issues", &[]),
+            ("/search/issues?q=repo%3Aacme%2Fw+is%3Aopen", &["acme"]),
+            ("/rate_limit", &[]),
+        ];
+        for (path, want) in cases {
+            let target = normalize(path, "api.github.com").unwrap();
+            assert_eq!(rest_read_owners(&target, owner_of), *want, "{path}");
+        }
+    }
+}
+
 /// The owners a GitHub search query is scoped to (`repo:o/r`, `org:o`, `user:o`, `owner:o`), or
 /// `None` when it names none. Shared by REST `/search/*` and GraphQL `search(query:)`.
 pub fn search_owners(query: &str) -> Option<Vec<String>> {
@@ -314,6 +352,22 @@ mod tests {
         assert_eq!(normalize("/api/graphql", "h").unwrap().path, "/graphql");
         assert_eq!(normalize("/", "h").unwrap().path, "/");
         assert_eq!(normalize("http://upstream.local:8080/zen", "upstream.local").unwrap().path, "/zen");
+    }
+
+    /// Issue #7: what gh 2.23 sends through `HTTP_PROXY` with `GH_HOST=github.localhost` (seen on the
+    /// wire): the path and query are taken, the host only checked.
+    #[test]
+    fn absolute_form_from_gh_7() {
+        let t = normalize("http://api.github.localhost/repos/acme/r/issues?per_page=100&page=2", "h").unwrap();
+        assert_eq!((t.path.as_str(), t.query.as_deref()), ("/repos/acme/r/issues", Some("per_page=100&page=2")));
+        assert!(!t.ghes_layout);
+        let t = normalize("http://API.github.localhost:80/repositories/1000/issues?page=3", "h").unwrap();
+        assert_eq!((t.path.as_str(), t.query.as_deref()), ("/repositories/1000/issues", Some("page=3")));
+        assert_eq!(normalize("http://api.github.localhost/graphql", "h").unwrap().path, "/graphql");
+        assert_eq!(normalize("http://api.github.localhost", "h").unwrap().path, "/");
+        // The canonical-path rules hold for absolute-form too.
+        assert!(normalize("http://api.github.localhost/repos/acme/%2e%2e/evil", "h").is_err());
+        assert!(normalize("http://elsewhere.example/repos/acme/r", "h").is_err());
     }
 
     #[test]

@@ -18,6 +18,10 @@ use serde::Deserialize;
 use crate::secrets::SecretRef;
 use crate::upstream::Upstream;
 
+mod apps;
+
+pub use apps::{AppConfig, InstallationRef, RawApp};
+
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_UPSTREAM: &str = "https://api.github.com";
 pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
@@ -39,6 +43,7 @@ pub struct RawConfig {
     pub allowed_owners: Option<Vec<String>>,
     pub allow_all_owners: Option<bool>,
     pub secrets_dir: Option<String>,
+    pub secrets_refresh: Option<DurationText>,
     #[serde(default)]
     pub cache: RawCache,
     #[serde(default)]
@@ -51,6 +56,8 @@ pub struct RawConfig {
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
     pub identities: Vec<RawIdentity>,
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +203,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub owners: OwnerPolicy,
     pub secrets_dir: PathBuf,
+    /// How often every identity's secret is resolved again (also on SIGHUP).
+    pub secrets_refresh: Duration,
     pub cache: CacheConfig,
     pub access: AccessConfig,
     pub pool: PoolConfig,
@@ -203,6 +212,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
+    /// GitHub App installations, pool identities beside the PATs.
+    pub apps: Vec<AppConfig>,
     /// Things worth a warning at start (literal tokens, anonymous mode), safe to log.
     pub warnings: Vec<String>,
 }
@@ -277,9 +288,51 @@ fn toml_issue(e: &toml::de::Error) -> ConfigIssue {
     issue("toml", message)
 }
 
+/// Every `GHPOOL_*` variable ghpool (or `ghp`) reads, besides the `GHPOOL_PAT_<ID>` and
+/// `GHPOOL_APP_<ID>_<FIELD>` families.
+const KNOWN_ENV: &[&str] = &[
+    "GHPOOL_CONFIG",
+    "GHPOOL_LISTEN",
+    "GHPOOL_PORT",
+    "GHPOOL_UPSTREAM",
+    "GHPOOL_PUBLIC_URL",
+    "GHPOOL_ALLOWED_OWNERS",
+    "GHPOOL_ALLOW_ALL_OWNERS",
+    "GHPOOL_SECRETS_DIR",
+    "GHPOOL_SECRETS_REFRESH",
+    "GHPOOL_CACHE_TTL",
+    "GHPOOL_CACHE_GRAPHQL_TTL",
+    "GHPOOL_CACHE_MAX_SIZE",
+    "GHPOOL_CACHE_STALE_IF_ERROR",
+    "GHPOOL_CACHE_NEGATIVE_TTL",
+    "GHPOOL_CACHE_CLOSED_TTL",
+    "GHPOOL_POOL_MAX_IN_FLIGHT",
+    "GHPOOL_POOL_QUEUE_TIMEOUT",
+    "GHPOOL_POOL_REFRESH",
+    "GHPOOL_FAIRNESS_CLIENT_KEY",
+    "GHPOOL_FAIRNESS_PER_MINUTE",
+    "GHPOOL_FAIRNESS_BURST",
+    "GHPOOL_CONNECT_TIMEOUT",
+    "GHPOOL_READ_TIMEOUT",
+    "GHPOOL_GCP_SECRETMANAGER_URL",
+    "GHPOOL_URL",
+];
+
+/// A `GHPOOL_*` variable nothing reads is most likely a typo: say so at start.
+fn unknown_env(env: &HashMap<String, String>) -> Vec<String> {
+    let mut unknown: Vec<String> = env
+        .keys()
+        .filter(|k| k.starts_with("GHPOOL_") && !k.starts_with(PAT_PREFIX) && !k.starts_with("GHPOOL_APP_"))
+        .filter(|k| !KNOWN_ENV.contains(&k.as_str()))
+        .map(|k| format!("{k} is not a ghpool setting and is ignored (a typo? see README's configuration table)"))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
 fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
-    let mut warnings = Vec::new();
+    let mut warnings = unknown_env(env);
 
     let listen = pick_listen(&raw, env, &mut issues);
 
@@ -337,6 +390,16 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         env.get("GHPOOL_SECRETS_DIR").cloned().or(raw.secrets_dir.clone()).unwrap_or(DEFAULT_SECRETS_DIR.into()),
     );
 
+    let secrets_refresh = pick_duration(
+        env,
+        "GHPOOL_SECRETS_REFRESH",
+        raw.secrets_refresh.as_ref(),
+        "secrets_refresh",
+        Duration::from_secs(300),
+        &mut issues,
+    )
+    .max(Duration::from_secs(1));
+
     let public_url = pick_public_url(raw.public_url.as_deref(), env, &mut issues);
     let max_in_flight = match env.get("GHPOOL_POOL_MAX_IN_FLIGHT") {
         Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
@@ -391,7 +454,11 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     );
     let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
-    let owners = pick_owners(&raw, env, identities.is_empty(), &mut issues, &mut warnings);
+    let apps = apps::collect_apps(&raw.apps, env, &mut issues);
+    for app in apps.iter().filter(|a| identities.iter().any(|i| i.id == a.id)) {
+        issues.push(issue(&format!("apps.{}", app.id), "an identity has the same id"));
+    }
+    let owners = pick_owners(&raw, env, identities.is_empty() && apps.is_empty(), &mut issues, &mut warnings);
 
     match (issues.is_empty(), upstream) {
         (true, Some(upstream)) => Ok(Config {
@@ -400,6 +467,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             public_url,
             owners,
             secrets_dir,
+            secrets_refresh,
             cache,
             access,
             pool,
@@ -407,6 +475,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             connect_timeout,
             read_timeout,
             identities,
+            apps,
             warnings,
         }),
         _ => Err(issues),
@@ -725,6 +794,22 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    #[test]
+    fn unknown_ghpool_variables_are_warned_about() {
+        let c = Config::parse(
+            None,
+            &env(&[
+                ("GHPOOL_CACHE_TTLL", "5s"),
+                ("GHPOOL_PAT_A", "env:X"),
+                ("GHPOOL_ALLOWED_OWNERS", "o"),
+                ("HOME", "/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.warnings.iter().filter(|w| w.contains("is not a ghpool setting")).count(), 1, "{:?}", c.warnings);
+        assert!(c.warnings.iter().any(|w| w.starts_with("GHPOOL_CACHE_TTLL")), "{:?}", c.warnings);
+    }
+
     fn keys(issues: &[ConfigIssue]) -> Vec<&str> {
         issues.iter().map(|i| i.key.as_str()).collect()
     }
@@ -862,6 +947,8 @@ mod tests {
         let text = include_str!("../config.example.toml");
         let c = Config::parse(Some(text), &env(&[])).unwrap();
         assert!(!c.identities.is_empty());
+        assert_eq!(c.apps.len(), 1, "the documented [[apps]] entry is valid");
+        assert_eq!(c.secrets_refresh, Duration::from_secs(300));
         assert!(matches!(c.owners, OwnerPolicy::Only(_)));
     }
 }

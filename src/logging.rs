@@ -8,8 +8,9 @@
 
 use log::{Level, Log, Metadata, Record};
 
-/// Target prefixes whose debug and trace records may contain request headers.
-const HEADER_PRINTING_TARGETS: &[&str] = &["pingora", "hyper", "h2", "reqwest", "rustls"];
+/// Target prefixes whose debug and trace records may contain request headers (or, for AWS's SDK,
+/// signed requests and the secrets it fetched).
+const HEADER_PRINTING_TARGETS: &[&str] = &["pingora", "hyper", "h2", "reqwest", "rustls", "aws"];
 
 /// Is this record one the guard drops?
 pub fn muted(target: &str, level: Level) -> bool {
@@ -51,6 +52,7 @@ mod tests {
     fn header_printing_libraries_are_muted_below_info() {
         assert!(muted("pingora_proxy::proxy_h1", Level::Debug));
         assert!(muted("hyper_util::client", Level::Trace));
+        assert!(muted("aws_smithy_runtime::client::orchestrator", Level::Trace));
         assert!(!muted("pingora_proxy", Level::Info));
         assert!(!muted("pingora_core::server", Level::Error));
         assert!(!muted("ghpool::proxy", Level::Debug));

@@ -20,6 +20,8 @@ pub struct Metrics {
     budget_remaining: IntGaugeVec,
     budget_limit: IntGaugeVec,
     identity_up: IntGaugeVec,
+    installation: IntGaugeVec,
+    token_expiry: IntGaugeVec,
     duration: HistogramVec,
     cache_size: IntGaugeVec,
     cache_events: IntCounterVec,
@@ -82,6 +84,18 @@ impl Metrics {
             "1 when the identity serves reads, 0 when quarantined.",
             &["identity"],
         );
+        let installation = gauge(
+            &registry,
+            "ghpool_app_installation",
+            "1 for each identity that is a GitHub App installation, labelled with what it is.",
+            &["identity", "app_id", "installation_id", "account"],
+        );
+        let token_expiry = gauge(
+            &registry,
+            "ghpool_token_expiry_timestamp_seconds",
+            "When the identity's token expires (epoch s), where GitHub says.",
+            &["identity"],
+        );
         let duration = HistogramVec::new(
             HistogramOpts::new("ghpool_request_duration_seconds", "Time from request to last byte, by route.")
                 .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
@@ -94,7 +108,7 @@ impl Metrics {
         let cache_events = counter(
             &registry,
             "ghpool_cache_events_total",
-            "Cache events: hit, miss, revalidation, not_modified (GitHub's free 304s), stale_served, eviction, purge.",
+            "Cache events: hit, miss, revalidation, not_modified (GitHub's free 304s), stale_served, refetched_after_rotation, eviction, purge.",
             &["event"],
         );
         let client_requests = counter(
@@ -111,6 +125,8 @@ impl Metrics {
             budget_remaining,
             budget_limit,
             identity_up,
+            installation,
+            token_expiry,
             duration,
             cache_size,
             cache_events,
@@ -157,6 +173,7 @@ impl Metrics {
             ("revalidation", cache.revalidations),
             ("not_modified", cache.not_modified),
             ("stale_served", cache.stale_served),
+            ("refetched_after_rotation", cache.refetched_after_rotation),
             ("eviction", cache.evictions),
             ("purge", cache.purges),
         ];
@@ -181,6 +198,13 @@ impl Metrics {
         for identity in pool.snapshot() {
             let usable = matches!(identity.state, crate::pool::State::Ok);
             self.identity_up.with_label_values(&[&identity.id]).set(usable as i64);
+            if let Some(app) = &identity.app {
+                let (app_id, installation_id) = (app.app_id.to_string(), app.installation_id.to_string());
+                self.installation.with_label_values(&[&identity.id, &app_id, &installation_id, &app.account]).set(1);
+            }
+            if let Some(expiry) = identity.token_expires.as_deref().and_then(crate::apps::parse_time) {
+                self.token_expiry.with_label_values(&[&identity.id]).set(expiry as i64);
+            }
             for (resource, b) in &identity.resources {
                 self.budget_remaining.with_label_values(&[&identity.id, resource]).set(b.remaining as i64);
                 self.budget_limit.with_label_values(&[&identity.id, resource]).set(b.limit as i64);

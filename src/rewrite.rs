@@ -723,6 +723,8 @@ mod tests {
             ),
             ("empty configured", Some(" "), "http", Some("ghpool:8080"), false, "http://ghpool:8080"),
             ("host", None, "http", Some("ghpool:8080"), false, "http://ghpool:8080"),
+            // gh through HTTP_PROXY (issue #7): links lead back to the host gh proxies through ghpool.
+            ("gh's proxied host", None, "http", Some("api.github.localhost"), false, "http://api.github.localhost"),
             ("host, ghes client", None, "http", Some("ghpool:8080"), true, "http://ghpool:8080/api/v3"),
             ("https listener", None, "https", Some("ghpool.example.com"), false, "https://ghpool.example.com"),
             ("ipv6", None, "http", Some("[::1]:8080"), false, "http://[::1]:8080"),

@@ -1,5 +1,6 @@
 //! Assembling the running server: Pingora's `Server` with ghpool's proxy service on the configured
-//! listen address, and a background service that keeps the upstream address fresh.
+//! listen address, and background services that keep the upstream address fresh, the pool's
+//! budgets current, and every secret re-resolved (on a timer and on SIGHUP).
 //!
 //! Owns: start-up order (config → upstream DNS → pool → listen). Must never: make per-request decisions.
 
@@ -7,16 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::{Server, ShutdownWatch};
 use pingora_core::services::background::{background_service, BackgroundService};
+use pingora_core::services::listening::Service;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::access::Allowlist;
 use crate::audit::Auditor;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pool::{build_pool, BuildError, Keeper};
+use crate::pool::{build_pool, BuildError, Keeper, Renewer};
 use crate::proxy::{Ghpool, Timeouts};
 use crate::repos::RepoOwners;
 use crate::secrets::Resolver;
@@ -25,6 +30,8 @@ use crate::upstream::ResolvedUpstream;
 /// How long start-up waits for GitHub to say who each identity is.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const DNS_REFRESH: Duration = Duration::from_secs(30);
+/// How often App installation tokens are checked for renewal (a cheap comparison of times).
+const APP_TOKEN_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -81,7 +88,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         .map_err(|e| StartError::Server(e.to_string()))?;
     let upstream = Arc::new(ResolvedUpstream::new(config.upstream.clone()));
     let resolver = Resolver::from_process(&config.secrets_dir);
-    let pool = runtime.block_on(async {
+    let (pool, app_renewals) = runtime.block_on(async {
         if let Err(e) = upstream.refresh().await {
             log::warn!(
                 "upstream `{}` does not resolve yet ({e}); retrying in the background",
@@ -115,28 +122,66 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         timeouts: Timeouts { connect: config.connect_timeout, read: config.read_timeout, ..Timeouts::default() },
         queue_timeout: config.pool.queue_timeout,
         started: Instant::now(),
+        app_renewals,
     })
 }
 
 /// Build the server with its services; the caller runs it.
-pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, ghpool: Ghpool) -> Server {
-    let keeper = Keeper::new(
+pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghpool) -> Server {
+    let renewer = Renewer::new(ghpool.pool.clone(), std::mem::take(&mut ghpool.app_renewals));
+    let keeper = Arc::new(Keeper::new(
         ghpool.pool.clone(),
         ghpool.client.clone(),
         config.upstream.clone(),
         Resolver::from_process(&config.secrets_dir),
         config.pool.refresh,
-    );
+    ));
     let upstream = ghpool.upstream.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
-    let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, ghpool);
+    let grace = Duration::from_secs(server.configuration.grace_period_seconds.unwrap_or(5));
+    let app =
+        Linger { inner: Arc::new(pingora_proxy::http_proxy(&server.configuration, ghpool)), linger: linger(grace) };
+    let mut proxy = Service::new("ghpool".to_string(), app);
     proxy.add_tcp(&config.listen.to_string());
     server.add_service(proxy);
     server.add_service(background_service("upstream dns", Every(DNS_REFRESH, DnsRefresh { upstream })));
     let interval = keeper.interval();
+    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh };
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
+    server.add_service(background_service("secrets refresh", secrets));
+    server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
     server
+}
+
+/// How long accepted connections keep being served after the listener closes: long enough for a
+/// client that has just connected to send its request, well inside the grace period.
+fn linger(grace: Duration) -> Duration {
+    (grace / 2).min(Duration::from_secs(2))
+}
+
+/// Pingora's HTTP proxy app, but its shutdown clean-up waits a moment first.
+///
+/// When shutdown starts (SIGTERM; or, during an upgrade, once the new process has the sockets),
+/// Pingora stops accepting and at once wakes every connection still waiting for its first request
+/// to close it unanswered — a client that had just connected loses its request, even a write.
+/// Waiting `linger` before that clean-up lets those requests be read and answered (with
+/// `Connection: close`, as Pingora answers everything during shutdown).
+struct Linger<A> {
+    inner: Arc<A>,
+    linger: Duration,
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for Linger<A> {
+    async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        self.inner.process_new(session, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        tokio::time::sleep(self.linger).await;
+        self.inner.cleanup().await;
+    }
 }
 
 /// Work done on a timer in the background.
@@ -162,7 +207,48 @@ impl<T: Tick> BackgroundService for Every<T> {
 
 /// The pool's upkeep: budgets of idle identities, quarantined identities' secrets.
 #[async_trait]
-impl Tick for Keeper {
+impl Tick for Arc<Keeper> {
+    async fn tick(&self) {
+        self.run_once().await;
+    }
+}
+
+/// Every identity's secret resolved again every `secrets_refresh`, and at once on SIGHUP.
+struct SecretsRefresh {
+    keeper: Arc<Keeper>,
+    every: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for SecretsRefresh {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("SIGHUP cannot trigger a secrets refresh ({e}); refreshing every {:?} only", self.every);
+                None
+            }
+        };
+        loop {
+            let hung_up = async {
+                match &mut hangup {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.every) => {}
+                _ = hung_up => log::info!("SIGHUP: resolving every identity's secret again"),
+            }
+            self.keeper.refresh_secrets().await;
+        }
+    }
+}
+
+/// App installation tokens renewed before they expire.
+#[async_trait]
+impl Tick for Renewer {
     async fn tick(&self) {
         self.run_once().await;
     }

@@ -164,13 +164,29 @@ pub async fn get_json(
     authorization: Option<&str>,
     timeout: Duration,
 ) -> Result<ApiAnswer, ApiError> {
+    call_json(client, upstream, reqwest::Method::GET, path, authorization, None, timeout).await
+}
+
+/// Any method, with an optional JSON body: ghpool's own calls to GitHub (logins, App tokens).
+pub async fn call_json(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    method: reqwest::Method,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<ApiAnswer, ApiError> {
     let mut request = client
-        .get(format!("{}{path}", upstream.base_url()))
+        .request(method, format!("{}{path}", upstream.base_url()))
         .header("accept", "application/vnd.github+json")
         .header("user-agent", crate::USER_AGENT)
         .timeout(timeout);
     if let Some(value) = authorization {
         request = request.header("authorization", value);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
     }
     let response = match request.send().await {
         Ok(r) => r,

@@ -379,14 +379,16 @@ fn configuration_errors_stop_the_start_and_name_the_key() {
             &["GHPOOL_PAT_A", "vault"],
         ),
         (
-            "cloud secret not yet supported",
+            "AWS secret without a region",
             None,
             &[
                 ("GHPOOL_PAT_A", "aws:secretsmanager:s:k"),
                 ("GHPOOL_ALLOWED_OWNERS", "o"),
                 ("GHPOOL_UPSTREAM", "http://127.0.0.1:9"),
+                // Loopback only: never ask the instance metadata service.
+                ("AWS_EC2_METADATA_DISABLED", "true"),
             ],
-            &["not supported yet"],
+            &["identity `a`", "aws:secretsmanager:s:k", "no AWS region"],
         ),
     ];
     for (name, toml, env, needles) in cases {

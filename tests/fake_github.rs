@@ -375,3 +375,46 @@ async fn usable_from_tokio_tests() {
     assert_eq!(resp.status(), 200);
     drop(fake);
 }
+
+/// An App JWT signed with `private_pem`, issued `iat_ago` seconds ago and valid for `lifetime` from then.
+fn app_jwt(private_pem: &str, app_id: u64, iat_ago: i64, lifetime: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims =
+        serde_json::json!({ "iat": now - iat_ago, "exp": now - iat_ago + lifetime, "iss": app_id.to_string() });
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+}
+
+#[test]
+fn app_endpoints_verify_the_jwt_and_mint_expiring_scoped_installation_tokens() {
+    let fake = setup();
+    fake.add_repo("o", "other");
+    let (private_pem, public_pem) = support::fake_github::apps::key_pair();
+    let (stranger_pem, _) = support::fake_github::apps::key_pair();
+    fake.add_app(5, "my-app", &public_pem, 50, "o");
+    let app_get =
+        |jwt: &str, path: &str| client().get(format!("{}{path}", fake.base_url())).bearer_auth(jwt).send().unwrap();
+    assert_eq!(app_get(&app_jwt(&private_pem, 5, 60, 600), "/app").status(), 200);
+    assert_eq!(app_get(&app_jwt(&private_pem, 5, 700, 600), "/app").status(), 401, "expired");
+    assert_eq!(app_get(&app_jwt(&stranger_pem, 5, 60, 600), "/app").status(), 401, "signed by another key");
+    assert_eq!(app_get("not-a-jwt", "/app").status(), 401);
+    let installation = json(app_get(&app_jwt(&private_pem, 5, 60, 600), "/orgs/o/installation"));
+    assert_eq!((installation["id"].as_u64(), installation["account"]["login"].as_str()), (Some(50), Some("o")));
+
+    fake.set_installation_token_ttl(2);
+    let minted = client()
+        .post(format!("{}/app/installations/50/access_tokens", fake.base_url()))
+        .bearer_auth(app_jwt(&private_pem, 5, 60, 600))
+        .json(&serde_json::json!({ "repositories": ["r"] }))
+        .send()
+        .unwrap();
+    assert_eq!(minted.status(), 201);
+    let minted = json(minted);
+    let token = minted["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("ghs_") && minted["expires_at"].as_str().unwrap().ends_with('Z'), "{minted}");
+    assert_eq!(get(&fake, "/repos/o/r", Some(&token), &[]).status(), 200);
+    assert_eq!(get(&fake, "/repos/o/other", Some(&token), &[]).status(), 404, "outside the token's scope");
+    assert_eq!(get(&fake, "/user", Some(&token), &[]).status(), 403, "not for integrations");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(get(&fake, "/repos/o/r", Some(&token), &[]).status(), 401, "expired");
+}

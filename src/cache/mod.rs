@@ -79,6 +79,9 @@ pub struct CacheCounters {
     /// GitHub's free 304s.
     pub not_modified: AtomicU64,
     pub stale_served: AtomicU64,
+    /// Revalidations that cost a full 200 because the fetching identity's token had rotated
+    /// since (GitHub's ETags are token-specific).
+    pub refetched_after_rotation: AtomicU64,
 }
 
 /// What `/stats` shows of the cache.
@@ -92,6 +95,7 @@ pub struct CacheSnapshot {
     pub revalidations: u64,
     pub not_modified: u64,
     pub stale_served: u64,
+    pub refetched_after_rotation: u64,
     pub evictions: u64,
     pub purges: u64,
 }
@@ -211,6 +215,7 @@ impl Cache {
             revalidations: get(&self.counters.revalidations),
             not_modified: get(&self.counters.not_modified),
             stale_served: get(&self.counters.stale_served),
+            refetched_after_rotation: get(&self.counters.refetched_after_rotation),
             evictions: get(&self.storage_stats.evictions),
             purges: get(&self.storage_stats.purges),
         }

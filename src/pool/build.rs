@@ -1,12 +1,13 @@
 //! Building the pool at start: resolve each identity's secret, then ask GitHub who it is with
-//! `GET /user` (bounded by a timeout). An identity that fails either step is left out with a log
+//! `GET /user` (bounded by a timeout); for an App, find its installation and mint its first token. An identity that fails either step is left out with a log
 //! line saying why; a pool with none left is an error, because serving without the configured
 //! identities would silently fall back to something the operator did not ask for.
 
 use std::time::Duration;
 
+use crate::apps::{renew_at, AppClient};
 use crate::config::Config;
-use crate::secrets::{Resolver, Secret};
+use crate::secrets::{Resolver, Secret, SecretRef};
 use crate::upstream::{get_json, ApiError, Upstream};
 
 use super::{Member, Pool, RateLimit};
@@ -50,48 +51,82 @@ pub async fn fetch_login(
     Ok(Login { login: login.to_string(), rate: answer.rate, token_expires: answer.token_expires })
 }
 
-/// Resolve every configured identity concurrently and build the pool from those that work.
+/// An App installation's token source, kept for renewing its token in the background.
+pub struct AppRenewal {
+    /// The pool identity it feeds.
+    pub id: String,
+    pub client: AppClient,
+    pub installation_id: u64,
+    /// When the current token stops working (epoch s).
+    pub expires_at: u64,
+    /// When to mint the next one (epoch s).
+    pub renew_at: u64,
+}
+
+/// What joins the pool from one configured PAT or App.
+type Joined = (Member, Option<AppRenewal>);
+
+/// Resolve every configured PAT and App concurrently and build the pool from those that work; the
+/// Apps' token sources come back beside it.
 pub async fn build_pool(
     config: &Config,
     resolver: &Resolver,
     client: &reqwest::Client,
     timeout: Duration,
-) -> Result<Pool, BuildError> {
-    if config.identities.is_empty() {
-        return Ok(Pool::anonymous());
+) -> Result<(Pool, Vec<AppRenewal>), BuildError> {
+    if config.identities.is_empty() && config.apps.is_empty() {
+        return Ok((Pool::anonymous(), Vec::new()));
     }
+    // All secrets first: identities kept in one AWS secret cost one call.
+    let references: Vec<&SecretRef> =
+        config.identities.iter().map(|i| &i.token).chain(config.apps.iter().map(|a| &a.private_key)).collect();
+    let mut secrets = resolver.resolve_all(&references).await.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, ident) in config.identities.iter().enumerate() {
-        let (ident, resolver, client, upstream) =
-            (ident.clone(), resolver.clone(), client.clone(), config.upstream.clone());
+    for (index, (ident, token)) in config.identities.iter().zip(secrets.by_ref()).enumerate() {
+        let (ident, client, upstream) = (ident.clone(), client.clone(), config.upstream.clone());
         tasks.spawn(async move {
             let outcome = async {
-                let token = resolver
-                    .resolve(&ident.token)
-                    .await
-                    .map_err(|e| format!("secret {}: {e}", ident.token.describe()))?;
-                let login = fetch_login(&client, &upstream, &token, timeout).await.map_err(|e| e.to_string())?;
-                Ok::<_, String>(Member {
+                let token = token.map_err(|e| format!("secret {}: {e}", ident.token.describe()))?;
+                let header = Secret::new(format!("token {}", token.expose()));
+                let login = fetch_login(&client, &upstream, &header, timeout).await.map_err(|e| e.to_string())?;
+                let member = Member {
                     id: ident.id.clone(),
                     login: login.login,
                     token: Some(token),
                     secret_ref: Some(ident.token.clone()),
                     first_seen: login.rate,
                     token_expires: login.token_expires,
-                })
+                    installation: None,
+                };
+                Ok::<Joined, String>((member, None))
             }
             .await;
             (index, ident.id, outcome)
         });
     }
-    let mut members = Vec::new();
+    let offset = config.identities.len();
+    for (index, (app, pem)) in config.apps.iter().zip(secrets).enumerate() {
+        let (app, client, upstream) = (app.clone(), client.clone(), config.upstream.clone());
+        tasks.spawn(async move {
+            let id = app.id.clone();
+            let outcome = async {
+                let pem = pem.map_err(|e| format!("private key {}: {e}", app.private_key.describe()))?;
+                let app_client =
+                    AppClient::new(app, &pem, client.clone(), upstream.clone()).map_err(|e| e.to_string())?;
+                join_app(app_client, &client, &upstream, timeout).await
+            }
+            .await;
+            (offset + index, id, outcome)
+        });
+    }
+    let mut joined = Vec::new();
     let mut failures = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((index, id, outcome)) = joined else { continue };
+    while let Some(done) = tasks.join_next().await {
+        let Ok((index, id, outcome)) = done else { continue };
         match outcome {
             Ok(member) => {
-                log::info!("identity `{id}` is GitHub user `{}`", member.login);
-                members.push((index, member));
+                log::info!("identity `{id}` is GitHub user `{}`", member.0.login);
+                joined.push((index, member));
             }
             Err(reason) => {
                 log::error!("identity `{id}` left out of the pool: {reason}");
@@ -99,10 +134,50 @@ pub async fn build_pool(
             }
         }
     }
-    if members.is_empty() {
+    if joined.is_empty() {
         failures.sort();
         return Err(BuildError::NoIdentity(failures));
     }
-    members.sort_by_key(|(index, _)| *index);
-    Ok(Pool::new(members.into_iter().map(|(_, m)| m).collect()))
+    joined.sort_by_key(|(index, _)| *index);
+    let (members, renewals): (Vec<Member>, Vec<Option<AppRenewal>>) = joined.into_iter().map(|(_, j)| j).unzip();
+    Ok((Pool::new(members), renewals.into_iter().flatten().collect()))
+}
+
+/// Find the App's installation, mint its first token, and learn its budget (`GET /rate_limit`
+/// is free).
+async fn join_app(
+    app: AppClient,
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    timeout: Duration,
+) -> Result<Joined, String> {
+    let installation = app.discover().await.map_err(|e| e.to_string())?;
+    let minted = app.mint(installation.installation_id).await.map_err(|e| e.to_string())?;
+    let header = format!("token {}", minted.token.expose());
+    let budget = get_json(client, upstream, "/rate_limit", Some(&header), timeout).await.ok().and_then(|a| a.rate);
+    log::info!(
+        "identity `{}`: App {} installation {} on `{}`, token until {}",
+        app.config.id,
+        installation.app_id,
+        installation.installation_id,
+        installation.account,
+        minted.expires_text
+    );
+    let renewal = AppRenewal {
+        id: app.config.id.clone(),
+        installation_id: installation.installation_id,
+        expires_at: minted.expires_at,
+        renew_at: renew_at(super::now_epoch(), minted.expires_at),
+        client: app,
+    };
+    let member = Member {
+        id: renewal.id.clone(),
+        login: installation.login.clone(),
+        token: Some(minted.token),
+        secret_ref: None,
+        first_seen: budget,
+        token_expires: Some(minted.expires_text),
+        installation: Some(installation),
+    };
+    Ok((member, Some(renewal)))
 }

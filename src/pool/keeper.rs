@@ -3,17 +3,18 @@
 //! Owns: refreshing the budgets of identities that have been idle (`GET /rate_limit`, which GitHub
 //! does not charge), so a budget that came back is seen without waiting for a request; and bringing
 //! a quarantined identity back when its secret source now holds a different token that GitHub
-//! accepts (a rotated secret needs no restart).
+//! accepts; and re-resolving every identity's secret (`secrets_refresh`, SIGHUP) so a rotated
+//! secret replaces a working token without a restart.
 //! Must never: log a token, or take an identity out of quarantine on the token that got it there.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::secrets::{Resolver, Secret};
+use crate::secrets::{Resolver, Secret, SecretRef};
 use crate::upstream::{get_json, Upstream};
 
-use super::{fetch_login, lock, now_epoch, Identity, Pool, RateLimit, State};
+use super::{fetch_login, lock, now_epoch, Identity, Pool, RateLimit};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -83,38 +84,74 @@ impl Keeper {
     /// same login brings the identity back.
     async fn try_to_restore(&self, identity: &Identity) {
         let Some(reference) = &identity.secret_ref else { return };
-        let token = match self.resolver.resolve(reference).await {
-            Ok(t) => t,
-            Err(e) => {
-                log::warn!(
-                    "identity `{}` stays quarantined: {} did not resolve: {e}",
+        match self.resolver.resolve(reference).await {
+            Ok(token) => self.adopt(identity, token).await,
+            Err(e) => log::warn!(
+                "identity `{}` stays quarantined: {} did not resolve: {e}",
+                identity.id,
+                reference.describe()
+            ),
+        }
+    }
+
+    /// Resolve every identity's secret again (every `secrets_refresh`, and on SIGHUP). A changed
+    /// token replaces the old one once GitHub confirms it; a source that fails keeps the last good
+    /// token, with a warning.
+    pub async fn refresh_secrets(&self) {
+        let identities: Vec<&Arc<Identity>> =
+            self.pool.identities().iter().filter(|i| i.secret_ref.is_some()).collect();
+        let references: Vec<&SecretRef> = identities.iter().filter_map(|i| i.secret_ref.as_ref()).collect();
+        let resolved = self.resolver.resolve_all(&references).await;
+        for ((identity, reference), result) in identities.iter().zip(&references).zip(resolved) {
+            match result {
+                Ok(token) => self.adopt(identity, token).await,
+                Err(e) => log::warn!(
+                    "identity `{}` keeps its current token: {} did not resolve: {e}",
                     identity.id,
                     reference.describe()
-                );
-                return;
+                ),
             }
-        };
+        }
+    }
+
+    /// Take `token` for `identity` if it is new and GitHub says it belongs to the same login. The
+    /// swap is one write: a request in flight finishes with the token it was sent with.
+    async fn adopt(&self, identity: &Identity, token: Secret) {
         if identity.token().as_ref() == Some(&token) {
             return;
         }
+        let quarantined = !identity.is_usable();
+        let what = if quarantined { "stays quarantined" } else { "keeps its current token" };
         let header = Secret::new(format!("token {}", token.expose()));
         match fetch_login(&self.client, &self.upstream, &header, CALL_TIMEOUT).await {
             Ok(login) if login.login.eq_ignore_ascii_case(&identity.login) => {
-                *identity.token.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
-                *lock(&identity.state) = State::Ok;
-                log::info!(
-                    "identity `{}` (login {}) is back: its secret now holds a working token",
-                    identity.id,
-                    identity.login
-                );
+                let fingerprint = token.fingerprint();
+                self.pool.replace_token(identity, token, login.token_expires);
+                if let Some((resource, rate)) = login.rate {
+                    lock(&identity.account.budgets).observe(&resource, rate);
+                }
+                match quarantined {
+                    true => log::info!(
+                        "identity `{}` (login {}) is back: its secret now holds a working token ({fingerprint})",
+                        identity.id,
+                        identity.login
+                    ),
+                    false => log::info!(
+                        "identity `{}` (login {}) now uses its rotated token ({fingerprint})",
+                        identity.id,
+                        identity.login
+                    ),
+                }
+                self.refresh_budgets(identity).await;
             }
+            // Budgets are kept per login; another user's token would need a pool rebuilt around it.
             Ok(login) => log::error!(
-                "identity `{}` stays quarantined: its new token belongs to `{}`, not `{}`",
+                "identity `{}` {what}: its new token belongs to `{}`, not `{}` (restart ghpool to change an identity's user)",
                 identity.id,
                 login.login,
                 identity.login
             ),
-            Err(e) => log::warn!("identity `{}` stays quarantined: {e}", identity.id),
+            Err(e) => log::warn!("identity `{}` {what}: GitHub did not accept its new token: {e}", identity.id),
         }
     }
 }

@@ -1,13 +1,15 @@
-//! The identity pool: the PATs (and, later, App installations) that pooled reads are sent with.
+//! The identity pool: the PATs and GitHub App installations that pooled reads are sent with.
 //!
 //! Owns: which identity serves a read (`pick`), what each one has left (`observe`), and who is out
-//! of service (`quarantine`). Identities of one GitHub login share one [`Budgets`] and one in-flight
-//! count, because GitHub counts all of a user's tokens against one budget.
+//! of service (`quarantine`). PATs of one GitHub login share one [`Budgets`] and one in-flight
+//! count, because GitHub counts all of a user's tokens against one budget; each App installation
+//! has a budget of its own, and serves only the owner it is installed on.
 //! Must never: see a client's token, or hand a pool token to anything but a pooled read.
 
 mod budget;
 mod build;
 mod keeper;
+mod renew;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 pub use budget::{assumed_limit, parse_headers, Budgets, RateLimit};
-pub use build::{build_pool, fetch_login, BuildError, Login, LoginError};
+pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Login, LoginError};
 pub use keeper::Keeper;
+pub use renew::Renewer;
 
+use crate::apps::Installation;
 use crate::secrets::{Secret, SecretRef};
 
 /// GitHub allows 100 concurrent requests per user; stay well below by default.
@@ -71,6 +75,10 @@ pub struct Identity {
     secondary_strikes: AtomicU64,
     state: Mutex<State>,
     token_expires: Mutex<Option<String>>,
+    /// Set for a GitHub App installation.
+    installation: Option<Installation>,
+    /// Bumped each time the token is replaced: cached ETags belong to one generation.
+    generation: AtomicU64,
 }
 
 impl Identity {
@@ -92,6 +100,24 @@ impl Identity {
 
     pub fn is_usable(&self) -> bool {
         matches!(*lock(&self.state), State::Ok)
+    }
+
+    /// Which token this is: `<id>#<generation>`, stored with cached entries.
+    pub fn token_tag(&self) -> String {
+        format!("{}#{}", self.id, self.generation.load(Ordering::Relaxed))
+    }
+
+    pub fn installation(&self) -> Option<&Installation> {
+        self.installation.as_ref()
+    }
+
+    /// May this identity read for every one of `owners`? A PAT reads anything its user can; an App
+    /// installation only its own account's resources.
+    pub fn serves(&self, owners: &[&str]) -> bool {
+        match &self.installation {
+            None => true,
+            Some(i) => owners.iter().all(|o| o.eq_ignore_ascii_case(&i.account)),
+        }
     }
 }
 
@@ -174,6 +200,7 @@ pub struct Member {
     /// What `GET /user` reported, if it carried rate-limit headers.
     pub first_seen: Option<(String, RateLimit)>,
     pub token_expires: Option<String>,
+    pub installation: Option<Installation>,
 }
 
 #[derive(Debug, Default)]
@@ -193,7 +220,12 @@ impl Pool {
         let identities = members
             .into_iter()
             .map(|m| {
-                let account = accounts.entry(m.login.to_ascii_lowercase()).or_default().clone();
+                // Each installation has a budget of its own, whatever its bot's login.
+                let key = match &m.installation {
+                    Some(i) => format!("installation:{}", i.installation_id),
+                    None => m.login.to_ascii_lowercase(),
+                };
+                let account = accounts.entry(key).or_default().clone();
                 if let Some((resource, seen)) = &m.first_seen {
                     lock(&account.budgets).observe(resource, *seen);
                 }
@@ -209,6 +241,8 @@ impl Pool {
                     secondary_strikes: AtomicU64::new(0),
                     state: Mutex::new(State::Ok),
                     token_expires: Mutex::new(m.token_expires),
+                    installation: m.installation,
+                    generation: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -230,6 +264,7 @@ impl Pool {
             secret_ref: None,
             first_seen: None,
             token_expires: None,
+            installation: None,
         };
         Pool { anonymous: true, ..Pool::new(vec![member]) }
     }
@@ -245,6 +280,7 @@ impl Pool {
     pub async fn pick_waiting(
         &self,
         resource: &str,
+        owners: &[&str],
         preferred: Option<&str>,
         timeout: Duration,
     ) -> Result<Lease, PickError> {
@@ -252,7 +288,7 @@ impl Pool {
         loop {
             // Register before trying, so a release between the try and the wait is not missed.
             let released = self.released.notified();
-            match self.pick_preferring(resource, preferred) {
+            match self.pick_preferring(resource, owners, preferred) {
                 Err(PickError::Busy) => {
                     if tokio::time::timeout_at(deadline, released).await.is_err() {
                         return Err(PickError::Busy);
@@ -281,19 +317,36 @@ impl Pool {
         self.pick_at(resource, now_epoch())
     }
 
-    /// Like [`Pool::pick`], but `preferred` (the identity that fetched a cached entry, whose ETag
-    /// only it can revalidate) wins whenever it is usable and has budget left.
-    pub fn pick_preferring(&self, resource: &str, preferred: Option<&str>) -> Result<Lease, PickError> {
+    /// Like [`Pool::pick`] for a read of `owners`' resources, but `preferred` (the identity that
+    /// fetched a cached entry, whose ETag only it can revalidate) wins whenever it is usable, serves
+    /// those owners and has budget left.
+    pub fn pick_preferring(
+        &self,
+        resource: &str,
+        owners: &[&str],
+        preferred: Option<&str>,
+    ) -> Result<Lease, PickError> {
         let now = now_epoch();
         if let Some(identity) = preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
             let _serial = lock(&self.pick_lock);
             let budgets = lock(&identity.account.budgets);
             let below_cap = identity.in_flight.load(Ordering::Relaxed) < self.max_in_flight;
-            if identity.is_usable() && below_cap && budgets.remaining(resource, now) > 0 {
+            if identity.is_usable() && identity.serves(owners) && below_cap && budgets.remaining(resource, now) > 0 {
                 return Ok(self.lease(identity));
             }
         }
-        self.pick_at(resource, now)
+        self.pick_for(resource, owners, now)
+    }
+
+    /// Put a new token in service for `identity` (a rotated secret, a fresh App installation
+    /// token): one swap, so a request in flight finishes with the token it was sent with. The
+    /// identity is usable again, and entries it cached are known to hold the old token's ETags.
+    pub fn replace_token(&self, identity: &Identity, token: Secret, expires: Option<String>) {
+        *identity.token.write().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        identity.generation.fetch_add(1, Ordering::Relaxed);
+        identity.secondary_strikes.store(0, Ordering::Relaxed);
+        *lock(&identity.token_expires) = expires;
+        *lock(&identity.state) = State::Ok;
     }
 
     fn lease(&self, identity: &Arc<Identity>) -> Lease {
@@ -305,11 +358,16 @@ impl Pool {
     }
 
     pub fn pick_at(&self, resource: &str, now: u64) -> Result<Lease, PickError> {
+        self.pick_for(resource, &[], now)
+    }
+
+    /// The best identity among those that serve `owners`.
+    fn pick_for(&self, resource: &str, owners: &[&str], now: u64) -> Result<Lease, PickError> {
         let _serial = lock(&self.pick_lock);
         let mut best: Option<(i64, u64, &Arc<Identity>)> = None;
         let mut earliest_reset: Option<u64> = None;
         let mut busy = false;
-        for identity in self.identities.iter().filter(|i| i.is_usable()) {
+        for identity in self.identities.iter().filter(|i| i.is_usable() && i.serves(owners)) {
             if identity.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
                 busy = true;
                 continue;
@@ -461,6 +519,7 @@ impl Pool {
                     token_expires: lock(&i.token_expires).clone(),
                     resources: resources.into_iter().collect(),
                     limited_until: budgets.limited(now),
+                    app: i.installation.clone(),
                 }
             })
             .collect()
@@ -488,6 +547,9 @@ pub struct IdentitySnapshot {
     /// Resources this identity cannot serve now (spent, or paused by GitHub), and until when
     /// (epoch s).
     pub limited_until: std::collections::BTreeMap<String, u64>,
+    /// For a GitHub App installation: app id, installation id, account, scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<Installation>,
 }
 
 #[cfg(test)]
@@ -505,7 +567,42 @@ mod tests {
                 RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: 2000 },
             )),
             token_expires: None,
+            installation: None,
         }
+    }
+
+    fn installation(id: &str, installation_id: u64, account: &str, remaining: u64) -> Member {
+        let installation = Installation {
+            app_id: 1,
+            installation_id,
+            account: account.into(),
+            login: "app[bot]".into(),
+            repositories: Vec::new(),
+        };
+        Member { login: "app[bot]".into(), installation: Some(installation), ..member(id, "app[bot]", remaining) }
+    }
+
+    #[test]
+    fn installations_have_budgets_of_their_own_and_serve_only_their_account() {
+        let pool = Pool::new(vec![
+            installation("acme_bot", 1, "acme", 4000),
+            installation("other_bot", 2, "other", 3000),
+            member("pat", "alice", 100),
+        ]);
+        // Same bot login, separate budgets: each keeps what GitHub said of it.
+        let remaining: Vec<u64> =
+            pool.identities().iter().map(|i| lock(&i.account.budgets).remaining("core", 1000)).collect();
+        assert_eq!(remaining, [4000, 3000, 100]);
+        let pick = |owners: &[&str]| pool.pick_for("core", owners, 1000).unwrap().identity().id().to_string();
+        assert_eq!(pick(&["acme"]), "acme_bot");
+        assert_eq!(pick(&["Other"]), "other_bot", "owners compare case-insensitively");
+        assert_eq!(pick(&["elsewhere"]), "pat", "only a PAT reads for an owner no installation covers");
+        assert_eq!(pick(&["acme", "other"]), "pat", "a read across owners needs an identity that serves all");
+        assert_eq!(pick(&[]), "acme_bot", "an owner-free read goes by budget");
+        let bot = &pool.identities()[0];
+        let tag = bot.token_tag();
+        pool.replace_token(bot, Secret::new("ghs_new"), None);
+        assert_ne!(bot.token_tag(), tag, "a new token is a new ETag generation");
     }
 
     #[test]
@@ -561,11 +658,12 @@ mod tests {
         let leases: Vec<Lease> = (0..4).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
         assert_eq!(pool.pick_at("core", 1000).unwrap_err(), PickError::Busy);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let waited = rt.block_on(pool.pick_waiting("core", None, Duration::from_millis(50)));
+        let waited = rt.block_on(pool.pick_waiting("core", &[], None, Duration::from_millis(50)));
         assert_eq!(waited.unwrap_err(), PickError::Busy, "a bounded wait");
         let (pool2, mut leases) = (pool.clone(), leases);
         let got = rt.block_on(async move {
-            let waiter = tokio::spawn(async move { pool2.pick_waiting("core", None, Duration::from_secs(5)).await });
+            let waiter =
+                tokio::spawn(async move { pool2.pick_waiting("core", &[], None, Duration::from_secs(5)).await });
             tokio::time::sleep(Duration::from_millis(20)).await;
             leases.pop();
             waiter.await.unwrap()
@@ -618,11 +716,11 @@ mod tests {
             let seen = RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: u64::MAX };
             pool.observe(&pool.identities()[i], Some(("core".into(), seen)), 200);
         }
-        assert_eq!(pool.pick_preferring("core", Some("a")).unwrap().identity().id(), "a");
-        assert_eq!(pool.pick_preferring("core", Some("zz")).unwrap().identity().id(), "b");
+        assert_eq!(pool.pick_preferring("core", &[], Some("a")).unwrap().identity().id(), "a");
+        assert_eq!(pool.pick_preferring("core", &[], Some("zz")).unwrap().identity().id(), "b");
         let a = pool.identities()[0].clone();
         pool.observe(&a, None, 401);
-        assert_eq!(pool.pick_preferring("core", Some("a")).unwrap().identity().id(), "b", "quarantined");
+        assert_eq!(pool.pick_preferring("core", &[], Some("a")).unwrap().identity().id(), "b", "quarantined");
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub struct RequestCtx {
     pub(super) suspect: bool,
     /// The request was sent again after a connection error (once is enough).
     pub(super) reconnected: bool,
+    /// The owners a pooled read touches: an App installation serves only its own.
+    pub(super) owners: Vec<String>,
+    /// A revalidation by the identity that cached the entry, but with a token rotated since: its
+    /// ETag cannot match, a 200 is expected.
+    pub(super) after_rotation: bool,
 }
 
 impl RequestCtx {
@@ -63,6 +68,8 @@ impl RequestCtx {
             charged: false,
             suspect: false,
             reconnected: false,
+            owners: Vec::new(),
+            after_rotation: false,
         }
     }
 }

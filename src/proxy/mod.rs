@@ -93,6 +93,8 @@ pub struct Ghpool {
     /// How long a request waits for an identity below its in-flight cap.
     pub queue_timeout: Duration,
     pub started: Instant,
+    /// App installations' token sources, handed to their background renewer at start.
+    pub app_renewals: Vec<crate::pool::AppRenewal>,
 }
 
 /// The identity was limited or refused and nothing has reached the client: drop its lease and let
@@ -103,6 +105,11 @@ fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
     let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
     e.set_retry(true);
     e
+}
+
+/// The identity id in a cached entry's `<id>#<generation>` tag.
+fn identity_of(tag: &str) -> &str {
+    tag.split_once('#').map_or(tag, |(id, _)| id)
 }
 
 /// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
@@ -129,11 +136,17 @@ impl Ghpool {
         let route = classify(&method, &target, authorization.as_deref(), ctx.graphql.as_ref())?;
         let owner_of = |id| self.repos.get(id);
         match (&route, &ctx.graphql) {
-            (Route::PooledRead { .. }, _) => self.settle(self.allowlist.check_rest(&target, owner_of)?).await?,
+            (Route::PooledRead { .. }, _) => {
+                self.settle(self.allowlist.check_rest(&target, owner_of)?).await?;
+                ctx.owners = crate::access::rest_read_owners(&target, |id| self.repos.get(id));
+            }
             (Route::Passthrough { write: Write::Rest, .. }, _) => {
                 self.settle(self.allowlist.check_write(&target, owner_of)?).await?
             }
-            (Route::GraphqlQuery { .. }, Some(request)) => self.allowlist.check_graphql_query(&request.reads)?,
+            (Route::GraphqlQuery { .. }, Some(request)) => {
+                self.allowlist.check_graphql_query(&request.reads)?;
+                ctx.owners = request.reads.owners.iter().cloned().collect();
+            }
             (Route::Passthrough { write: Write::Mutation { .. }, .. }, Some(request)) => {
                 self.allowlist.check_graphql_owners(&request.reads)?
             }
@@ -322,13 +335,10 @@ impl ProxyHttp for Ghpool {
                         return Err(refuse(ctx, Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) }));
                     }
                 }
-                let preferred = session
-                    .cache
-                    .maybe_cache_meta()
-                    .and_then(|m| m.headers().get(IDENTITY_HEADER))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                match self.pool.pick_waiting(resource, preferred.as_deref(), self.queue_timeout).await {
+                let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
+                let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| identity_of(tag).to_string());
+                let owners: Vec<&str> = ctx.owners.iter().map(String::as_str).collect();
+                match self.pool.pick_waiting(resource, &owners, preferred.as_deref(), self.queue_timeout).await {
                     Ok(lease) => ctx.lease = Some(lease),
                     Err(e) => {
                         return Err(refuse(ctx, Refusal::from(e)));
@@ -378,10 +388,13 @@ impl ProxyHttp for Ghpool {
             // Pingora added the cached entry's validators; GitHub's ETags are token-specific, so
             // they only help when the identity that fetched the entry asks.
             let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER).cloned());
-            if fetched_by.is_some_and(|id| id.as_bytes() != lease.identity().id().as_bytes()) {
+            let tag = fetched_by.as_ref().and_then(|v| v.to_str().ok());
+            if tag.is_some_and(|tag| identity_of(tag) != lease.identity().id()) {
                 req.remove_header("if-none-match");
                 req.remove_header("if-modified-since");
             }
+            ctx.after_rotation =
+                tag.is_some_and(|tag| identity_of(tag) == lease.identity().id() && tag != lease.identity().token_tag());
             self.metrics.upstream_request(lease.identity().id(), ctx.resource);
             log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, lease.identity().id());
         } else {
@@ -438,7 +451,12 @@ impl ProxyHttp for Ghpool {
             }
             match resp.status.as_u16() {
                 // Stored with the entry; stripped before any client sees it.
-                200 => resp.insert_header(IDENTITY_HEADER, lease.identity().id())?,
+                200 => {
+                    if ctx.after_rotation {
+                        self.cache.counters.refetched_after_rotation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    resp.insert_header(IDENTITY_HEADER, lease.identity().token_tag())?
+                }
                 304 => {
                     self.cache.counters.not_modified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }

@@ -6,12 +6,16 @@
 //! Must never: print, log or format a token. `Secret`'s `Debug` and `Display` redact, and the only way
 //! to read the value is the explicit [`Secret::expose`], used where a header is built.
 
+mod aws;
+mod gcp;
 mod resolve;
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+pub use aws::AwsError;
+pub use gcp::GcpError;
 pub use resolve::{ResolveError, Resolver};
 
 /// A secret string (a token, a private key). Printing it by accident prints `<redacted>`.

@@ -1,10 +1,13 @@
-//! Turning a `SecretRef` into a `Secret`: environment variables and Kubernetes mounted secrets
-//! today; AWS Secrets Manager and GCP Secret Manager answer "not supported yet" until their issue
-//! lands, so a configuration naming them fails loudly instead of running without the identity.
+//! Turning a `SecretRef` into a `Secret`: environment variables, Kubernetes mounted secrets, AWS
+//! Secrets Manager (`aws`) and GCP Secret Manager. Resolving many references at once
+//! ([`Resolver::resolve_all`]) asks AWS once per secret name however many identities it holds.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::aws::{self, AwsError, AwsSecrets};
+use super::gcp::{self, GcpError, GcpSecrets};
 use super::{Secret, SecretRef};
 
 /// Why a reference could not be resolved. Names the source, never a value.
@@ -20,8 +23,10 @@ pub enum ResolveError {
     K8sRead { path: String, source: std::io::Error },
     #[error("kubernetes secret file `{0}` is empty")]
     K8sEmpty(String),
-    #[error("{0} secret references are not supported yet (planned); use env: or k8s: for now")]
-    NotSupportedYet(&'static str),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Gcp(#[from] GcpError),
 }
 
 type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -32,11 +37,13 @@ type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 pub struct Resolver {
     secrets_dir: PathBuf,
     env: Arc<EnvLookup>,
+    aws: Arc<AwsSecrets>,
+    gcp: Arc<GcpSecrets>,
 }
 
 impl Resolver {
     pub fn new(secrets_dir: impl Into<PathBuf>, env: Arc<EnvLookup>) -> Self {
-        Resolver { secrets_dir: secrets_dir.into(), env }
+        Resolver { secrets_dir: secrets_dir.into(), env, aws: Arc::default(), gcp: Arc::default() }
     }
 
     /// A resolver over the process environment.
@@ -56,9 +63,35 @@ impl Resolver {
                 Ok(Secret::new(value))
             }
             SecretRef::K8s { namespace, name, key } => self.read_k8s(namespace, name, key),
-            SecretRef::AwsSecretsManager { .. } => Err(ResolveError::NotSupportedYet("aws:secretsmanager:")),
-            SecretRef::GcpSecretManager { .. } => Err(ResolveError::NotSupportedYet("gcp:secretmanager:")),
+            SecretRef::AwsSecretsManager { name, key } => Ok(aws::extract(name, &self.aws.fetch(name).await?, key)?),
+            SecretRef::GcpSecretManager { resource, version } => {
+                Ok(self.gcp.fetch(&gcp::Settings::from_env(&*self.env), resource, version).await?)
+            }
         }
+    }
+
+    /// Resolve every reference, in order; each AWS secret is fetched once for all the keys taken
+    /// from it.
+    pub async fn resolve_all(&self, references: &[&SecretRef]) -> Vec<Result<Secret, ResolveError>> {
+        let mut fetched: HashMap<&str, Result<Secret, AwsError>> = HashMap::new();
+        for reference in references {
+            if let SecretRef::AwsSecretsManager { name, .. } = reference {
+                if !fetched.contains_key(name.as_str()) {
+                    fetched.insert(name, self.aws.fetch(name).await);
+                }
+            }
+        }
+        let mut resolved = Vec::with_capacity(references.len());
+        for reference in references {
+            resolved.push(match reference {
+                SecretRef::AwsSecretsManager { name, key } => match &fetched[name.as_str()] {
+                    Ok(text) => aws::extract(name, text, key).map_err(ResolveError::from),
+                    Err(e) => Err(e.clone().into()),
+                },
+                other => self.resolve(other).await,
+            });
+        }
+        resolved
     }
 
     /// `<dir>/<namespace>/<name>/<key>`, else `<dir>/<name>/<key>` (a secret volume mounted at
@@ -127,14 +160,5 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ns/tok")).unwrap();
         std::fs::write(dir.path().join("ns/tok/a"), "ghp_ns").unwrap();
         assert_eq!(block_on(r.resolve(&reference)).unwrap().expose(), "ghp_ns");
-    }
-
-    #[test]
-    fn cloud_sources_say_not_supported_yet() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = resolver(dir.path(), &[]);
-        let aws = SecretRef::AwsSecretsManager { name: "n".into(), key: "k".into() };
-        let err = block_on(r.resolve(&aws)).unwrap_err().to_string();
-        assert!(err.contains("not supported yet"), "{err}");
     }
 }

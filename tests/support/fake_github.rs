@@ -27,6 +27,19 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+/// Actions runs, for `gh run` (issue #7).
+#[path = "fake_actions.rs"]
+mod actions;
+/// GitHub Apps: JWT-authenticated App endpoints and installation tokens (issue #9).
+#[path = "fake_apps.rs"]
+pub mod apps;
+/// `POST /graphql`, executed against this world for real clients (issue #7); in its own file.
+#[path = "fake_graphql.rs"]
+pub mod graphql;
+/// Real GitHub answers recorded by `@octokit/fixtures`, replayed (issue #7); in its own file.
+#[path = "fake_replay.rs"]
+pub mod replay;
+
 const DOCS: &str = "https://docs.github.com/rest";
 const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
 const SECONDARY_DOCS: &str =
@@ -189,6 +202,37 @@ impl FakeGithub {
         self.lock().drop_connections = count;
     }
 
+    /// Registers a GitHub App whose JWTs `public_pem` verifies, installed on `account` as `installation_id`.
+    pub fn add_app(&self, app_id: u64, slug: &str, public_pem: &str, installation_id: u64, account: &str) {
+        let mut w = self.lock();
+        w.apps.add_app(app_id, slug, public_pem);
+        w.apps.add_installation(app_id, installation_id, account);
+    }
+
+    /// Installs a registered App on another account.
+    pub fn add_installation(&self, app_id: u64, installation_id: u64, account: &str) {
+        self.lock().apps.add_installation(app_id, installation_id, account);
+    }
+
+    /// Installation tokens live this long from now on (GitHub: 3600 s).
+    pub fn set_installation_token_ttl(&self, seconds: u64) {
+        self.lock().apps.token_ttl = seconds;
+    }
+
+    /// While set, `POST /app/installations/{id}/access_tokens` answers 500.
+    pub fn refuse_minting(&self, refuse: bool) {
+        self.lock().apps.refuse_minting = refuse;
+    }
+
+    /// How many installation tokens were minted, and the ones minted for `installation_id`.
+    pub fn minted(&self) -> u64 {
+        self.lock().apps.minted()
+    }
+
+    pub fn installation_tokens(&self, installation_id: u64) -> Vec<String> {
+        self.lock().apps.tokens_of(installation_id)
+    }
+
     /// The most requests ever answered at once with `token`.
     pub fn max_concurrent(&self, token: &str) -> usize {
         self.lock().concurrent.get(token).map_or(0, |(_, max)| *max)
@@ -262,6 +306,8 @@ struct Incoming {
     token: Option<String>,
     if_none_match: Option<String>,
     if_modified_since: Option<String>,
+    /// The request body (App token requests name repositories in it).
+    body: Vec<u8>,
 }
 
 /// Who a request counts against.
@@ -317,6 +363,12 @@ struct World {
     /// Requests being answered now, and the most ever at once, per credential ("" for none):
     /// GitHub's secondary limit counts concurrent requests per user.
     concurrent: HashMap<String, (usize, usize)>,
+    /// GitHub Apps, their installations and installation tokens.
+    apps: apps::Apps,
+    /// Pull requests, comments and the GraphQL call log.
+    graphql: graphql::Store,
+    /// Recorded GitHub answers to replay.
+    replay: replay::Recordings,
 }
 
 impl World {
@@ -370,12 +422,29 @@ impl World {
         self.served += 1;
         let request_id = format!("FA4E:{:06X}:{:08X}", self.served, now());
         let mut caller = Caller { login: ANONYMOUS.into(), resource: "core", token: None, request_id };
+        if let Some((status, body)) = self.apps.app_call(&req.method, &req.path, req.token.as_deref(), &req.body, now())
+        {
+            // App endpoints are authenticated by the App's JWT and cost no installation budget.
+            let mut reply = Reply::json(status, &body);
+            reply.header("content-type", "application/json; charset=utf-8");
+            return reply;
+        }
         if let Some(token) = &req.token {
-            match self.tokens.get(token) {
-                Some(login) => (caller.login, caller.token) = (login.clone(), Some(token.clone())),
-                // A bad token is rejected before any budget is looked at.
-                None => return self.finish(Reply::error(401, "Bad credentials", DOCS), &caller),
+            match (self.tokens.get(token), self.apps.installation_caller(token, now())) {
+                (Some(login), _) => (caller.login, caller.token) = (login.clone(), Some(token.clone())),
+                (None, Some(Ok(installation))) => {
+                    (caller.login, caller.token) = (installation.login.clone(), Some(token.clone()));
+                    if let Some((status, body)) = installation.refusal(&req.path) {
+                        return self.finish(Reply::json(status, &body), &caller);
+                    }
+                }
+                // A bad or expired token is rejected before any budget is looked at.
+                _ => return self.finish(Reply::error(401, "Bad credentials", DOCS), &caller),
             }
+        }
+        if let Some(recorded) = self.replay.answer(req) {
+            // A recorded GitHub answer carries its own headers, x-ratelimit-* included.
+            return recorded;
         }
         let secondary = self.secondary.get(&caller.login).copied().or(self.secondary_all.map(Some));
         if let Some(retry_after) = secondary {
@@ -486,7 +555,7 @@ impl World {
         match (get, segments.as_slice()) {
             (false, ["graphql"]) if req.method == Method::POST => match login {
                 ANONYMOUS => Reply::error(401, "This endpoint requires you to be authenticated.", DOCS),
-                _ => Reply::json(200, &json!({ "data": { "viewer": { "login": login } } })),
+                _ => graphql::answer(self, &req.body, login),
             },
             // Creating an issue changes what the repository's lists answer: read-your-writes tests need
             // a write that GitHub would see.
@@ -531,6 +600,7 @@ impl World {
                 Ok(n) if (1..=repo.issues).contains(&n) => Reply::json(200, &self.issue_json(repo, n)),
                 _ => Reply::not_found(),
             },
+            ["actions", rest @ ..] => actions::answer(&self.base, repo, rest).unwrap_or_else(Reply::not_found),
             _ => Reply::not_found(),
         }
     }
@@ -634,7 +704,8 @@ fn credential(value: &str) -> String {
             return password.to_string();
         }
     }
-    value.to_string()
+    // GitHub wants a scheme: a bare token is not a credential it accepts.
+    format!("(no scheme) {value}")
 }
 
 fn base64_decode(input: &str) -> Option<Vec<u8>> {
@@ -688,14 +759,16 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let response = answer(&world, req);
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
+    let response = answer(&world, Request::from_parts(parts, Body::empty()), body);
     if let Some((now, _)) = lock(&world).concurrent.get_mut(&who) {
         *now -= 1;
     }
     response
 }
 
-fn answer(world: &Arc<Mutex<World>>, req: Request) -> Response {
+fn answer(world: &Arc<Mutex<World>>, req: Request, body: Vec<u8>) -> Response {
     let headers = req.headers();
     let incoming = Incoming {
         method: req.method().clone(),
@@ -704,6 +777,7 @@ fn answer(world: &Arc<Mutex<World>>, req: Request) -> Response {
         token: header_string(headers, header::AUTHORIZATION).map(|v| credential(&v)),
         if_none_match: header_string(headers, header::IF_NONE_MATCH),
         if_modified_since: header_string(headers, header::IF_MODIFIED_SINCE),
+        body,
     };
     let reply = {
         let mut w = lock(world);

@@ -123,6 +123,24 @@ impl Ghpool {
         None
     }
 
+    /// Send a signal by name (`HUP`, `QUIT`, …) to this process only.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} {}", self.child.id());
+    }
+
+    /// Wait until the log contains `needle` (at most `timeout`); whether it did.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Everything the process printed so far.
     pub fn log(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -202,5 +220,35 @@ pub fn run_to_exit(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> (
             panic!("ghpool did not exit within {START_TIMEOUT:?}:\n{text}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Ghpool {
+    /// Spawn ghpool listening on `127.0.0.1:port` and return at once, without waiting for it to
+    /// serve: the new process of a graceful upgrade (`-u`) serves only once the old one has handed
+    /// over its listening socket, so the caller decides what to wait for.
+    pub fn spawn_on(port: u16, env: &[(&str, &str)], args: &[&str]) -> Ghpool {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = env.to_vec();
+        env.push(("GHPOOL_LISTEN", &listen));
+        let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
+        let output = capture(&mut child);
+        Ghpool { child, port, output, _dir: dir }
+    }
+
+    /// Wait at most `timeout` for the process to exit by itself (no signal is sent): its exit
+    /// status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

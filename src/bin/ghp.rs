@@ -1,0 +1,75 @@
+//! `ghp`: gh through ghpool. With `GHPOOL_URL` set, runs the real gh with `GH_HOST=github.localhost`,
+//! ghpool as its HTTP proxy and the user's own token, so reads are pooled and cached and writes go to
+//! GitHub with the user's authentication; without it, runs the real gh unchanged. The decisions are in
+//! `ghpool::ghp` (see there for why); this file only reads the environment and execs.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{bail, Context, Result};
+use ghpool::ghp;
+
+fn main() -> ExitCode {
+    match run() {
+        // `run` only returns when exec failed or nothing could be exec'd.
+        Ok(never) => match never {},
+        Err(e) => {
+            eprintln!("ghp: {e:#}");
+            ExitCode::from(127)
+        }
+    }
+}
+
+fn run() -> Result<std::convert::Infallible> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let gh = real_gh()?;
+    let mut command = Command::new(&gh);
+    command.args(&args);
+    let ghpool_url = std::env::var("GHPOOL_URL").ok().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    if let Some(url) = ghpool_url.filter(|_| ghp::through_pool(&args)) {
+        let var = |name: &str| std::env::var(name).ok();
+        let token = match ghp::token_from_env(var) {
+            Some(token) => Some(token),
+            None => token_from_gh(&gh),
+        };
+        let host = var("GH_HOST").unwrap_or_else(|| "github.com".to_string());
+        let repo = git_remotes().and_then(|remotes| ghp::repo_from_remotes(&remotes, &host));
+        let env = ghp::pool_env(&url, token.as_deref(), repo.as_deref(), var);
+        for name in env.remove {
+            command.env_remove(name);
+        }
+        command.envs(env.set);
+    }
+    let error = command.exec();
+    Err(error).with_context(|| format!("cannot run {}", gh.display()))
+}
+
+/// The first gh on PATH that is not this program.
+fn real_gh() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot tell where ghp itself is")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    match ghp::find_real_gh(&path, &me) {
+        Some(gh) => Ok(gh),
+        None => bail!("no gh on PATH other than ghp itself ({}); install gh", me.display()),
+    }
+}
+
+/// `gh auth token` in the user's own environment (gh's stored login for their usual host).
+fn token_from_gh(gh: &std::path::Path) -> Option<String> {
+    let out = Command::new(gh).args(["auth", "token"]).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let token = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !token.is_empty()).then_some(token)
+}
+
+/// The current checkout's remotes (`None` outside one, or without git).
+fn git_remotes() -> Option<String> {
+    let out = Command::new("git")
+        .args(["config", "--get-regexp", r"^remote\..*\.(url|gh-resolved)$"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}

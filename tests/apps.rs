@@ -1,0 +1,206 @@
+//! Issue #9: GitHub App installations as pool identities, against the fake GitHub's App endpoints
+//! (JWTs verified with a key pair generated here; installation tokens with `expires_at`, scoping).
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use support::fake_github::apps::key_pair;
+use support::fake_github::FakeGithub;
+use support::ghpool::{client, Ghpool};
+
+const TOKEN_A: &str = "ghp_appsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const APP_ID: u64 = 77;
+const ACME_INSTALLATION: u64 = 1001;
+const OTHER_INSTALLATION: u64 = 1002;
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One key pair per test process: generating an RSA key takes a moment.
+fn keys() -> &'static (String, String) {
+    static KEYS: OnceLock<(String, String)> = OnceLock::new();
+    KEYS.get_or_init(key_pair)
+}
+
+fn fake() -> FakeGithub {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_repo("acme", "widgets");
+    fake.add_repo("acme", "gadgets");
+    fake.add_repo("other", "things");
+    fake.add_app(APP_ID, "ghpool-test", &keys().1, ACME_INSTALLATION, "acme");
+    fake.add_installation(APP_ID, OTHER_INSTALLATION, "other");
+    fake
+}
+
+/// ghpool with the App configured as `apps` entries `(id, owner, repositories)` (by environment),
+/// its key only in `APP_KEY`, plus `extra`.
+fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)]) -> Ghpool {
+    let mut env: Vec<(String, String)> = vec![
+        ("GHPOOL_UPSTREAM".into(), fake.base_url()),
+        ("GHPOOL_ALLOWED_OWNERS".into(), "acme,other".into()),
+        ("APP_KEY".into(), keys().0.clone()),
+    ];
+    for (id, owner, repositories) in apps {
+        let prefix = format!("GHPOOL_APP_{}", id.to_ascii_uppercase());
+        env.push((format!("{prefix}_APP_ID"), APP_ID.to_string()));
+        env.push((format!("{prefix}_PRIVATE_KEY"), "env:APP_KEY".into()));
+        env.push((format!("{prefix}_OWNER"), owner.to_string()));
+        if !repositories.is_empty() {
+            env.push((format!("{prefix}_REPOSITORIES"), repositories.to_string()));
+        }
+    }
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Ghpool::start(&env)
+}
+
+fn read(gp: &Ghpool, path: &str) -> u16 {
+    client().get(gp.url(path)).send().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// The tokens the fake saw on requests whose path starts with `prefix`, in order.
+fn tokens_on(fake: &FakeGithub, prefix: &str) -> Vec<String> {
+    fake.requests_to(prefix).into_iter().filter_map(|r| r.token).collect()
+}
+
+fn assert_no_secret_in(log: &str, fake: &FakeGithub) {
+    assert!(!log.contains(TOKEN_A), "a PAT in the log");
+    for token in fake.installation_tokens(ACME_INSTALLATION).iter().chain(&fake.installation_tokens(OTHER_INSTALLATION))
+    {
+        assert!(!log.contains(token.as_str()), "an installation token in the log:\n{log}");
+    }
+    let key_line = keys().0.lines().nth(1).unwrap();
+    assert!(!log.contains(key_line), "the private key in the log");
+}
+
+#[test]
+fn an_installation_is_found_by_owner_minted_at_start_and_serves_reads() {
+    let fake = fake();
+    let gp = start(&fake, &[("bot", "acme", "")], &[]);
+    assert_eq!(fake.minted(), 1, "one token minted at start");
+    let stats = gp.get_json("/stats");
+    let bot = &stats["identities"][0];
+    assert_eq!(bot["id"], "bot");
+    assert_eq!(bot["login"], "ghpool-test[bot]");
+    assert_eq!(bot["app"]["app_id"], APP_ID);
+    assert_eq!(bot["app"]["installation_id"], ACME_INSTALLATION);
+    assert_eq!(bot["app"]["account"], "acme");
+    assert!(bot["token_expires"].as_str().is_some_and(|t| t.ends_with('Z')), "{bot}");
+    assert!(bot["resources"]["core"]["limit"].as_u64().is_some(), "budget learned at start: {bot}");
+
+    for i in 0..3 {
+        assert_eq!(read(&gp, &format!("/repos/acme/widgets?n={i}")), 200);
+    }
+    let minted = fake.installation_tokens(ACME_INSTALLATION);
+    let used = tokens_on(&fake, "/repos/acme/widgets");
+    assert_eq!(used.len(), 3);
+    assert!(used.iter().all(|t| minted.contains(t)), "reads go out with the installation token");
+
+    let metrics = client().get(gp.url("/metrics")).send().unwrap().text().unwrap();
+    let series = format!(
+        r#"ghpool_app_installation{{account="acme",app_id="{APP_ID}",identity="bot",installation_id="{ACME_INSTALLATION}"}} 1"#
+    );
+    assert!(metrics.contains(&series), "{metrics}");
+    assert!(metrics.contains(r#"ghpool_token_expiry_timestamp_seconds{identity="bot"}"#), "{metrics}");
+    assert_no_secret_in(&gp.log(), &fake);
+}
+
+#[test]
+fn tokens_are_renewed_before_they_expire_with_no_failed_request() {
+    let fake = fake();
+    // Six-second tokens: renewed half-way, several times within the loop below.
+    fake.set_installation_token_ttl(6);
+    let gp = start(&fake, &[("bot", "acme", "")], &[]);
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        statuses.push(read(&gp, &format!("/repos/acme/widgets?n={}", statuses.len())));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "no read failed across renewals: {statuses:?}");
+    assert!(fake.minted() >= 3, "renewed in the background: {} tokens", fake.minted());
+    let mut used = tokens_on(&fake, "/repos/acme/widgets");
+    used.dedup();
+    assert!(used.len() >= 3, "reads moved to each new token in turn: {} distinct runs", used.len());
+    assert!(fake.requests().iter().all(|r| r.status != 401), "an expired token was never sent");
+    assert!(gp.log().contains("identity `bot` has a new installation token"), "{}", gp.log());
+    assert_no_secret_in(&gp.log(), &fake);
+}
+
+#[test]
+fn a_failed_renewal_keeps_the_current_token_until_it_can_renew() {
+    let fake = fake();
+    fake.set_installation_token_ttl(12);
+    let gp = start(&fake, &[("bot", "acme", "")], &[]);
+    fake.refuse_minting(true);
+    assert!(gp.wait_for_log("identity `bot`: its installation token could not be renewed", WAIT), "{}", gp.log());
+    assert_eq!(read(&gp, "/repos/acme/widgets?during"), 200, "the current token still serves");
+    assert_eq!(fake.minted(), 1);
+    fake.refuse_minting(false);
+    assert!(gp.wait_for_log("identity `bot` has a new installation token", WAIT), "{}", gp.log());
+    assert_eq!(fake.minted(), 2);
+    assert_eq!(read(&gp, "/repos/acme/widgets?after"), 200);
+    let after = tokens_on(&fake, "/repos/acme/widgets?after");
+    assert_eq!(
+        after,
+        fake.installation_tokens(ACME_INSTALLATION).into_iter().filter(|t| t.contains("000002")).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_scoped_installation_token_reads_only_its_repositories() {
+    let fake = fake();
+    let gp = start(&fake, &[("bot", "acme", "widgets")], &[]);
+    assert_eq!(read(&gp, "/repos/acme/widgets"), 200);
+    // GitHub (the fake) enforces the scope ghpool asked for when minting.
+    assert_eq!(read(&gp, "/repos/acme/gadgets"), 404);
+    assert_eq!(tokens_on(&fake, "/repos/acme/gadgets").len(), 1);
+}
+
+#[test]
+fn pats_and_installations_are_picked_by_budget_and_by_owner() {
+    let fake = fake();
+    // alice has 100 requests left, the acme installation 5000, the one on `other` 4000.
+    fake.set_budget("alice", "core", 5000, 100);
+    fake.set_budget(&format!("installation:{OTHER_INSTALLATION}"), "core", 5000, 4000);
+    let pat = [("GHPOOL_PAT_A", "env:TOKEN_A"), ("TOKEN_A", TOKEN_A)];
+    let gp = start(&fake, &[("acme_bot", "acme", ""), ("other_bot", "other", "")], &pat);
+    let acme_tokens = fake.installation_tokens(ACME_INSTALLATION);
+    let other_tokens = fake.installation_tokens(OTHER_INSTALLATION);
+
+    // `other`'s reads never go to the acme installation, though it has the most budget.
+    for i in 0..3 {
+        assert_eq!(read(&gp, &format!("/repos/other/things?n={i}")), 200);
+    }
+    let used = tokens_on(&fake, "/repos/other/things");
+    assert!(used.iter().all(|t| other_tokens.contains(t)), "the installation on `other` serves it: {used:?}");
+
+    assert_eq!(read(&gp, "/repos/acme/widgets?n=1"), 200);
+    assert!(acme_tokens.contains(&tokens_on(&fake, "/repos/acme/widgets?n=1")[0]), "the fuller budget serves");
+    // The installation is nearly spent now; ghpool learns it from the next answer's headers.
+    fake.set_budget(&format!("installation:{ACME_INSTALLATION}"), "core", 5000, 10);
+    assert_eq!(read(&gp, "/repos/acme/widgets?n=2"), 200);
+    assert_eq!(read(&gp, "/repos/acme/widgets?n=3"), 200);
+    assert_eq!(tokens_on(&fake, "/repos/acme/widgets?n=3"), [TOKEN_A], "then alice's 100 > the installation's 9");
+}
+
+#[test]
+fn a_token_rotation_keeps_the_cache_and_counts_the_full_refetch() {
+    let fake = fake();
+    fake.set_installation_token_ttl(4);
+    let gp = start(&fake, &[("bot", "acme", "")], &[("GHPOOL_CACHE_TTL", "1s")]);
+    assert_eq!(read(&gp, "/repos/acme/widgets"), 200);
+    assert!(gp.wait_for_log("identity `bot` has a new installation token", WAIT), "{}", gp.log());
+    std::thread::sleep(Duration::from_millis(1200));
+    // Expired entry, same identity, new token: its ETag belonged to the old token, so GitHub
+    // answers a full 200 — counted, and the entry is replaced, not lost.
+    let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let cache = gp.get_json("/stats")["cache"].clone();
+    assert_eq!(cache["refetched_after_rotation"], 1, "{cache}");
+    assert!(cache["entries"].as_u64().unwrap() >= 1, "{cache}");
+    let requests = fake.requests_to("/repos/acme/widgets");
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].if_none_match.is_some(), "revalidated with the entry's ETag");
+}
