@@ -13,10 +13,7 @@
 //! `127.0.0.1:0`; dropping the [`FakeGcp`] stops it.
 
 use std::collections::{HashMap, HashSet};
-use std::future::IntoFuture;
-use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::thread::JoinHandle;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -26,7 +23,6 @@ use axum::Router;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -46,8 +42,7 @@ pub struct GcpRequest {
 pub struct FakeGcp {
     port: u16,
     world: Arc<Mutex<World>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: super::fake_github::serve::Served,
 }
 
 #[derive(Default)]
@@ -69,30 +64,14 @@ struct World {
 impl FakeGcp {
     /// Binds 127.0.0.1:0 and serves on a dedicated thread; returns once the socket is listening.
     pub fn start() -> FakeGcp {
-        let listener = StdListener::bind("127.0.0.1:0").expect("fake GCP: bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("fake GCP: set_nonblocking");
-        let port = listener.local_addr().expect("fake GCP: local_addr").port();
-        let token_uri = format!("http://127.0.0.1:{port}/token");
-        let world = Arc::new(Mutex::new(World { token_uri, ..World::default() }));
-        let app = Router::new().fallback(handle).with_state(world.clone());
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-gcp-{port}"))
-            .spawn(move || {
-                let runtime =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("fake GCP: runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("fake GCP: listener");
-                    tokio::select! {
-                        result = axum::serve(listener, app).into_future() => {
-                            if let Err(e) = result { eprintln!("fake GCP stopped: {e}"); }
-                        }
-                        _ = stop => {}
-                    }
-                });
-            })
-            .expect("fake GCP: spawn thread");
-        FakeGcp { port, world, shutdown: Some(shutdown), thread: Some(thread) }
+        let mut world = None;
+        let server = super::fake_github::serve::serve("fake GCP", |port| {
+            let token_uri = format!("http://127.0.0.1:{port}/token");
+            let w = Arc::new(Mutex::new(World { token_uri, ..World::default() }));
+            world = Some(w.clone());
+            Router::new().fallback(handle).with_state(w)
+        });
+        FakeGcp { port: server.port, world: world.expect("the router was built"), _server: server }
     }
 
     /// For `GHPOOL_GCP_SECRETMANAGER_URL`.
@@ -163,17 +142,6 @@ impl FakeGcp {
 
     fn lock(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
-    }
-}
-
-impl Drop for FakeGcp {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -12,10 +12,7 @@
 //! from `#[tokio::test]` alike. Dropping the [`FakeGithub`] stops it.
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
-use std::net::TcpListener as StdListener;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -25,7 +22,6 @@ use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
 
 /// Actions runs, for `gh run` (issue #7).
 #[path = "fake_actions.rs"]
@@ -39,6 +35,9 @@ pub mod graphql;
 /// Real GitHub answers recorded by `@octokit/fixtures`, replayed (issue #7); in its own file.
 #[path = "fake_replay.rs"]
 pub mod replay;
+/// The server thread every fake runs on.
+#[path = "serve.rs"]
+pub mod serve;
 
 const DOCS: &str = "https://docs.github.com/rest";
 const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
@@ -69,8 +68,7 @@ pub struct LoggedRequest {
 pub struct FakeGithub {
     port: u16,
     world: Arc<Mutex<World>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: serve::Served,
 }
 
 impl std::fmt::Debug for FakeGithub {
@@ -82,32 +80,13 @@ impl std::fmt::Debug for FakeGithub {
 impl FakeGithub {
     /// Binds 127.0.0.1:0 and serves on a dedicated thread; returns once the socket is listening.
     pub fn start() -> FakeGithub {
-        let listener = StdListener::bind("127.0.0.1:0").expect("fake GitHub: bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("fake GitHub: set_nonblocking");
-        let port = listener.local_addr().expect("fake GitHub: local_addr").port();
-        let world = Arc::new(Mutex::new(World { base: format!("http://127.0.0.1:{port}"), ..World::default() }));
-        let app = Router::new().fallback(handle).with_state(world.clone());
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-github-{port}"))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("fake GitHub: tokio runtime");
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("fake GitHub: listener");
-                    tokio::select! {
-                        result = axum::serve(listener, app).into_future() => {
-                            if let Err(e) = result { eprintln!("fake GitHub stopped: {e}"); }
-                        }
-                        _ = stop => {}
-                    }
-                });
-                // Dropping the runtime here cancels in-flight connections (e.g. ones sleeping in `set_delay`).
-            })
-            .expect("fake GitHub: spawn thread");
-        FakeGithub { port, world, shutdown: Some(shutdown), thread: Some(thread) }
+        let mut world = None;
+        let server = serve::serve("fake GitHub", |port| {
+            let w = Arc::new(Mutex::new(World { base: format!("http://127.0.0.1:{port}"), ..World::default() }));
+            world = Some(w.clone());
+            Router::new().fallback(handle).with_state(w)
+        });
+        FakeGithub { port: server.port, world: world.expect("the router was built"), _server: server }
     }
 
     pub fn base_url(&self) -> String {
@@ -253,17 +232,6 @@ impl FakeGithub {
 
     fn lock(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
-    }
-}
-
-impl Drop for FakeGithub {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
