@@ -48,6 +48,8 @@ const DIRECT: &[&[&str]] = &[
     &["pr", "checkout"],
     &["pr", "create"],
     &["pr", "merge"],
+    // Asks about the user (`viewer`): the pool cannot answer for them.
+    &["pr", "status"],
     &["repo", "clone"],
     &["repo", "create"],
     &["repo", "fork"],
@@ -254,6 +256,8 @@ mod tests {
             "browse",
             "ssh-key list",
             "status",
+            "pr status",
+            "pr -R o/r status",
             "gist clone abc",
             "pr -R o/r checkout 3",
             "pr --repo=o/r checkout 3",
