@@ -10,12 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::clients::{on_path, readme_commands, run, skipped};
-use support::fake_github::FakeGithub;
-use support::ghpool::start_pool;
-
-const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+use support::clients::{acme_widgets, on_path, readme_commands, run, skipped, POOL_TOKEN, USER_TOKEN};
 
 /// (a piece of the README command that picks it, what its output must contain).
 const EXPECTED: &[(&str, &str)] = &[
@@ -37,12 +32,7 @@ fn readme_curl_examples_work_verbatim() {
             return;
         }
     }
-    let fake = FakeGithub::start();
-    fake.add_token(POOL_TOKEN, "alice");
-    fake.add_token(USER_TOKEN, "carol");
-    fake.add_repo("acme", "widgets");
-    fake.add_issues("acme", "widgets", 45);
-    let gp = start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &[]);
+    let (fake, gp) = acme_widgets();
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join(".curlrc"), format!("connect-to = \"::127.0.0.1:{}\"\n", gp.port())).unwrap();
 

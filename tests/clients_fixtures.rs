@@ -9,12 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::clients::{client_ok, node_dir, on_path, run, skipped, venv_python};
+use support::clients::{client_ok, node_dir, on_path, run, skipped, venv_python, POOL_TOKEN, USER_TOKEN};
 use support::fake_github::FakeGithub;
 use support::ghpool::{client, start_pool, Ghpool};
 
-const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 const OWNER: &str = "octokit-fixture-org";
 const TIMEOUT: Duration = Duration::from_secs(60);
 

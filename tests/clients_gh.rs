@@ -21,13 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::clients::{on_path, run, skipped, Output};
+use support::clients::{on_path, run, skipped, Output, POOL_TOKEN, USER_TOKEN};
 use support::fake_github::graphql::GraphqlCall;
 use support::fake_github::FakeGithub;
 use support::ghpool::{start_pool, Ghpool};
 
-const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Setup {

@@ -7,25 +7,13 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::clients::{node_dir, on_path, readme_block, run, skipped, venv_python};
+use support::clients::{
+    acme_widgets, node_dir, on_path, readme_block, run, skipped, venv_python, POOL_TOKEN, USER_TOKEN,
+};
 use support::fake_github::FakeGithub;
-use support::ghpool::{start_pool, Ghpool};
+use support::ghpool::Ghpool;
 
-const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// `acme/widgets` with 45 issues (four of them closed), one pool identity (alice), and the client
-/// carol.
-fn setup() -> (FakeGithub, Ghpool) {
-    let fake = FakeGithub::start();
-    fake.add_token(POOL_TOKEN, "alice");
-    fake.add_token(USER_TOKEN, "carol");
-    fake.add_repo("acme", "widgets");
-    fake.add_issues("acme", "widgets", 45);
-    let gp = start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &[]);
-    (fake, gp)
-}
 
 /// The example's environment: ghpool's URL and the client's token, nothing else of ours.
 fn example(cmd: &mut Command, gp: &Ghpool, base: &str) {
@@ -63,7 +51,7 @@ fn pygithub(base: &str) {
         skipped(test, &format!("PyGithub is not installed in {}", python.display()));
         return;
     }
-    let (fake, gp) = setup();
+    let (fake, gp) = acme_widgets();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("example.py");
     std::fs::write(&script, readme_block("### PyGithub", "python")).unwrap();
@@ -96,7 +84,7 @@ fn octokit_readme_example() {
         skipped(test, &format!("node or @octokit/rest (in {}) is not installed", modules.display()));
         return;
     }
-    let (fake, gp) = setup();
+    let (fake, gp) = acme_widgets();
     // Beside node_modules, so that `import "@octokit/rest"` resolves.
     let script = node_dir().join(format!("readme-example-{}.mjs", std::process::id()));
     std::fs::write(&script, readme_block("### Octokit.js", "js")).unwrap();

@@ -6,6 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::fake_github::FakeGithub;
+use super::ghpool::{start_pool, Ghpool};
+
+/// The pool identity (alice) and the client's own token (carol) of the client suites.
+pub const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+pub const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+
+/// `acme/widgets` with 45 issues (four of them closed), one pool identity (alice), and the client
+/// carol; ghpool in front of it.
+pub fn acme_widgets() -> (FakeGithub, Ghpool) {
+    let fake = FakeGithub::start();
+    fake.add_token(POOL_TOKEN, "alice");
+    fake.add_token(USER_TOKEN, "carol");
+    fake.add_repo("acme", "widgets");
+    fake.add_issues("acme", "widgets", 45);
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &[]);
+    (fake, gp)
+}
+
 /// What a client printed, and how it exited.
 #[derive(Debug)]
 pub struct Output {
