@@ -291,6 +291,40 @@ fn a_write_makes_the_next_read_fresh() {
     assert!(gp.get_json("/stats")["cache"]["purges"].as_u64().unwrap() >= 3);
 }
 
+/// A read that GitHub answered before a write, but that arrives after it, must not be what the
+/// writer reads next: neither by joining that read in flight nor from the cache once it is stored.
+#[test]
+fn a_read_that_saw_the_state_before_a_write_is_not_served_after_it() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    let first_number = |gp: &Ghpool| -> u64 {
+        let issues: serde_json::Value = client().get(gp.url(path)).send().unwrap().json().unwrap();
+        issues[0]["number"].as_u64().unwrap()
+    };
+    fake.set_read_delay(Duration::from_millis(1500));
+    std::thread::scope(|s| {
+        let before = s.spawn(|| first_number(&gp));
+        // The slow read has been answered from the old state (`set_read_delay` answers at arrival).
+        let seen = std::time::Instant::now();
+        while upstream_calls(&fake, path) == 0 && seen.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(upstream_calls(&fake, path), 1, "the slow read reached GitHub");
+        let resp = client()
+            .post(gp.url("/repos/acme/widgets/issues"))
+            .header("authorization", format!("token {CLIENT_TOKEN}"))
+            .json(&serde_json::json!({"title": "new"}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(first_number(&gp), 251, "the writer's read does not join the read in flight");
+        assert_eq!(before.join().unwrap(), 250, "the read that began before the write sees the old list");
+    });
+    fake.set_read_delay(Duration::ZERO);
+    assert_eq!(first_number(&gp), 251, "the old answer, stored after the write, is not served");
+}
+
 #[test]
 fn a_graphql_mutation_makes_the_next_reads_fresh() {
     let fake = fake();

@@ -111,14 +111,17 @@ pub struct Cache {
     negative_ttl: Duration,
     closed_ttl: Duration,
     rules: Vec<(globset::GlobMatcher, Duration)>,
-    /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
-    epoch: AtomicU64,
-    /// tag → combined keys of the entries carrying it.
+    /// What keys are made of besides the request, and which entries a write purges.
     index: Mutex<Index>,
 }
 
 #[derive(Default)]
 struct Index {
+    /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
+    epoch: u64,
+    /// tag → how many writes purged it; a key carries the sum over its tags.
+    generations: HashMap<String, u64>,
+    /// tag → combined keys of the entries carrying it.
     by_tag: HashMap<String, HashSet<String>>,
     size: usize,
 }
@@ -146,27 +149,34 @@ impl Cache {
                 .iter()
                 .filter_map(|r| globset::Glob::new(&r.path).ok().map(|g| (g.compile_matcher(), r.ttl)))
                 .collect(),
-            epoch: AtomicU64::new(0),
             index: Mutex::new(Index::default()),
         }
     }
 
-    /// The Pingora key for `primary`, remembered under `tags` for invalidation.
-    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> CacheKey {
-        let key = CacheKey::new(format!("{}\n{primary}", self.epoch.load(Ordering::Acquire)), "");
-        let combined = key.combined();
+    /// The Pingora key for `primary` and its combined hash, remembered under `tags` for
+    /// invalidation.
+    ///
+    /// The key carries the generation of its tags, which every write to a tag bumps: a read begun
+    /// before a write (GitHub answered it from the old state) fills a key no read after the write
+    /// asks for, and no read after the write joins it in flight through the cache lock. Purging
+    /// alone would not do: such a read stores its answer after the purge.
+    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, String) {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        if index.size >= INDEX_CAPACITY {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            *index = Index::default();
-            return CacheKey::new(format!("{}\n{primary}", self.epoch.load(Ordering::Acquire)), "");
+        if index.size + index.generations.len() >= INDEX_CAPACITY {
+            let epoch = index.epoch + 1;
+            *index = Index { epoch, ..Index::default() };
         }
+        let generation: u64 = tags.iter().filter_map(|t| index.generations.get(t)).sum();
+        let key = CacheKey::new(format!("{}.{generation}\n{primary}", index.epoch), "");
+        let combined = key.combined();
         for tag in tags {
-            if index.by_tag.entry(tag).or_default().insert(combined.clone()) {
+            let keys = index.by_tag.entry(tag).or_default();
+            if !keys.contains(&combined) {
+                keys.insert(combined.clone());
                 index.size += 1;
             }
         }
-        key
+        (key, combined)
     }
 
     /// Purge what a successful write made stale; returns how many entries were removed.
@@ -174,14 +184,15 @@ impl Cache {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         match what {
             Invalidation::Everything => {
-                self.epoch.fetch_add(1, Ordering::AcqRel);
                 let removed = index.by_tag.values().flatten().filter(|k| self.storage.purge_combined(k)).count();
-                *index = Index::default();
+                let epoch = index.epoch + 1;
+                *index = Index { epoch, ..Index::default() };
                 removed
             }
             Invalidation::Tags(tags) => {
                 let mut removed = 0;
                 for tag in tags {
+                    *index.generations.entry(tag.clone()).or_default() += 1;
                     if let Some(keys) = index.by_tag.remove(tag) {
                         index.size -= keys.len();
                         removed += keys.iter().filter(|k| self.storage.purge_combined(k)).count();
@@ -383,6 +394,23 @@ mod tests {
         assert_eq!(c.ttl_for(false, "/repos/o/moved", &resp(301, &[])), Some(Duration::from_secs(5)));
         assert_eq!(c.ttl_for(false, "/repos/o/r", &resp(500, &[])), None);
         assert_eq!(c.ttl_for(false, "/repos/o/r", &resp(404, &[("set-cookie", "a")])), None);
+    }
+
+    #[test]
+    fn a_write_moves_the_keys_of_what_it_purges_and_no_other() {
+        let c = cache_with(&[], 0);
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let widgets = || c.key("GET /repos/acme/widgets", tags(&["repo:acme/widgets"])).1;
+        let gadgets = || c.key("GET /repos/acme/gadgets", tags(&["repo:acme/gadgets"])).1;
+        let (w0, g0) = (widgets(), gadgets());
+        assert_eq!(widgets(), w0, "the same read, the same key");
+        c.invalidate(&Invalidation::Tags(tags(&["repo:acme/widgets", "owner:acme"])));
+        assert_ne!(widgets(), w0, "a read after the write never meets one begun before it");
+        assert_eq!(gadgets(), g0, "another repository keeps its entries");
+        let w1 = widgets();
+        c.invalidate(&Invalidation::Everything);
+        assert_ne!(widgets(), w1);
+        assert_ne!(gadgets(), g0);
     }
 
     #[test]

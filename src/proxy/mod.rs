@@ -281,8 +281,8 @@ impl ProxyHttp for Ghpool {
             (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
         };
         // Answers are stored with their URLs rewritten for this client's view of ghpool.
-        let key = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
-        ctx.cache_key = Some(pingora_cache::key::CacheHashKey::combined(&key));
+        let (key, combined) = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
+        ctx.cache_key = Some(combined);
         Ok(key)
     }
 

@@ -172,6 +172,11 @@ impl FakeGithub {
     }
 
     /// While down, everything gets `503 {"message":"Service Unavailable"}` and nothing is charged.
+    /// Answer each GET from the state of the moment it arrives, but deliver the answer `d` later.
+    pub fn set_read_delay(&self, d: Duration) {
+        self.lock().read_delay = d;
+    }
+
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
     }
@@ -323,6 +328,9 @@ struct World {
     secondary: HashMap<String, Option<u64>>,
     secondary_all: Option<u64>,
     delay: Duration,
+    /// GETs are answered at once but delivered this late: a read that saw the state before a write
+    /// arrives after it.
+    read_delay: Duration,
     down: bool,
     /// The next this many requests get their connection closed without an answer.
     drop_connections: usize,
@@ -717,12 +725,12 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
             std::panic::resume_unwind(Box::new("fake GitHub: connection dropped"));
         }
     }
-    let delay = {
+    let (delay, read_delay) = {
         let mut w = lock(&world);
         let (now, max) = w.concurrent.entry(who.clone()).or_default();
         *now += 1;
         *max = (*max).max(*now);
-        w.delay
+        (w.delay, if req.method() == Method::GET { w.read_delay } else { Duration::ZERO })
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -730,6 +738,9 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
     let response = answer(&world, Request::from_parts(parts, Body::empty()), body);
+    if !read_delay.is_zero() {
+        tokio::time::sleep(read_delay).await;
+    }
     if let Some((now, _)) = lock(&world).concurrent.get_mut(&who) {
         *now -= 1;
     }
