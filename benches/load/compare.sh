@@ -11,7 +11,7 @@
 #   SIZES="2k 20k 200k", PORT_BASE=28100
 #
 # Installs wrk, nginx and varnish from Debian when missing (scripts/deps bench), builds ghpool and
-# the fast fake GitHub (examples/fast_github) in release, then, for each body size:
+# the fast fake GitHub (examples/fast_github) in release (quick mode: the dev build), then, for each body size:
 #   cache hits:   nginx serving the body from memory (the ceiling), nginx proxy_cache and Varnish in
 #                 front of the fake, ghpool;
 #   cache misses: a unique query string per request (bench.lua): ghpool, nginx proxy_pass without
@@ -35,7 +35,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+BIN=$ROOT/target/release
 if $quick; then
+  BIN=$ROOT/target/debug
   DURATION=${DURATION:-2} WARMUP=${WARMUP:-1} SIZES=${SIZES:-2k} ROUNDS=${ROUNDS:-1}
   [ "$out" = "$ROOT/BENCHMARKS.md" ] && out=$ROOT/target/bench/quick.md
 fi
@@ -123,7 +125,7 @@ peak_rss_kib() {
 
 # ---- the servers ------------------------------------------------------------------------------------
 start_fake() { # start_fake [LIMIT]
-  start "$RUN/fake.log" "$ROOT/target/release/examples/fast_github" --listen "127.0.0.1:$FAKE_PORT" \
+  start "$RUN/fake.log" "$BIN/examples/fast_github" --listen "127.0.0.1:$FAKE_PORT" \
     --threads "$WORKERS" --limit "${1:-1000000000000}"
   FAKE_PID=$LAST_PID
   wait_http "http://127.0.0.1:$FAKE_PORT/rate_limit" "fast_github" "$RUN/fake.log" "$FAKE_PID"
@@ -145,7 +147,7 @@ EOF
     GHPOOL_LISTEN="127.0.0.1:$GHPOOL_PORT" GHPOOL_UPSTREAM="http://127.0.0.1:$FAKE_PORT" \
     GHPOOL_ALLOWED_OWNERS=acme GHPOOL_PAT_POOL1=env:BENCH_POOL1 GHPOOL_PAT_POOL2=env:BENCH_POOL2 \
     BENCH_POOL1=ghp_bench_pool1 BENCH_POOL2=ghp_bench_pool2 GHPOOL_CACHE_MAX_SIZE=1GiB "$@" \
-    "$ROOT/target/release/ghpool" -c "$RUN/ghpool.yaml"
+    "$BIN/ghpool" -c "$RUN/ghpool.yaml"
   GHPOOL_PID=$LAST_PID
   wait_http "http://127.0.0.1:$GHPOOL_PORT/readyz" "ghpool" "$RUN/ghpool.log" "$GHPOOL_PID"
 }
@@ -346,8 +348,15 @@ EOF
 
 # ---- the run ------------------------------------------------------------------------------------------
 scripts/deps bench
-say "compare.sh: building ghpool and the fake GitHub (release)"
-cargo build --release --quiet --bin ghpool --example fast_github --example fleet_replay
+if $quick; then
+  # Breakage only: the dev-profile binaries `cargo test --all-targets` has just built will do, and
+  # save CI a second, optimised build of everything.
+  say "compare.sh: building ghpool and the fake GitHub (dev profile, quick mode)"
+  cargo build --quiet --bin ghpool --example fast_github --example fleet_replay
+else
+  say "compare.sh: building ghpool and the fake GitHub (release)"
+  cargo build --release --quiet --bin ghpool --example fast_github --example fleet_replay
+fi
 for port in $FAKE_PORT $NGINX_PORT $VARNISH_PORT $GHPOOL_PORT; do
   port_free "$port" || die "port $port on 127.0.0.1 is taken: set PORT_BASE"
 done

@@ -286,7 +286,7 @@ impl Cache {
 /// Is this answer a closed issue or pull request (or a merged pull request)? Only single objects
 /// count: a list mixes states.
 pub fn is_closed(body: &[u8]) -> bool {
-    let looks_closed = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    let looks_closed = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
     if !looks_closed(b"\"closed\"") && !looks_closed(b"\"merged\"") {
         return false;
     }

@@ -29,8 +29,6 @@ pub struct RequestCtx {
     pub(super) closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
     pub(super) refusal: Option<Refusal>,
-    /// Who sent the request, as fairness names clients.
-    pub(super) client: String,
     /// This request has been charged to its client's share.
     pub(super) charged: bool,
     /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
@@ -64,7 +62,6 @@ impl RequestCtx {
             closed: false,
             refusal: None,
             failover: false,
-            client: String::new(),
             charged: false,
             suspect: false,
             reconnected: false,

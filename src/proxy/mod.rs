@@ -237,11 +237,6 @@ impl ProxyHttp for Ghpool {
                 let host = session.req_header().headers.get("host").and_then(|v| v.to_str().ok());
                 let ghes = ctx.target.as_ref().is_some_and(|t| t.ghes_layout);
                 ctx.public_base = rewrite::public_base(self.public_url.as_deref(), "http", host, ghes);
-                let req = session.req_header();
-                let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
-                let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
-                let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-                ctx.client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
                 ctx.route = Some(route);
                 Ok(false)
             }
@@ -329,9 +324,15 @@ impl ProxyHttp for Ghpool {
         if ctx.lease.is_none() {
             if let Some(resource) = ctx.route.as_ref().and_then(Route::resource) {
                 // A request is charged to its client once, however many identities it tries.
+                // Named only here, on the way upstream: a cache hit does not digest a token.
                 if !ctx.charged {
                     ctx.charged = true;
-                    if let Err(wait) = self.fairness.take(&ctx.client, Instant::now()) {
+                    let req = session.req_header();
+                    let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
+                    let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
+                    let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+                    let client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
+                    if let Err(wait) = self.fairness.take(&client, Instant::now()) {
                         return Err(refuse(ctx, Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) }));
                     }
                 }
