@@ -122,10 +122,14 @@ pub fn normalize(target: &str, upstream_host: &str) -> Result<Target, Refusal> {
             _ => {}
         }
     }
-    let path = format!(
-        "/{}",
-        segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
-    );
+    let mut path = String::with_capacity(raw_path.len() + 1);
+    for segment in &segments {
+        path.push('/');
+        path.extend(utf8_percent_encode(segment, SEGMENT));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
     Ok(Target { segments, path, query, ghes_layout })
 }
 

@@ -21,14 +21,29 @@ pub fn canonical_target(path: &str, query: Option<&str>) -> String {
     format!("{path}?{canonical}")
 }
 
-/// The headers of `names`, lower-cased name=value, in a fixed order; absent ones are empty.
-fn vary_part<'a>(names: &[&str], get: impl Fn(&str) -> Option<&'a str>) -> String {
-    names.iter().map(|n| format!("{n}={}", get(n).unwrap_or("").trim())).collect::<Vec<_>>().join("\n")
+/// Append the headers of `names`, lower-cased name=value, in a fixed order; absent ones are empty.
+fn push_vary<'a>(key: &mut String, names: &[&str], get: impl Fn(&str) -> Option<&'a str>) {
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            key.push('\n');
+        }
+        key.push_str(name);
+        key.push('=');
+        key.push_str(get(name).unwrap_or("").trim());
+    }
 }
 
-/// The key of a pooled REST read.
+/// The key of a pooled REST read (built in one buffer: it is computed for every hit).
 pub fn rest_key<'a>(path: &str, query: Option<&str>, headers: impl Fn(&str) -> Option<&'a str>) -> String {
-    format!("rest\nGET {}\n{}", canonical_target(path, query), vary_part(REST_VARY, headers))
+    let mut key = String::with_capacity(64 + path.len() + query.map_or(0, str::len));
+    key.push_str("rest\nGET ");
+    match query.filter(|q| !q.is_empty()) {
+        None => key.push_str(path),
+        Some(_) => key.push_str(&canonical_target(path, query)),
+    }
+    key.push('\n');
+    push_vary(&mut key, REST_VARY, headers);
+    key
 }
 
 /// The key of a pooled GraphQL query, from its normalized document, canonical variables and
@@ -39,11 +54,9 @@ pub fn graphql_key<'a>(
     operation_name: Option<&str>,
     headers: impl Fn(&str) -> Option<&'a str>,
 ) -> String {
-    format!(
-        "graphql\n{normalized_document}\n{canonical_variables}\n{}\n{}",
-        operation_name.unwrap_or(""),
-        vary_part(GRAPHQL_VARY, headers)
-    )
+    let mut key = format!("graphql\n{normalized_document}\n{canonical_variables}\n{}\n", operation_name.unwrap_or(""));
+    push_vary(&mut key, GRAPHQL_VARY, headers);
+    key
 }
 
 #[cfg(test)]

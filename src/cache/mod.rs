@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use pingora_cache::key::CacheHashKey;
+use pingora_cache::key::{CacheHashKey, HashBinary};
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::{CacheKey, CacheMeta, CachePhase};
 use pingora_http::ResponseHeader;
@@ -121,8 +121,8 @@ struct Index {
     epoch: u64,
     /// tag → how many writes purged it; a key carries the sum over its tags.
     generations: HashMap<String, u64>,
-    /// tag → combined keys of the entries carrying it.
-    by_tag: HashMap<String, HashSet<String>>,
+    /// tag → hashes of the keys of the entries carrying it.
+    by_tag: HashMap<String, HashSet<HashBinary>>,
     size: usize,
 }
 
@@ -153,30 +153,30 @@ impl Cache {
         }
     }
 
-    /// The Pingora key for `primary` and its combined hash, remembered under `tags` for
+    /// The Pingora key for `primary` and its hash, remembered under `tags` for
     /// invalidation.
     ///
     /// The key carries the generation of its tags, which every write to a tag bumps: a read begun
     /// before a write (GitHub answered it from the old state) fills a key no read after the write
     /// asks for, and no read after the write joins it in flight through the cache lock. Purging
     /// alone would not do: such a read stores its answer after the purge.
-    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, String) {
+    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, HashBinary) {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         if index.size + index.generations.len() >= INDEX_CAPACITY {
             let epoch = index.epoch + 1;
             *index = Index { epoch, ..Index::default() };
         }
         let generation: u64 = tags.iter().filter_map(|t| index.generations.get(t)).sum();
-        let key = CacheKey::new(format!("{}.{generation}\n{primary}", index.epoch), "");
-        let combined = key.combined();
+        let mut key = CacheKey::new(format!("{}.{generation}\n{primary}", index.epoch), "");
+        let hash = key.combined_bin();
+        // Hashed once: Pingora's lookup, cache lock and storage ask for it again.
+        key.set_primary_bin_override(hash);
         for tag in tags {
-            let keys = index.by_tag.entry(tag).or_default();
-            if !keys.contains(&combined) {
-                keys.insert(combined.clone());
+            if index.by_tag.entry(tag).or_default().insert(hash) {
                 index.size += 1;
             }
         }
-        (key, combined)
+        (key, hash)
     }
 
     /// Purge what a successful write made stale; returns how many entries were removed.
@@ -184,7 +184,7 @@ impl Cache {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         match what {
             Invalidation::Everything => {
-                let removed = index.by_tag.values().flatten().filter(|k| self.storage.purge_combined(k)).count();
+                let removed = index.by_tag.values().flatten().filter(|k| self.storage.purge(k)).count();
                 let epoch = index.epoch + 1;
                 *index = Index { epoch, ..Index::default() };
                 removed
@@ -195,7 +195,7 @@ impl Cache {
                     *index.generations.entry(tag.clone()).or_default() += 1;
                     if let Some(keys) = index.by_tag.remove(tag) {
                         index.size -= keys.len();
-                        removed += keys.iter().filter(|k| self.storage.purge_combined(k)).count();
+                        removed += keys.iter().filter(|k| self.storage.purge(k)).count();
                     }
                 }
                 removed
@@ -266,10 +266,10 @@ impl Cache {
 
     /// A stored answer turned out to be a closed issue or pull request: keep it `closed_ttl`,
     /// also across revalidations.
-    pub fn mark_closed(&self, combined: &str) {
+    pub fn mark_closed(&self, key: &HashBinary) {
         let fresh_until = SystemTime::now() + self.closed_ttl;
         let sie = self.stale_if_error_secs();
-        let edited = self.storage.edit_meta(combined, |meta| {
+        let edited = self.storage.edit_meta(key, |meta| {
             meta.update_freshness(fresh_until, 0, sie);
             let _ = meta.response_header_mut().insert_header(CLOSED_HEADER, "1");
         });

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use pingora_cache::key::{CacheHashKey, CompactCacheKey};
+use pingora_cache::key::{CacheHashKey, CompactCacheKey, HashBinary};
 use pingora_cache::storage::{
     HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget, PurgeType,
 };
@@ -92,7 +92,8 @@ pub struct StorageStats {
 }
 
 pub struct MemoryStorage {
-    entries: TinyUfo<String, Arc<Entry>>,
+    /// Keyed by the key's hash as Pingora computes it (`combined_bin`), never its hex spelling.
+    entries: TinyUfo<HashBinary, Arc<Entry>>,
     max_bytes: u64,
     stats: Arc<StorageStats>,
 }
@@ -113,7 +114,7 @@ impl MemoryStorage {
         u16::try_from(size.div_ceil(WEIGHT_UNIT)).ok()
     }
 
-    fn insert(&self, key: String, entry: Entry) {
+    fn insert(&self, key: HashBinary, entry: Entry) {
         let Some(weight) = Self::weight(entry.size) else { return };
         if entry.size > self.max_bytes {
             return;
@@ -130,7 +131,7 @@ impl MemoryStorage {
     }
 
     /// Remove `key`; `why` counts it as a purge (invalidation) or an eviction.
-    fn remove(&self, key: &String, why: Option<PurgeType>) -> bool {
+    fn remove(&self, key: &HashBinary, why: Option<PurgeType>) -> bool {
         match self.entries.remove(key) {
             Some(old) => {
                 self.stats.entries.fetch_sub(1, Ordering::Relaxed);
@@ -148,30 +149,29 @@ impl MemoryStorage {
 
     /// Purge a key by its Pingora key (read-your-writes invalidation).
     pub fn purge_key(&self, key: &CompactCacheKey) -> bool {
-        self.purge_combined(&key.combined())
+        self.purge(&key.combined_bin())
     }
 
     /// Change a stored entry's meta in place (its freshness, a marker header); `false` when the
     /// entry is gone.
-    pub fn edit_meta(&self, combined: &str, edit: impl FnOnce(&mut CacheMeta)) -> Result<bool> {
-        let key = combined.to_string();
-        let Some(old) = self.entries.get(&key) else { return Ok(false) };
+    pub fn edit_meta(&self, key: &HashBinary, edit: impl FnOnce(&mut CacheMeta)) -> Result<bool> {
+        let Some(old) = self.entries.get(key) else { return Ok(false) };
         let mut meta = old.meta.to_meta();
         edit(&mut meta);
-        self.replace_meta(key, &old, StoredMeta::of(&meta));
+        self.replace_meta(*key, &old, StoredMeta::of(&meta));
         Ok(true)
     }
 
     /// Store `old`'s body again under `key` with a new meta.
-    fn replace_meta(&self, key: String, old: &Entry, meta: StoredMeta) {
+    fn replace_meta(&self, key: HashBinary, old: &Entry, meta: StoredMeta) {
         let meta = meta.framed(old.body.len());
         let size = old.size - old.meta.size() + meta.size();
         self.insert(key, Entry { meta, body: old.body.clone(), size });
     }
 
-    /// Purge a key by its combined hash, as `CacheKey::combined` spells it.
-    pub fn purge_combined(&self, combined: &str) -> bool {
-        self.remove(&combined.to_string(), Some(PurgeType::Invalidation))
+    /// Purge a key by its hash, as `CacheKey::combined_bin` computes it.
+    pub fn purge(&self, key: &HashBinary) -> bool {
+        self.remove(key, Some(PurgeType::Invalidation))
     }
 }
 
@@ -200,7 +200,7 @@ impl HandleHit for Hit {
 
 struct Miss {
     storage: &'static MemoryStorage,
-    key: String,
+    key: HashBinary,
     meta: StoredMeta,
     body: Vec<u8>,
 }
@@ -217,7 +217,7 @@ impl HandleMiss for Miss {
 
     async fn finish(self: Box<Self>) -> Result<MissFinishType> {
         let meta = self.meta.framed(self.body.len());
-        let size = self.body.len() as u64 + meta.size() + self.key.len() as u64;
+        let size = (self.body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
         let entry = Entry { meta, body: Bytes::from(self.body), size };
         self.storage.insert(self.key, entry);
         Ok(MissFinishType::Created(size as usize))
@@ -227,16 +227,16 @@ impl HandleMiss for Miss {
 #[async_trait]
 impl Storage for MemoryStorage {
     async fn lookup(&'static self, key: &CacheKey, _: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(entry) = self.entries.get(&key.combined()) else { return Ok(None) };
+        let Some(entry) = self.entries.get(&key.combined_bin()) else { return Ok(None) };
         Ok(Some((entry.meta.to_meta(), Box::new(Hit { body: Some(entry.body.clone()) }))))
     }
 
     async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<MissHandler> {
-        Ok(Box::new(Miss { storage: self, key: key.combined(), meta: StoredMeta::of(meta), body: Vec::new() }))
+        Ok(Box::new(Miss { storage: self, key: key.combined_bin(), meta: StoredMeta::of(meta), body: Vec::new() }))
     }
 
     async fn purge(&'static self, target: PurgeTarget<'_>, kind: PurgeType, _: &SpanHandle) -> Result<PurgeOutcome> {
-        match self.remove(&target.key().combined(), Some(kind)) {
+        match self.remove(&target.key().combined_bin(), Some(kind)) {
             true => Ok(PurgeOutcome::Purged(None)),
             false => Ok(PurgeOutcome::NotFound),
         }
@@ -245,9 +245,9 @@ impl Storage for MemoryStorage {
     /// A 304 refreshed the entry's meta. The entry may have been evicted while GitHub answered:
     /// then there is nothing to update, which is not an error.
     async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<bool> {
-        let combined = key.combined();
-        let Some(old) = self.entries.get(&combined) else { return Ok(false) };
-        self.replace_meta(combined, &old, StoredMeta::of(meta));
+        let hash = key.combined_bin();
+        let Some(old) = self.entries.get(&hash) else { return Ok(false) };
+        self.replace_meta(hash, &old, StoredMeta::of(meta));
         Ok(true)
     }
 
@@ -329,7 +329,7 @@ mod tests {
         assert!((29..=31).contains(&meta.age().as_secs()), "age counts from when it was stored");
 
         let later = SystemTime::now() + Duration::from_secs(600);
-        assert!(s.edit_meta(&key.combined(), |m| {
+        assert!(s.edit_meta(&key.combined_bin(), |m| {
             m.update_freshness(later, 0, 3600);
             m.response_header_mut().insert_header("x-mark", "1").unwrap();
         })

@@ -23,8 +23,8 @@ pub struct RequestCtx {
     pub(super) public_base: String,
     /// A JSON answer held whole to rewrite its URLs.
     pub(super) body: Option<Vec<u8>>,
-    /// The cache key's combined hash, once keyed.
-    pub(super) cache_key: Option<String>,
+    /// The cache key's hash, once keyed.
+    pub(super) cache_key: Option<pingora_cache::key::HashBinary>,
     /// The answer is a closed issue or pull request: stored for `closed_ttl`.
     pub(super) closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.

@@ -483,8 +483,10 @@ impl ProxyHttp for Ghpool {
         };
         self.cache.record(outcome);
         resp.insert_header("x-ghpool-cache", outcome.label())?;
-
-        self.rewrite_headers(resp, ctx)?;
+        // A hit's header was rewritten before it was stored.
+        if outcome != Outcome::Hit {
+            self.rewrite_headers(resp, ctx)?;
+        }
 
         if let Some(Route::Passthrough { write, .. }) = &ctx.route {
             if resp.status.is_success() {
