@@ -77,7 +77,8 @@ impl StoredMeta {
 
     /// About what the header takes in memory: its names and values, and a map slot each.
     fn size(&self) -> u64 {
-        let fields: usize = self.header.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 32).sum();
+        let fields: usize =
+            self.header.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 32).sum();
         (fields + std::mem::size_of::<StoredMeta>()) as u64
     }
 }
@@ -317,7 +318,8 @@ mod tests {
         header.insert_header("etag", "W/\"abc\"").unwrap();
         let stored = SystemTime::now() - Duration::from_secs(30);
         let fresh_until = stored + Duration::from_secs(60);
-        let mut miss = s.get_miss_handler(&key, &CacheMeta::new(fresh_until, stored, 0, 3600, header), &span).await.unwrap();
+        let mut miss =
+            s.get_miss_handler(&key, &CacheMeta::new(fresh_until, stored, 0, 3600, header), &span).await.unwrap();
         miss.write_body(Bytes::from_static(b"{}"), true).await.unwrap();
         miss.finish().await.unwrap();
 
@@ -329,11 +331,12 @@ mod tests {
         assert!((29..=31).contains(&meta.age().as_secs()), "age counts from when it was stored");
 
         let later = SystemTime::now() + Duration::from_secs(600);
-        assert!(s.edit_meta(&key.combined_bin(), |m| {
-            m.update_freshness(later, 0, 3600);
-            m.response_header_mut().insert_header("x-mark", "1").unwrap();
-        })
-        .unwrap());
+        assert!(s
+            .edit_meta(&key.combined_bin(), |m| {
+                m.update_freshness(later, 0, 3600);
+                m.response_header_mut().insert_header("x-mark", "1").unwrap();
+            })
+            .unwrap());
         let (meta, _) = s.lookup(&key, &span).await.unwrap().unwrap();
         assert_eq!((meta.fresh_until(), meta.headers()["x-mark"].as_bytes()), (later, &b"1"[..]));
         assert!(meta.age().as_secs() < 2, "a revalidation restarts the age");
