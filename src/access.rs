@@ -231,6 +231,13 @@ impl Allowlist {
         self.check_graphql_owners(reads)
     }
 
+    /// Must the answers of a query's root `field` (`node`/`nodes`) be screened for nodes outside
+    /// allowed owners' repositories? Not when every owner is allowed, nor when the operator lets the
+    /// field through unscoped.
+    pub fn screens(&self, field: &str) -> bool {
+        matches!(self.policy, OwnerPolicy::Only(_)) && !self.graphql_fields.contains(field)
+    }
+
     /// The owners a GraphQL document names (mutations: where determinable) must all be allowed.
     pub fn check_graphql_owners(&self, reads: &Reads) -> Result<(), Refusal> {
         match reads.owners.iter().find(|o| !self.allows(o)) {

@@ -45,6 +45,8 @@ const DIRECT: &[&[&str]] = &[
     &["ssh-key"],
     &["status"],
     &["version"],
+    // Asks about the user (`viewer`): the pool cannot answer for them.
+    &["issue", "status"],
     &["pr", "checkout"],
     &["pr", "create"],
     &["pr", "merge"],
@@ -258,6 +260,7 @@ mod tests {
             "status",
             "pr status",
             "pr -R o/r status",
+            "issue status",
             "gist clone abc",
             "pr -R o/r checkout 3",
             "pr --repo=o/r checkout 3",

@@ -5,8 +5,11 @@
 //! shorthand, `mutation`; `subscription` refused), and [`Reads`]: the owners a query names through
 //! `repository(owner:)`, `repositoryOwner/organization/user(login:)` and `search(query:)` — literals,
 //! `variables` and variable defaults, through aliases, fragments and inline fragments — plus the
-//! root fields that read no owner at all (`viewer`, `node`, …).
-//! Must never: classify from a partial tree. apollo-parser tolerates errors; any error refuses.
+//! root fields that read no owner at all (`viewer`, …). `node`/`nodes` by id name no owner either:
+//! a query's `node` fields get a probe (`probed_body`) that makes GitHub say which repository each
+//! node belongs to, and `screen_nodes` keeps only nodes in allowed owners' repositories.
+//! Must never: classify from a partial tree (apollo-parser tolerates errors; any error refuses), or
+//! let a node through whose repository it could not read from GitHub's answer.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -23,6 +26,18 @@ const TOKEN_LIMIT: usize = 20_000;
 
 /// Root fields that read nothing tied to an owner or to the pool identity.
 const HARMLESS_ROOTS: &[&str] = &["rateLimit", "__typename", "__type", "__schema", "meta", "codesOfConduct"];
+/// The aliases of the fields the probe adds to `node`/`nodes` selections (documents that use them
+/// themselves are refused): a repository-scoped node's repository, or a repository's own name.
+const PROBE_REPOSITORY: &str = "ghpoolProbeRepository";
+const PROBE_NAME: &str = "ghpoolProbeNameWithOwner";
+/// `RepositoryNode` is GitHub's interface of everything that belongs to a repository (issues, pull
+/// requests, comments, reviews…); a repository itself is not one.
+fn probe() -> String {
+    format!(
+        " ... on RepositoryNode {{ {PROBE_REPOSITORY}: repository {{ nameWithOwner }} }} \
+         ... on Repository {{ {PROBE_NAME}: nameWithOwner }} "
+    )
+}
 /// Fields that take the owner as an argument, and the argument's name.
 const OWNER_FIELDS: &[(&str, &str)] =
     &[("repository", "owner"), ("repositoryOwner", "login"), ("organization", "login"), ("user", "login")];
@@ -45,6 +60,8 @@ pub enum GraphqlError {
     Subscription,
     #[error("Only executable definitions (operations, fragments) are allowed")]
     NotExecutable,
+    #[error("The name {0} is reserved by ghpool")]
+    Reserved(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +102,20 @@ pub struct GraphqlRequest {
     pub normalized: String,
     /// `variables` as canonical JSON (keys sorted).
     pub variables: String,
+    /// The query's root `node`/`nodes` fields: their keys in the answer's `data` and where their
+    /// selections end in the document (where the probe goes).
+    pub nodes: Vec<NodeField>,
+}
+
+/// A root `node(id:)` or `nodes(ids:)` field of a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeField {
+    /// `node` or `nodes`.
+    pub field: &'static str,
+    /// Its key in `data`: the alias, else the field's name.
+    pub key: String,
+    /// The offset of its selection set's closing brace in the document.
+    end: usize,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +156,11 @@ pub fn analyze(
     operation_name: Option<&str>,
     variables: &Map<String, Value>,
 ) -> Result<GraphqlRequest, GraphqlError> {
+    for reserved in [PROBE_REPOSITORY, PROBE_NAME] {
+        if document.contains(reserved) {
+            return Err(GraphqlError::Reserved(reserved));
+        }
+    }
     let tree = Parser::new(document).recursion_limit(RECURSION_LIMIT).token_limit(TOKEN_LIMIT).parse();
     if let Some(e) = tree.errors().next() {
         return Err(GraphqlError::Syntax(e.message().to_string()));
@@ -158,7 +194,13 @@ pub fn analyze(
         Some(t) if t.mutation_token().is_some() => OperationKind::Mutation,
         Some(_) => return Err(GraphqlError::Subscription),
     };
-    let mut walker = Walker { fragments: &fragments, variables, defaults: HashMap::new(), reads: Reads::default() };
+    let mut walker = Walker {
+        fragments: &fragments,
+        variables,
+        defaults: HashMap::new(),
+        reads: Reads::default(),
+        nodes: (kind == OperationKind::Query).then(Vec::new),
+    };
     walker.collect_defaults(operation);
     if let Some(selection) = operation.selection_set() {
         walker.walk(&selection, true, &mut HashSet::new());
@@ -174,7 +216,79 @@ pub fn analyze(
         .join(" ");
     // serde_json's map is ordered by key: serializing it is canonical.
     let variables = Value::Object(variables.clone()).to_string();
-    Ok(GraphqlRequest { kind, operation_name: name_of(operation), reads: walker.reads, normalized, variables })
+    let mut nodes = walker.nodes.unwrap_or_default();
+    // A fragment spread twice puts its `node` field in the answer once.
+    nodes.sort_by(|a, b| (a.end, &a.key).cmp(&(b.end, &b.key)));
+    nodes.dedup();
+    let operation_name = name_of(operation);
+    Ok(GraphqlRequest { kind, operation_name, reads: walker.reads, normalized, variables, nodes })
+}
+
+/// The request body with the probe added to the selections of `nodes` (root fields of the query
+/// analyzed from this body), or `None` when the body is not the one analyzed.
+pub fn probed_body(body: &[u8], nodes: &[NodeField]) -> Option<Vec<u8>> {
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else { return None };
+    let Some(Value::String(document)) = fields.get_mut("query") else { return None };
+    if nodes.iter().any(|n| !document.is_char_boundary(n.end) || document.as_bytes().get(n.end) != Some(&b'}')) {
+        return None;
+    }
+    let mut ends: Vec<usize> = nodes.iter().map(|n| n.end).collect();
+    ends.sort_unstable();
+    ends.dedup();
+    // From the end, so earlier offsets stay valid.
+    for end in ends.into_iter().rev() {
+        document.insert_str(end, &probe());
+    }
+    serde_json::to_vec(&fields).ok()
+}
+
+/// GitHub's answer to a probed query, with every `node` outside an allowed owner's repositories
+/// (or whose repository the answer does not show) replaced by `null` and a `FORBIDDEN` error —
+/// GitHub's own shape for an object the caller may not see — and the probe's fields removed. An
+/// answer that cannot be read is replaced whole: nothing unchecked gets through.
+pub fn screen_nodes(answer: &[u8], nodes: &[NodeField], allowed: impl Fn(&str) -> bool) -> Vec<u8> {
+    let unreadable = || {
+        let message = "ghpool could not tell which repositories the nodes in GitHub's answer belong to";
+        serde_json::json!({"data": null, "errors": [{"type": "FORBIDDEN", "message": message}]})
+            .to_string()
+            .into_bytes()
+    };
+    let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(answer) else { return unreadable() };
+    let mut errors = Vec::new();
+    if let Some(Value::Object(data)) = answer.get_mut("data") {
+        for field in nodes {
+            match data.get_mut(&field.key) {
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        screen(item, serde_json::json!([field.key, i]), &allowed, &mut errors);
+                    }
+                }
+                Some(item) => screen(item, serde_json::json!([field.key]), &allowed, &mut errors),
+                None => {}
+            }
+        }
+    }
+    if !errors.is_empty() {
+        match answer.entry("errors").or_insert_with(|| Value::Array(Vec::new())) {
+            Value::Array(list) => list.extend(errors),
+            _ => return unreadable(),
+        }
+    }
+    serde_json::to_vec(&answer).unwrap_or_else(|_| unreadable())
+}
+
+/// One node of an answer: kept (without the probe) when its repository's owner is allowed.
+fn screen(item: &mut Value, path: Value, allowed: &impl Fn(&str) -> bool, errors: &mut Vec<Value>) {
+    let Value::Object(fields) = item else { return };
+    let of_node = fields.remove(PROBE_REPOSITORY).and_then(|r| r.get("nameWithOwner")?.as_str().map(str::to_owned));
+    let of_repository = fields.remove(PROBE_NAME).and_then(|n| n.as_str().map(str::to_owned));
+    let repository = of_node.or(of_repository);
+    let owner = repository.as_deref().and_then(|r| r.split_once('/')).map(|(owner, _)| owner.to_ascii_lowercase());
+    if !owner.is_some_and(|o| allowed(&o)) {
+        *item = Value::Null;
+        let message = "ghpool: this node is not in a repository of an allowed owner";
+        errors.push(serde_json::json!({"type": "FORBIDDEN", "path": path, "message": message}));
+    }
 }
 
 struct Walker<'a> {
@@ -182,6 +296,9 @@ struct Walker<'a> {
     variables: &'a Map<String, Value>,
     defaults: HashMap<String, cst::Value>,
     reads: Reads,
+    /// Root `node`/`nodes` fields, collected for queries only (`None` for a mutation, where they
+    /// stay unscoped like any other root field).
+    nodes: Option<Vec<NodeField>>,
 }
 
 impl Walker<'_> {
@@ -275,6 +392,20 @@ impl Walker<'_> {
                     self.reads.unscoped.insert("search (query not determinable)".to_string());
                 }
             },
+            None if root && (name == "node" || name == "nodes") && self.nodes.is_some() => {
+                let key = field.alias().and_then(|a| a.name()).map_or_else(|| name.clone(), |n| n.text().to_string());
+                let end =
+                    field.selection_set().and_then(|s| s.r_curly_token()).map(|t| usize::from(t.text_range().start()));
+                match (end, &mut self.nodes) {
+                    (Some(end), Some(nodes)) => {
+                        let field = if name == "node" { "node" } else { "nodes" };
+                        nodes.push(NodeField { field, key, end })
+                    }
+                    _ => {
+                        self.reads.unscoped.insert(format!("{name} (no selection)"));
+                    }
+                }
+            }
             None if root && !HARMLESS_ROOTS.contains(&name.as_str()) => {
                 self.reads.unscoped.insert(name.clone());
             }

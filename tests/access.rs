@@ -87,7 +87,7 @@ fn graphql_refusals_never_reach_github() {
             "evil",
         ),
         ("viewer", serde_json::json!({"query": "{ viewer { login } }"}), 403, "viewer"),
-        ("node", serde_json::json!({"query": "{ node(id: \"x\") { id } }"}), 403, "node"),
+        ("node under relay", serde_json::json!({"query": "{ relay { node(id: \"x\") { id } } }"}), 403, "relay"),
         (
             "unscoped search",
             serde_json::json!({"query": "{ search(query: \"password\", type: ISSUE, first: 1) { issueCount } }"}),
@@ -120,6 +120,37 @@ fn graphql_refusals_never_reach_github() {
     let resp = client().post(s.gp.url("/graphql")).body("not json").send().unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(graphql_calls(&s.fake), 0, "nothing refused reached GitHub");
+}
+
+/// `node(id:)` names no owner: ghpool asks GitHub which repository each node is in and answers
+/// only for nodes in allowed owners' repositories; another owner's gets `null` and GitHub's
+/// `FORBIDDEN` error, from GitHub and from the cache alike.
+#[test]
+fn nodes_by_id_are_answered_only_within_allowed_owners() {
+    let s = setup();
+    s.fake.add_issues("evil", "secrets", 3);
+    let (mine, theirs) = (format!("I_fake{}_1", s.acme_id), format!("I_fake{}_2", s.evil_id));
+    let body = serde_json::json!({
+        "query": "query($a: ID!, $b: ID!) { one: node(id: $a) { ... on Issue { title } } \
+                  nodes(ids: [$a, $b]) { id ... on Issue { title body } } }",
+        "variables": {"a": mine, "b": theirs},
+    });
+    for outcome in ["MISS", "HIT"] {
+        let resp = client().post(s.gp.url("/graphql")).json(&body).send().unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-ghpool-cache"], outcome);
+        let answer: serde_json::Value = resp.json().unwrap();
+        assert_eq!(answer["data"]["one"], serde_json::json!({"title": "Issue 1"}), "{outcome}");
+        let allowed = serde_json::json!({"id": mine, "title": "Issue 1", "body": "Body of #1"});
+        assert_eq!(answer["data"]["nodes"], serde_json::json!([allowed, null]), "{outcome}");
+        assert_eq!(answer["errors"][0]["type"], "FORBIDDEN");
+        assert_eq!(answer["errors"][0]["path"], serde_json::json!(["nodes", 1]));
+        let text = answer.to_string();
+        assert!(!text.contains("Body of #2") && !text.contains("ghpoolProbe"), "{text}");
+    }
+    let calls = s.fake.requests_to("/graphql");
+    assert_eq!(calls.len(), 1, "one pooled call, then the cache");
+    assert_eq!(calls[0].token.as_deref(), Some(POOL_TOKEN));
 }
 
 #[test]

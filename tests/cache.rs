@@ -318,11 +318,34 @@ fn a_read_that_saw_the_state_before_a_write_is_not_served_after_it() {
             .send()
             .unwrap();
         assert_eq!(resp.status(), 201);
-        assert_eq!(first_number(&gp), 251, "the writer's read does not join the read in flight");
+        assert_eq!(first_number(&gp), 251, "the writer's read is not answered by the read in flight");
         assert_eq!(before.join().unwrap(), 250, "the read that began before the write sees the old list");
     });
     fake.set_read_delay(Duration::ZERO);
     assert_eq!(first_number(&gp), 251, "the old answer, stored after the write, is not served");
+}
+
+/// A write expires what it may have changed rather than dropping it: what it did not change after
+/// all comes back as GitHub's free 304, asked with the stored ETag.
+#[test]
+fn after_a_write_what_it_did_not_change_revalidates_for_free() {
+    let fake = fake();
+    let gp = start(&fake, &[]);
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues/5", &[]).1, "MISS");
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues/5", &[]).1, "HIT");
+    let resp = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .json(&serde_json::json!({"title": "new"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (status, outcome, body) = get(&gp, "/repos/acme/widgets/issues/5", &[]);
+    assert_eq!((status, outcome.as_str()), (200, "REVALIDATED"), "{body}");
+    let asked: Vec<_> = fake.requests().into_iter().filter(|r| r.path == "/repos/acme/widgets/issues/5").collect();
+    assert_eq!(asked.len(), 2);
+    assert!(asked[1].if_none_match.is_some() && asked[1].status == 304, "{:?}", asked[1]);
+    assert_eq!(get(&gp, "/repos/acme/widgets/issues/5", &[]).1, "HIT");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! paths under `/repos/o/r` or `/repositories/{id}`, GraphQL `repository(owner:, name:)`),
 //! `repoid:N` for a `/repositories/N` read whose name is not known yet, `owner:o` for owner-level
 //! reads (`/orgs/o`, `/users/o`, GraphQL `organization`/`user`/`repositoryOwner`/`search`). A write
-//! purges the tags it can change; a write whose scope cannot be told purges everything.
+//! invalidates the tags it can change; a write whose scope cannot be told drops everything.
 //! Must never: leave an entry a write can change reachable — when in doubt, purge more.
 
 use std::collections::BTreeSet;

@@ -119,8 +119,6 @@ pub struct Cache {
 struct Index {
     /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
     epoch: u64,
-    /// tag → how many writes purged it; a key carries the sum over its tags.
-    generations: HashMap<String, u64>,
     /// tag → hashes of the keys of the entries carrying it.
     by_tag: HashMap<String, HashSet<HashBinary>>,
     size: usize,
@@ -153,21 +151,23 @@ impl Cache {
         }
     }
 
-    /// The Pingora key for `primary` and its hash, remembered under `tags` for
-    /// invalidation.
+    /// The Pingora key for `primary`, remembered under `tags` for invalidation, with its hash and
+    /// the storage's write count when it was made.
     ///
-    /// The key carries the generation of its tags, which every write to a tag bumps: a read begun
-    /// before a write (GitHub answered it from the old state) fills a key no read after the write
-    /// asks for, and no read after the write joins it in flight through the cache lock. Purging
-    /// alone would not do: such a read stores its answer after the purge.
-    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, HashBinary) {
+    /// The write count travels in the key (its `user_tag`) to the storage, which stores an answer
+    /// already expired when a write happened since: GitHub may have answered a read begun before
+    /// the write from the state before it. Such an entry is revalidated by the next read (a free
+    /// 304 when the write did not change it), and so is one a read after the write waited for
+    /// through the cache lock.
+    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, HashBinary, u64) {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        if index.size + index.generations.len() >= INDEX_CAPACITY {
+        if index.size >= INDEX_CAPACITY {
             let epoch = index.epoch + 1;
             *index = Index { epoch, ..Index::default() };
         }
-        let generation: u64 = tags.iter().filter_map(|t| index.generations.get(t)).sum();
-        let mut key = CacheKey::new(format!("{}.{generation}\n{primary}", index.epoch), "");
+        // Read under the index lock, which `invalidate` holds while it counts a write and expires.
+        let writes = self.storage.writes();
+        let mut key = CacheKey::new(format!("{}\n{primary}", index.epoch), writes.to_string());
         let hash = key.combined_bin();
         // Hashed once: Pingora's lookup, cache lock and storage ask for it again.
         key.set_primary_bin_override(hash);
@@ -176,12 +176,15 @@ impl Cache {
                 index.size += 1;
             }
         }
-        (key, hash)
+        (key, hash, writes)
     }
 
-    /// Purge what a successful write made stale; returns how many entries were removed.
+    /// Expire what a successful write may have changed, so the next read revalidates it (GitHub's
+    /// 304 is free when the write did not change it after all); `Everything` drops every entry.
+    /// Returns how many fresh entries were invalidated.
     pub fn invalidate(&self, what: &Invalidation) -> usize {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        self.storage.count_write();
         match what {
             Invalidation::Everything => {
                 let removed = index.by_tag.values().flatten().filter(|k| self.storage.purge(k)).count();
@@ -190,15 +193,9 @@ impl Cache {
                 removed
             }
             Invalidation::Tags(tags) => {
-                let mut removed = 0;
-                for tag in tags {
-                    *index.generations.entry(tag.clone()).or_default() += 1;
-                    if let Some(keys) = index.by_tag.remove(tag) {
-                        index.size -= keys.len();
-                        removed += keys.iter().filter(|k| self.storage.purge(k)).count();
-                    }
-                }
-                removed
+                let keys: HashSet<HashBinary> =
+                    tags.iter().filter_map(|t| index.by_tag.get(t)).flatten().copied().collect();
+                keys.iter().filter(|k| self.storage.expire(k)).count()
             }
         }
     }
@@ -265,8 +262,11 @@ impl Cache {
     }
 
     /// A stored answer turned out to be a closed issue or pull request: keep it `closed_ttl`,
-    /// also across revalidations.
-    pub fn mark_closed(&self, key: &HashBinary) {
+    /// also across revalidations — unless a write happened since its request was keyed (`writes`).
+    pub fn mark_closed(&self, key: &HashBinary, writes: u64) {
+        if self.storage.writes() != writes {
+            return;
+        }
         let fresh_until = SystemTime::now() + self.closed_ttl;
         let sie = self.stale_if_error_secs();
         let edited = self.storage.edit_meta(key, |meta| {
@@ -396,21 +396,45 @@ mod tests {
         assert_eq!(c.ttl_for(false, "/repos/o/r", &resp(404, &[("set-cookie", "a")])), None);
     }
 
-    #[test]
-    fn a_write_moves_the_keys_of_what_it_purges_and_no_other() {
+    #[tokio::test]
+    async fn a_write_expires_what_it_may_change_and_no_other() {
+        use pingora_cache::Storage;
         let c = cache_with(&[], 0);
+        let span = pingora_cache::trace::Span::inactive().handle();
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        let widgets = || c.key("GET /repos/acme/widgets", tags(&["repo:acme/widgets"])).1;
-        let gadgets = || c.key("GET /repos/acme/gadgets", tags(&["repo:acme/gadgets"])).1;
-        let (w0, g0) = (widgets(), gadgets());
-        assert_eq!(widgets(), w0, "the same read, the same key");
-        c.invalidate(&Invalidation::Tags(tags(&["repo:acme/widgets", "owner:acme"])));
-        assert_ne!(widgets(), w0, "a read after the write never meets one begun before it");
-        assert_eq!(gadgets(), g0, "another repository keeps its entries");
-        let w1 = widgets();
+        let store = |path: &str, tag: &str| {
+            let (key, _, _) = c.key(path, tags(&[tag]));
+            let meta = c.meta_for(false, path, &resp(200, &[])).unwrap();
+            (key, meta)
+        };
+        let fresh = |key: &CacheKey| {
+            let (key, span) = (key.clone(), &span);
+            async move { c.storage.lookup(&key, span).await.unwrap().unwrap().0.is_fresh(SystemTime::now()) }
+        };
+        let (widgets, gadgets) =
+            (store("/repos/acme/widgets", "repo:acme/widgets"), store("/repos/acme/gadgets", "repo:acme/gadgets"));
+        for (key, meta) in [&widgets, &gadgets] {
+            let mut miss = c.storage.get_miss_handler(key, meta, &span).await.unwrap();
+            miss.write_body(bytes::Bytes::from_static(b"{}"), true).await.unwrap();
+            miss.finish().await.unwrap();
+        }
+        // A read keyed before the write, filled after it.
+        let (late, late_meta) = store("/repos/acme/widgets/issues", "repo:acme/widgets");
+        let mut late_fill = c.storage.get_miss_handler(&late, &late_meta, &span).await.unwrap();
+
+        assert_eq!(c.invalidate(&Invalidation::Tags(tags(&["repo:acme/widgets", "owner:acme"]))), 1);
+        assert!(!fresh(&widgets.0).await, "expired: the next read revalidates it");
+        assert!(fresh(&gadgets.0).await, "another repository keeps its entries");
+        late_fill.write_body(bytes::Bytes::from_static(b"[]"), true).await.unwrap();
+        late_fill.finish().await.unwrap();
+        assert!(!fresh(&late).await, "an answer GitHub may have given before the write is stored expired");
+
+        let (after, _, writes) = c.key("/repos/acme/widgets", tags(&["repo:acme/widgets"]));
+        assert_eq!(after.combined_bin(), widgets.0.combined_bin(), "keys stay: the entry's ETag is reused");
+        c.mark_closed(&after.combined_bin(), writes - 1);
+        assert!(!fresh(&widgets.0).await, "a request keyed before the write does not refresh it");
         c.invalidate(&Invalidation::Everything);
-        assert_ne!(widgets(), w1);
-        assert_ne!(gadgets(), g0);
+        assert!(c.storage.lookup(&gadgets.0, &span).await.unwrap().is_none());
     }
 
     #[test]

@@ -50,6 +50,24 @@ struct StoredMeta {
     header: ResponseHeader,
 }
 
+/// A copy of `header` to keep: its values copied out (Pingora's parsed values are slices of the
+/// connection's whole read buffer — kept by reference, each entry would hold that buffer alive,
+/// about 14 KiB an entry, measured), and without the original spelling of the names, which Pingora
+/// keeps in a second map (names are case-insensitive; the copy is smaller and cheaper to clone per
+/// hit).
+fn without_case(header: &ResponseHeader) -> ResponseHeader {
+    let Ok(mut plain) = ResponseHeader::build_no_case(header.status, Some(header.headers.len())) else {
+        return header.clone();
+    };
+    plain.set_version(header.version);
+    for (name, value) in header.headers.iter() {
+        let Ok(owned) = http::HeaderValue::from_bytes(value.as_bytes()) else { continue };
+        // The name and value come from a valid header: appending them cannot fail.
+        let _ = plain.append_header(name.clone(), owned);
+    }
+    plain
+}
+
 impl StoredMeta {
     fn of(meta: &CacheMeta) -> StoredMeta {
         StoredMeta {
@@ -57,7 +75,7 @@ impl StoredMeta {
             updated: meta.updated(),
             stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
             stale_if_error_sec: meta.stale_if_error_sec(),
-            header: meta.response_header_copy(),
+            header: without_case(meta.response_header()),
         }
     }
 
@@ -95,6 +113,9 @@ pub struct StorageStats {
 pub struct MemoryStorage {
     /// Keyed by the key's hash as Pingora computes it (`combined_bin`), never its hex spelling.
     entries: TinyUfo<HashBinary, Arc<Entry>>,
+    /// Writes seen so far (`Cache::invalidate`). A key carries the count from when it was made (its
+    /// `user_tag`): an answer for a key made before a later write is stored expired.
+    writes: AtomicU64,
     max_bytes: u64,
     stats: Arc<StorageStats>,
 }
@@ -104,13 +125,41 @@ impl MemoryStorage {
         let limit = (max_bytes / WEIGHT_UNIT).max(1) as usize;
         // The estimate sizes TinyLFU's sketch; answers of a few KiB are typical for GitHub.
         let estimated_entries = (max_bytes / (4 * 1024)).clamp(1024, 1 << 22) as usize;
-        MemoryStorage { entries: TinyUfo::new(limit, estimated_entries), max_bytes, stats }
+        MemoryStorage { entries: TinyUfo::new(limit, estimated_entries), writes: AtomicU64::new(0), max_bytes, stats }
     }
 
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes
     }
 
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    pub fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Did a write happen after a key made at write count `made` (its `user_tag`)? Keys without
+    /// a count (tests, tools) say no.
+    fn written_since(&self, made: Option<u64>) -> bool {
+        made.is_some_and(|made| made != self.writes())
+    }
+
+    /// Make a fresh entry stale now (a write may have changed it); `false` when it is absent or
+    /// already stale.
+    pub fn expire(&self, key: &HashBinary) -> bool {
+        let Some(old) = self.entries.get(key) else { return false };
+        let now = SystemTime::now();
+        if old.meta.fresh_until <= now {
+            return false;
+        }
+        let mut meta = StoredMeta { header: old.meta.header.clone(), ..old.meta };
+        meta.fresh_until = now;
+        self.stats.purges.fetch_add(1, Ordering::Relaxed);
+        self.replace_meta(*key, &old, meta);
+        true
+    }
     fn weight(size: u64) -> Option<u16> {
         u16::try_from(size.div_ceil(WEIGHT_UNIT)).ok()
     }
@@ -202,6 +251,8 @@ impl HandleHit for Hit {
 struct Miss {
     storage: &'static MemoryStorage,
     key: HashBinary,
+    /// The write count when the request was keyed: the entry is stored expired if it moved since.
+    made: Option<u64>,
     meta: StoredMeta,
     body: Vec<u8>,
 }
@@ -216,8 +267,13 @@ impl HandleMiss for Miss {
         Ok(())
     }
 
-    async fn finish(self: Box<Self>) -> Result<MissFinishType> {
-        let meta = self.meta.framed(self.body.len());
+    async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
+        // Grown chunk by chunk: give back what the growth over-allocated before keeping it.
+        self.body.shrink_to_fit();
+        let mut meta = self.meta.framed(self.body.len());
+        if self.storage.written_since(self.made) {
+            meta.fresh_until = meta.fresh_until.min(SystemTime::now());
+        }
         let size = (self.body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
         let entry = Entry { meta, body: Bytes::from(self.body), size };
         self.storage.insert(self.key, entry);
@@ -233,7 +289,8 @@ impl Storage for MemoryStorage {
     }
 
     async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<MissHandler> {
-        Ok(Box::new(Miss { storage: self, key: key.combined_bin(), meta: StoredMeta::of(meta), body: Vec::new() }))
+        let (hash, made) = (key.combined_bin(), key.user_tag.parse().ok());
+        Ok(Box::new(Miss { storage: self, key: hash, made, meta: StoredMeta::of(meta), body: Vec::new() }))
     }
 
     async fn purge(&'static self, target: PurgeTarget<'_>, kind: PurgeType, _: &SpanHandle) -> Result<PurgeOutcome> {
@@ -248,7 +305,12 @@ impl Storage for MemoryStorage {
     async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<bool> {
         let hash = key.combined_bin();
         let Some(old) = self.entries.get(&hash) else { return Ok(false) };
-        self.replace_meta(hash, &old, StoredMeta::of(meta));
+        let mut meta = StoredMeta::of(meta);
+        // A 304 GitHub may have sent before a write since: it refreshes nothing.
+        if self.written_since(key.user_tag.parse().ok()) {
+            meta.fresh_until = meta.fresh_until.min(SystemTime::now());
+        }
+        self.replace_meta(hash, &old, meta);
         Ok(true)
     }
 

@@ -51,8 +51,16 @@ fn corpus() -> Vec<Row> {
         row("aliases", r#"{ a: repository(owner: "acme", name: "w") { id } b: repository(owner: "other", name: "w") { id } }"#, q(&["acme", "other"])),
         row("alias named like a safe field", r#"{ rateLimit: viewer { login } }"#, Want::Query(&[], &["viewer"])),
         row("viewer", r#"{ viewer { login } }"#, Want::Query(&[], &["viewer"])),
-        row("node by id", r#"{ node(id: "MDQ6VXNlcjE=") { id } }"#, Want::Query(&[], &["node"])),
-        row("nodes by ids", r#"query { nodes(ids: ["a"]) { id } }"#, Want::Query(&[], &["nodes"])),
+        // Queries' node fields are screened by their answers (`screen_nodes`), not refused.
+        row("node by id", r#"{ node(id: "MDQ6VXNlcjE=") { id } }"#, Want::Query(&[], &[])),
+        row("nodes by ids", r#"query { nodes(ids: ["a"]) { id } }"#, Want::Query(&[], &[])),
+        row("node under relay", r#"{ relay { node(id: "a") { id } } }"#, Want::Query(&[], &["relay"])),
+        row("node without a selection", r#"{ node(id: "a") }"#, Want::Query(&[], &["node (no selection)"])),
+        row(
+            "the probe's names are reserved",
+            r#"{ node(id: "a") { ghpoolProbeRepository: id } }"#,
+            Want::Error(GraphqlError::Reserved("ghpoolProbeRepository")),
+        ),
         row("rate limit and typename", r#"{ rateLimit { remaining } __typename }"#, q(&[])),
         row("gh introspection", r#"query Issue_fields{Issue: __type(name:"Issue"){fields(includeDeprecated:true){name}}}"#, q(&[])),
         row("repository without owner", r#"{ repository(name: "w") { id } }"#, Want::Query(&[], &["repository"])),
@@ -187,4 +195,64 @@ fn variables_are_canonical() {
     let a = parse_request(br#"{"query": "{ a }", "variables": {"b": 1, "a": {"y": 2, "x": 1}}}"#).unwrap();
     let b = parse_request(br#"{"query": "{ a }", "variables": {"a": {"x": 1, "y": 2}, "b": 1}}"#).unwrap();
     assert_eq!(a.variables, b.variables);
+}
+
+fn nodes_of(doc: &str) -> (String, Vec<NodeField>) {
+    let body = json!({"query": doc, "variables": {"id": "PR_1"}}).to_string();
+    let request = parse_request(body.as_bytes()).unwrap();
+    (body, request.nodes)
+}
+
+#[test]
+fn node_fields_are_probed_where_their_selections_end() {
+    let doc = "query($id: ID!) { pr: node(id: $id) { id ... on PullRequest { title } } \
+               ...F rateLimit { cost } } fragment F on Query { nodes(ids: [$id]) { id } }";
+    let (body, nodes) = nodes_of(doc);
+    let keys: Vec<(&str, &str)> = nodes.iter().map(|n| (n.field, n.key.as_str())).collect();
+    assert_eq!(keys, [("node", "pr"), ("nodes", "nodes")]);
+    let probed: Value = serde_json::from_slice(&probed_body(body.as_bytes(), &nodes).unwrap()).unwrap();
+    assert_eq!(probed["variables"], json!({"id": "PR_1"}), "the rest of the body is kept");
+    let document = probed["query"].as_str().unwrap();
+    let probed_request = analyze(document, None, &vars(json!({"id": "PR_1"})));
+    assert!(probed_request.is_err(), "the probe uses the reserved names: a client cannot send it");
+    let tree = Parser::new(document).parse();
+    assert_eq!(tree.errors().count(), 0, "{document}");
+    assert_eq!(
+        document.matches("... on RepositoryNode { ghpoolProbeRepository: repository { nameWithOwner } }").count(),
+        2
+    );
+    assert!(document.contains("title }  ... on RepositoryNode"), "inside the node's selection: {document}");
+    let mutation = parse_request(br#"{"query": "mutation { addComment(input: {}) { clientMutationId } }"}"#).unwrap();
+    assert!(mutation.nodes.is_empty());
+    assert_eq!(probed_body(b"{\"query\": \"{ x }\"}", &nodes), None, "not the body analyzed");
+}
+
+#[test]
+fn only_nodes_in_allowed_owners_repositories_are_answered() {
+    let (_, nodes) = nodes_of("query($id: ID!) { pr: node(id: $id) { id } nodes(ids: [$id]) { id } }");
+    let acme = |owner: &str| owner == "acme";
+    let answer = json!({"data": {
+        "pr": {"id": "PR_1", "ghpoolProbeRepository": {"nameWithOwner": "Acme/widgets"}},
+        "nodes": [
+            {"id": "R_1", "ghpoolProbeNameWithOwner": "acme/widgets"},
+            {"id": "PR_2", "ghpoolProbeRepository": {"nameWithOwner": "evil/secrets"}},
+            {"id": "U_1"},
+            null,
+        ],
+    }});
+    let screened: Value = serde_json::from_slice(&screen_nodes(answer.to_string().as_bytes(), &nodes, acme)).unwrap();
+    assert_eq!(screened["data"]["pr"], json!({"id": "PR_1"}), "allowed, probe removed");
+    assert_eq!(screened["data"]["nodes"], json!([{"id": "R_1"}, null, null, null]));
+    let paths: Vec<&Value> = screened["errors"].as_array().unwrap().iter().map(|e| &e["path"]).collect();
+    assert_eq!(paths, [&json!(["nodes", 1]), &json!(["nodes", 2])], "another owner's node, and a user");
+    assert!(!screened.to_string().contains("evil"), "nothing of the refused node is left");
+
+    let with_errors = json!({"data": {"pr": null}, "errors": [{"type": "NOT_FOUND"}]});
+    let kept: Value = serde_json::from_slice(&screen_nodes(with_errors.to_string().as_bytes(), &nodes, acme)).unwrap();
+    assert_eq!(kept, with_errors, "GitHub's own errors stay");
+    for unreadable in [&b"<html>"[..], b"\x1f\x8b compressed", b"[1]"] {
+        let replaced: Value = serde_json::from_slice(&screen_nodes(unreadable, &nodes, acme)).unwrap();
+        assert_eq!(replaced["data"], Value::Null);
+        assert_eq!(replaced["errors"][0]["type"], "FORBIDDEN");
+    }
 }

@@ -23,8 +23,15 @@ pub struct RequestCtx {
     pub(super) public_base: String,
     /// A JSON answer held whole to rewrite its URLs.
     pub(super) body: Option<Vec<u8>>,
-    /// The cache key's hash, once keyed.
-    pub(super) cache_key: Option<pingora_cache::key::HashBinary>,
+    /// A query's root `node`/`nodes` fields whose answers are screened (`graphql::screen_nodes`).
+    pub(super) screened: Vec<crate::graphql::NodeField>,
+    /// The body sent upstream instead of the client's: its document probed for the repositories of
+    /// `screened` nodes.
+    pub(super) probed: Option<bytes::Bytes>,
+    /// This attempt has not sent `probed` yet (every retry sends it again).
+    pub(super) probe_pending: bool,
+    /// The cache key's hash and the cache's write count when it was made, once keyed.
+    pub(super) cache_key: Option<(pingora_cache::key::HashBinary, u64)>,
     /// The answer is a closed issue or pull request: stored for `closed_ttl`.
     pub(super) closed: bool,
     /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
@@ -58,6 +65,9 @@ impl RequestCtx {
             repo_json: false,
             public_base: String::new(),
             body: None,
+            screened: Vec::new(),
+            probed: None,
+            probe_pending: false,
             cache_key: None,
             closed: false,
             refusal: None,

@@ -28,26 +28,27 @@ use pingora_core::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
-use crate::access::{normalize, Allowlist, Target, Verdict};
+use crate::access::Allowlist;
 use crate::admin::{self, AdminView};
 use crate::audit::{AuditEntry, Auditor};
 use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
-use crate::graphql;
 use crate::metrics::Metrics;
-use crate::pool::{judge, now_epoch, parse_headers, Judgement, Pool};
+use crate::pool::Pool;
 use crate::repos::RepoOwners;
 use crate::respond::Refusal;
 use crate::rewrite;
-use crate::route::{classify, is_graphql, Route, Write};
+use crate::route::{Route, Write};
 use crate::upstream::ResolvedUpstream;
 
+mod admit;
+mod answer;
 mod ctx;
 mod io;
 mod retry;
 
 pub use ctx::RequestCtx;
-use io::{read_body, refuse, send};
+use io::{refuse, send};
 
 /// Headers that describe the token a request was sent with: on a pooled read that is the pool's
 /// token, not the caller's, so they are stripped (GITHUB.md, "Authentication").
@@ -112,64 +113,7 @@ fn identity_of(tag: &str) -> &str {
     tag.split_once('#').map_or(tag, |(id, _)| id)
 }
 
-/// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
-fn answers_with_repository(target: &Target) -> bool {
-    matches!((target.segment(0), target.segments.len()), (Some("repos"), 3) | (Some("repositories"), 2))
-}
-
 impl Ghpool {
-    /// Normalize, read a GraphQL body, classify, check, pick: what to do with this request.
-    async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Route, Refusal> {
-        let req = session.req_header();
-        if !req.raw_path_is_utf8() {
-            return Err(Refusal::BadRequest("Invalid request path: not UTF-8".into()));
-        }
-        let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
-        let method = req.method.as_str().to_string();
-        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?).clone();
-        if is_graphql(&target) && method == "POST" {
-            let body = read_body(session, graphql::MAX_BODY).await?;
-            let request = graphql::parse_request(&body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
-            ctx.graphql = Some(request);
-        }
-        let route = classify(&method, &target, authorization.as_deref(), ctx.graphql.as_ref())?;
-        let owner_of = |id| self.repos.get(id);
-        match (&route, &ctx.graphql) {
-            (Route::PooledRead { .. }, _) => {
-                self.settle(self.allowlist.check_rest(&target, owner_of)?).await?;
-                ctx.owners = crate::access::rest_read_owners(&target, |id| self.repos.get(id));
-            }
-            (Route::Passthrough { write: Write::Rest, .. }, _) => {
-                self.settle(self.allowlist.check_write(&target, owner_of)?).await?
-            }
-            (Route::GraphqlQuery { .. }, Some(request)) => {
-                self.allowlist.check_graphql_query(&request.reads)?;
-                ctx.owners = request.reads.owners.iter().cloned().collect();
-            }
-            (Route::Passthrough { write: Write::Mutation { .. }, .. }, Some(request)) => {
-                self.allowlist.check_graphql_owners(&request.reads)?
-            }
-            _ => {}
-        }
-        if let Some(resource) = route.resource() {
-            ctx.resource = resource;
-            ctx.repo_json = answers_with_repository(&target);
-        }
-        Ok(route)
-    }
-
-    /// Finish a REST check that needed a repository's owner.
-    async fn settle(&self, verdict: Verdict) -> Result<(), Refusal> {
-        match verdict {
-            Verdict::Allowed => Ok(()),
-            Verdict::NeedsOwnerOf(id) => {
-                let owner = self.repos.resolve(id, &self.pool, &self.client, self.upstream.upstream()).await?;
-                self.allowlist.check_owner(&owner)
-            }
-        }
-    }
-
     /// Point `Link` and `Location` at ghpool (idempotent: a rewritten value no longer names GitHub).
     fn rewrite_headers(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
         let upstream_base = self.upstream.upstream().base_url();
@@ -276,8 +220,8 @@ impl ProxyHttp for Ghpool {
             (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
         };
         // Answers are stored with their URLs rewritten for this client's view of ghpool.
-        let (key, combined) = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
-        ctx.cache_key = Some(combined);
+        let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
+        ctx.cache_key = Some((hash, writes));
         Ok(key)
     }
 
@@ -364,6 +308,24 @@ impl ProxyHttp for Ghpool {
     }
 
     /// Point the request at GitHub and give it the right credential.
+    /// A screened query goes upstream probed: the probed body replaces the client's (read whole
+    /// before, and replayed by Pingora on every attempt).
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(probed) = &ctx.probed {
+            if body.as_ref().is_some_and(|b| !b.is_empty()) {
+                let first = std::mem::take(&mut ctx.probe_pending);
+                *body = Some(if first { probed.clone() } else { Bytes::new() });
+            }
+        }
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -379,6 +341,11 @@ impl ProxyHttp for Ghpool {
         req.set_uri(uri);
         req.insert_header("host", up.host_header())?;
         req.remove_header("proxy-connection");
+        if let Some(probed) = &ctx.probed {
+            req.remove_header("transfer-encoding");
+            req.insert_header("content-length", probed.len().to_string())?;
+            ctx.probe_pending = true;
+        }
         if let Some(lease) = &ctx.lease {
             for name in POOLED_DROP {
                 req.remove_header(*name);
@@ -414,57 +381,7 @@ impl ProxyHttp for Ghpool {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        ctx.upstream_status = Some(resp.status.as_u16());
-        if resp.status.as_u16() != 200 {
-            ctx.repo_json = false;
-        }
-        self.rewrite_headers(resp, ctx)?;
-        let json = resp.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("json"));
-        let has_body = !matches!(resp.status.as_u16(), 204 | 304);
-        if json && has_body && resp.headers.get("content-encoding").is_none() {
-            // The body will change length: the stored and the sent header carry none, Pingora frames it.
-            resp.remove_header("content-length");
-            ctx.body = Some(Vec::new());
-        }
-        ctx.failover = false;
-        ctx.suspect = false;
-        if let Some(lease) = &ctx.lease {
-            let headers = &resp.headers;
-            let rate = parse_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-            let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse().ok());
-            let expiry = headers.get("github-authentication-token-expiration").and_then(|v| v.to_str().ok());
-            let status = resp.status.as_u16();
-            let verdict = judge(status, rate.as_ref().map(|(_, r)| r), retry_after, ctx.graphql.is_some(), now_epoch());
-            self.pool.set_token_expiry(lease.identity(), expiry);
-            self.pool.observe(lease.identity(), rate, status);
-            if verdict != Judgement::Fine {
-                // Nothing has gone to the client yet: fail over to another identity. When none is
-                // left, `upstream_peer` answers 429 (or 503) and the client sees ghpool's answer.
-                if let Judgement::Limited { until } = verdict {
-                    self.pool.hold_off(lease.identity(), ctx.resource, until);
-                }
-                return Err(fail_over(ctx, status));
-            }
-            // GitHub's secondary limits without `retry-after` say so only in the body.
-            ctx.suspect = matches!(status, 403 | 429);
-            for name in POOL_DESCRIBING_HEADERS {
-                resp.remove_header(*name);
-            }
-            match resp.status.as_u16() {
-                // Stored with the entry; stripped before any client sees it.
-                200 => {
-                    if ctx.after_rotation {
-                        self.cache.counters.refetched_after_rotation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    resp.insert_header(IDENTITY_HEADER, lease.identity().token_tag())?
-                }
-                304 => {
-                    self.cache.counters.not_modified.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        self.take_answer_header(resp, ctx)
     }
 
     /// Say what the cache did, keep ghpool's bookkeeping header to itself, point GitHub's absolute
@@ -517,7 +434,7 @@ impl ProxyHttp for Ghpool {
         if let Some(chunk) = body.take() {
             held.extend_from_slice(&chunk);
         }
-        if held.len() > REWRITE_LIMIT {
+        if held.len() > REWRITE_LIMIT && ctx.screened.is_empty() {
             // Too big to hold: let it through as it is, from here on.
             *body = ctx.body.take().map(Bytes::from);
             return Ok(None);
@@ -526,28 +443,7 @@ impl ProxyHttp for Ghpool {
             return Ok(None);
         }
         let held = ctx.body.take().unwrap_or_default();
-        if ctx.repo_json {
-            self.repos.learn_from_json(&held);
-        }
-        ctx.closed = crate::cache::is_closed(&held);
-        if let (Some(lease), Some(status)) = (&ctx.lease, ctx.upstream_status) {
-            if ctx.suspect && crate::pool::mentions_secondary_limit(&held) {
-                self.pool.secondary_limit(lease.identity(), ctx.resource);
-                // A short error body nearly always arrives with its status line, before anything
-                // reached the client: fail over now. Otherwise this answer goes out as it is, and
-                // the identity pauses for the next requests.
-                if session.response_written().is_none() {
-                    return Err(fail_over(ctx, status));
-                }
-            } else if status < 400 {
-                self.pool.answered(lease.identity());
-            }
-        }
-        let pooled = ctx.route.as_ref().is_some_and(Route::is_pooled);
-        let stripped = if pooled { rewrite::strip_permissions(&held) } else { std::borrow::Cow::Borrowed(&held[..]) };
-        let upstream_base = self.upstream.upstream().base_url();
-        let rewritten = rewrite::rewrite_body(&stripped, &upstream_base, &ctx.public_base);
-        *body = Some(Bytes::from(rewritten.into_owned()));
+        *body = Some(Bytes::from(self.finish_answer_body(session, held, ctx)?));
         Ok(None)
     }
 
@@ -633,8 +529,8 @@ impl ProxyHttp for Ghpool {
         // The lease ends here, not when the context is dropped later.
         ctx.lease = None;
         // The entry is stored by now: a closed issue or pull request keeps longer.
-        if let (true, Some(key), Some(200)) = (ctx.closed, &ctx.cache_key, ctx.upstream_status) {
-            self.cache.mark_closed(key);
+        if let (true, Some((key, writes)), Some(200)) = (ctx.closed, &ctx.cache_key, ctx.upstream_status) {
+            self.cache.mark_closed(key, *writes);
         }
     }
 }

@@ -274,6 +274,11 @@ impl Exec<'_> {
                     None => self.not_found("a node", format!("id '{id}'")),
                 }
             }
+            ("Query", "nodes") => {
+                let ids = args.get("ids").and_then(Value::as_array).cloned().unwrap_or_default();
+                let ids = ids.iter().map(|id| id.as_str().unwrap_or_default().to_string());
+                Value::Array(ids.map(|id| find_node(self.world, &id).unwrap_or(Value::Null)).collect())
+            }
             ("Query", "rateLimit") => json!({
                 "__typename": "RateLimit", "limit": 5000, "cost": 1, "remaining": 4999, "used": 1,
                 "resetAt": "2030-01-01T00:00:00Z", "nodeCount": 0,
@@ -354,6 +359,7 @@ fn is_a(typename: &str, condition: &str) -> bool {
             ("Node", _)
                 | ("Actor" | "RepositoryOwner" | "Assignee", "User" | "Organization" | "Bot")
                 | ("RequestedReviewer", "User" | "Team")
+                | ("RepositoryNode", "Issue" | "PullRequest" | "IssueComment")
                 | (
                     "IssueOrPullRequest"
                         | "Assignable"
@@ -506,6 +512,10 @@ fn item(world: &mut World, repo: &Repo, number: u64) -> Value {
         "author": author, "milestone": null, "reactionGroups": [],
         "assignees": empty_connection(), "labels": empty_connection(), "projectCards": empty_connection(),
         "comments": { "__connection": comments },
+        "repository": {
+            "__typename": "Repository", "id": format!("R_fake{}", repo.id), "name": name,
+            "nameWithOwner": format!("{owner}/{name}"),
+        },
     });
     match pull {
         Some(_) => {

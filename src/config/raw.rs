@@ -1,0 +1,100 @@
+//! The configuration file exactly as written: TOML mirrored field by field, unknown keys refused.
+//! Must never: validate or default anything (that is `config::validate`).
+
+use serde::Deserialize;
+
+use super::RawApp;
+
+/// The file exactly as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub public_url: Option<String>,
+    pub allowed_owners: Option<Vec<String>>,
+    pub allow_all_owners: Option<bool>,
+    pub secrets_dir: Option<String>,
+    pub secrets_refresh: Option<DurationText>,
+    #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
+    pub access: RawAccess,
+    #[serde(default)]
+    pub pool: RawPool,
+    #[serde(default)]
+    pub fairness: RawFairness,
+    pub connect_timeout: Option<DurationText>,
+    pub read_timeout: Option<DurationText>,
+    #[serde(default)]
+    pub identities: Vec<RawIdentity>,
+    #[serde(default)]
+    pub apps: Vec<RawApp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub max_in_flight: Option<u64>,
+    pub queue_timeout: Option<DurationText>,
+    pub refresh: Option<DurationText>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFairness {
+    pub client_key: Option<String>,
+    pub per_client_per_minute: Option<u64>,
+    pub burst: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccess {
+    pub public_paths: Option<Vec<String>>,
+    pub graphql_unscoped_fields: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub ttl: Option<DurationText>,
+    pub graphql_ttl: Option<DurationText>,
+    pub max_size: Option<SizeText>,
+    pub stale_if_error: Option<DurationText>,
+    pub negative_ttl: Option<DurationText>,
+    pub closed_ttl: Option<DurationText>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+}
+
+/// `[[cache.rules]] path = "/repos/*/*/actions/runs*", ttl = "10s"`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub path: String,
+    pub ttl: DurationText,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub id: String,
+    pub token: String,
+}
+
+/// A duration as TOML allows it: seconds as an integer, or text such as "30s", "5m", "1h".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DurationText {
+    Seconds(u64),
+    Text(String),
+}
+
+/// A size as TOML allows it: bytes as an integer, or text such as "256MiB".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeText {
+    Bytes(u64),
+    Text(String),
+}

@@ -1,0 +1,148 @@
+//! The configuration's contract: every key, its environment override, its default and its errors.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn unknown_ghpool_variables_are_warned_about() {
+    let c = Config::parse(
+        None,
+        &env(&[("GHPOOL_CACHE_TTLL", "5s"), ("GHPOOL_PAT_A", "env:X"), ("GHPOOL_ALLOWED_OWNERS", "o"), ("HOME", "/")]),
+    )
+    .unwrap();
+    assert_eq!(c.warnings.iter().filter(|w| w.contains("is not a ghpool setting")).count(), 1, "{:?}", c.warnings);
+    assert!(c.warnings.iter().any(|w| w.starts_with("GHPOOL_CACHE_TTLL")), "{:?}", c.warnings);
+}
+
+fn keys(issues: &[ConfigIssue]) -> Vec<&str> {
+    issues.iter().map(|i| i.key.as_str()).collect()
+}
+
+#[test]
+fn empty_config_is_anonymous_and_serves_everyone() {
+    let c = Config::parse(None, &env(&[])).unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.upstream.base_url(), DEFAULT_UPSTREAM);
+    assert_eq!(c.owners, OwnerPolicy::AllowAll);
+    assert!(c.identities.is_empty());
+    assert_eq!(c.cache.ttl, Duration::from_secs(60));
+    assert_eq!(c.cache.graphql_ttl, Duration::from_secs(60));
+    assert_eq!(c.cache.max_size, 256 * 1024 * 1024);
+    assert!(c.warnings.iter().any(|w| w.contains("no identities")));
+}
+
+#[test]
+fn env_overrides_file() {
+    let toml = r#"
+        listen = "127.0.0.1:9000"
+        upstream = "http://127.0.0.1:1"
+        allowed_owners = ["Acme"]
+        [cache]
+        ttl = "30s"
+        max_size = "1MiB"
+        [[identities]]
+        id = "a"
+        token = "env:TOKEN_A"
+    "#;
+    let e = env(&[
+        ("GHPOOL_PORT", "9100"),
+        ("GHPOOL_ALLOWED_OWNERS", "octo, Widgets"),
+        ("GHPOOL_CACHE_GRAPHQL_TTL", "2m"),
+        ("GHPOOL_PAT_B", "env:TOKEN_B"),
+    ]);
+    let c = Config::parse(Some(toml), &e).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+    assert_eq!(c.upstream.base_url(), "http://127.0.0.1:1");
+    assert_eq!(c.owners, OwnerPolicy::Only(["octo".to_string(), "widgets".to_string()].into()));
+    assert_eq!(c.cache.ttl, Duration::from_secs(30));
+    assert_eq!(c.cache.graphql_ttl, Duration::from_secs(120));
+    assert_eq!(c.cache.max_size, 1024 * 1024);
+    let ids: Vec<&str> = c.identities.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+/// name, config.toml, environment, key named, text in its message.
+type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
+#[test]
+fn each_error_class_names_its_key() {
+    let cases: &[Case] = &[
+        ("bad toml", Some("listen = \n"), &[], "toml", "line 1"),
+        ("unknown key", Some("listne = \"x\""), &[], "toml", "listne"),
+        ("unknown cache key", Some("[cache]\nttl2 = 1"), &[], "toml", "ttl2"),
+        ("bad duration", Some("[cache]\nttl = \"soon\""), &[], "cache.ttl", "soon"),
+        ("bad env duration", None, &[("GHPOOL_CACHE_TTL", "x")], "GHPOOL_CACHE_TTL", "duration"),
+        ("bad size", Some("[cache]\nmax_size = \"lots\""), &[], "cache.max_size", "lots"),
+        ("zero size", None, &[("GHPOOL_CACHE_MAX_SIZE", "0")], "GHPOOL_CACHE_MAX_SIZE", "zero"),
+        ("no allowlist", None, &[("GHPOOL_PAT_A", "env:X")], "allowed_owners", "no owner"),
+        (
+            "bad secret ref",
+            None,
+            &[("GHPOOL_PAT_A", "vault:x"), ("GHPOOL_ALLOWED_OWNERS", "o")],
+            "GHPOOL_PAT_A",
+            "vault",
+        ),
+        (
+            "bad toml secret ref",
+            Some("allowed_owners=[\"o\"]\n[[identities]]\nid=\"a\"\ntoken=\"k8s:x\""),
+            &[],
+            "identities[0].token",
+            "k8s",
+        ),
+        ("bad listen", None, &[("GHPOOL_LISTEN", "nowhere")], "GHPOOL_LISTEN", "nowhere"),
+        ("bad port", None, &[("GHPOOL_PORT", "99999")], "GHPOOL_PORT", "99999"),
+        ("bad upstream", None, &[("GHPOOL_UPSTREAM", "ftp://x")], "GHPOOL_UPSTREAM", "http"),
+        ("bad public url", Some("public_url = \"ghpool:8080\""), &[], "public_url", "ghpool:8080"),
+        ("bad rule glob", Some("[[cache.rules]]\npath = \"/repos/[\"\nttl = 1"), &[], "cache.rules[0].path", "glob"),
+        ("bad rule ttl", Some("[[cache.rules]]\npath = \"/x*\"\nttl = \"soon\""), &[], "cache.rules[0].ttl", "soon"),
+        ("bad owner", None, &[("GHPOOL_ALLOWED_OWNERS", "a/b")], "GHPOOL_ALLOWED_OWNERS", "a/b"),
+        ("bad public path", Some("[access]\npublic_paths = [\"meta\"]"), &[], "access.public_paths", "meta"),
+        (
+            "bad graphql field",
+            Some("[access]\ngraphql_unscoped_fields = [\"a b\"]"),
+            &[],
+            "access.graphql_unscoped_fields",
+            "a b",
+        ),
+    ];
+    for (name, toml, vars, key, needle) in cases {
+        let issues = Config::parse(*toml, &env(vars)).expect_err(name);
+        let found = issues.iter().find(|i| i.key == *key);
+        let found = found.unwrap_or_else(|| panic!("{name}: no issue for {key} in {issues:?}"));
+        assert!(found.message.contains(needle), "{name}: {found:?}");
+    }
+}
+
+#[test]
+fn all_errors_are_reported_together() {
+    let issues =
+        Config::parse(Some("[cache]\nttl = \"soon\"\nmax_size = \"lots\""), &env(&[("GHPOOL_PAT_A", "env:X")]))
+            .unwrap_err();
+    assert_eq!(keys(&issues), ["cache.ttl", "cache.max_size", "allowed_owners"]);
+}
+
+#[test]
+fn literal_tokens_warn_and_never_show() {
+    let c = Config::parse(None, &env(&[("GHPOOL_PAT_A", "ghp_abcdef"), ("GHPOOL_ALLOWED_OWNERS", "o")])).unwrap();
+    assert!(c.warnings.iter().any(|w| w.contains("literal token")));
+    assert!(!format!("{c:?} {:?}", c.warnings).contains("ghp_abcdef"));
+}
+
+#[test]
+fn allow_all_owners_replaces_the_list() {
+    let c = Config::parse(Some("allow_all_owners = true"), &env(&[("GHPOOL_PAT_A", "env:X")])).unwrap();
+    assert_eq!(c.owners, OwnerPolicy::AllowAll);
+}
+
+#[test]
+fn example_config_loads() {
+    let text = include_str!("../../config.example.toml");
+    let c = Config::parse(Some(text), &env(&[])).unwrap();
+    assert!(!c.identities.is_empty());
+    assert_eq!(c.apps.len(), 1, "the documented [[apps]] entry is valid");
+    assert_eq!(c.secrets_refresh, Duration::from_secs(300));
+    assert!(matches!(c.owners, OwnerPolicy::Only(_)));
+}
