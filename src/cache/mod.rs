@@ -6,6 +6,7 @@
 //! Must never: cache a passthrough request, an error, a rate-limited answer or an answer that sets
 //! a cookie; or put a credential in a key.
 
+mod head;
 pub mod invalidate;
 pub mod key;
 pub mod storage;

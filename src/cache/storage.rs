@@ -23,6 +23,8 @@ use pingora_core::Result;
 use pingora_http::ResponseHeader;
 use tinyufo::TinyUfo;
 
+use super::head::StoredHeader;
+
 /// TinyUFO weighs entries in `u16`: count in KiB, rounded up, so the weights over-estimate and the
 /// byte bound holds. An entry over 64 MiB is not stored.
 const WEIGHT_UNIT: u64 = 1024;
@@ -35,69 +37,59 @@ struct Entry {
     size: u64,
 }
 
-/// A `CacheMeta` kept as it is used, not serialized: a hit then costs a copy of the response
-/// header, where Pingora's serialized form costs a zstd decompression and a header parse (a third
-/// of a hit's instructions, measured with callgrind).
+/// A `CacheMeta` kept as it is used, not serialized: a hit then costs rebuilding the response
+/// header from `StoredHeader` (slices of one buffer), where Pingora's serialized form costs a zstd
+/// decompression and a header parse (a third of a hit's instructions, measured with callgrind).
 ///
 /// What it leaves out: a meta is rebuilt with `created` = `updated` (the last revalidation), so
 /// age and freshness are exact; creation time and provenance, which only Pingora's purge-by-time
 /// and `valid_after` read, are not kept. ghpool sets no variance and no epoch override.
+#[derive(Clone)]
 struct StoredMeta {
+    times: Times,
+    header: StoredHeader,
+}
+
+/// A meta's times and windows.
+#[derive(Clone, Copy)]
+struct Times {
     fresh_until: SystemTime,
     updated: SystemTime,
     stale_while_revalidate_sec: u32,
     stale_if_error_sec: u32,
-    header: ResponseHeader,
 }
 
-/// A copy of `header` to keep: its values copied out (Pingora's parsed values are slices of the
-/// connection's whole read buffer — kept by reference, each entry would hold that buffer alive,
-/// about 14 KiB an entry, measured), and without the original spelling of the names, which Pingora
-/// keeps in a second map (names are case-insensitive; the copy is smaller and cheaper to clone per
-/// hit).
-fn without_case(header: &ResponseHeader) -> ResponseHeader {
-    let Ok(mut plain) = ResponseHeader::build_no_case(header.status, Some(header.headers.len())) else {
-        return header.clone();
-    };
-    plain.set_version(header.version);
-    for (name, value) in header.headers.iter() {
-        let Ok(owned) = http::HeaderValue::from_bytes(value.as_bytes()) else { continue };
-        // The name and value come from a valid header: appending them cannot fail.
-        let _ = plain.append_header(name.clone(), owned);
-    }
-    plain
-}
-
-impl StoredMeta {
-    fn of(meta: &CacheMeta) -> StoredMeta {
-        StoredMeta {
+impl Times {
+    fn of(meta: &CacheMeta) -> Times {
+        Times {
             fresh_until: meta.fresh_until(),
             updated: meta.updated(),
             stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
             stale_if_error_sec: meta.stale_if_error_sec(),
-            header: without_case(meta.response_header()),
         }
     }
 
-    /// The stored body's length is known: a hit is sent with `Content-Length`, not chunked (the
-    /// proxy drops GitHub's length from answers whose body it rewrites).
-    fn framed(mut self, body_len: usize) -> StoredMeta {
-        self.header.remove_header("transfer-encoding");
-        // A number always makes a valid header value.
-        let _ = self.header.insert_header("content-length", body_len.to_string());
-        self
+    /// Stale from now on, when a write may have changed what they describe.
+    fn expired(self) -> Times {
+        Times { fresh_until: self.fresh_until.min(SystemTime::now()), ..self }
+    }
+}
+
+impl StoredMeta {
+    /// `meta` to keep with a body of `body_len` bytes (a hit is sent with that `Content-Length`,
+    /// not chunked: the proxy drops GitHub's length from answers whose body it rewrites).
+    fn of(meta: &CacheMeta, body_len: usize) -> StoredMeta {
+        StoredMeta { times: Times::of(meta), header: StoredHeader::framed(meta.response_header(), body_len) }
     }
 
-    fn to_meta(&self) -> CacheMeta {
-        let (swr, sie) = (self.stale_while_revalidate_sec, self.stale_if_error_sec);
-        CacheMeta::new(self.fresh_until, self.updated, swr, sie, self.header.clone())
+    fn to_meta(&self) -> Option<CacheMeta> {
+        let t = self.times;
+        let header = self.header.to_header()?;
+        Some(CacheMeta::new(t.fresh_until, t.updated, t.stale_while_revalidate_sec, t.stale_if_error_sec, header))
     }
 
-    /// About what the header takes in memory: its names and values, and a map slot each.
     fn size(&self) -> u64 {
-        let fields: usize =
-            self.header.headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 32).sum();
-        (fields + std::mem::size_of::<StoredMeta>()) as u64
+        self.header.size() + std::mem::size_of::<Times>() as u64
     }
 }
 
@@ -150,12 +142,10 @@ impl MemoryStorage {
     /// already stale.
     pub fn expire(&self, key: &HashBinary) -> bool {
         let Some(old) = self.entries.get(key) else { return false };
-        let now = SystemTime::now();
-        if old.meta.fresh_until <= now {
+        if old.meta.times.fresh_until <= SystemTime::now() {
             return false;
         }
-        let mut meta = StoredMeta { header: old.meta.header.clone(), ..old.meta };
-        meta.fresh_until = now;
+        let meta = StoredMeta { times: old.meta.times.expired(), header: old.meta.header.clone() };
         self.stats.purges.fetch_add(1, Ordering::Relaxed);
         self.replace_meta(*key, &old, meta);
         true
@@ -206,15 +196,14 @@ impl MemoryStorage {
     /// entry is gone.
     pub fn edit_meta(&self, key: &HashBinary, edit: impl FnOnce(&mut CacheMeta)) -> Result<bool> {
         let Some(old) = self.entries.get(key) else { return Ok(false) };
-        let mut meta = old.meta.to_meta();
+        let Some(mut meta) = old.meta.to_meta() else { return Ok(false) };
         edit(&mut meta);
-        self.replace_meta(*key, &old, StoredMeta::of(&meta));
+        self.replace_meta(*key, &old, StoredMeta::of(&meta, old.body.len()));
         Ok(true)
     }
 
     /// Store `old`'s body again under `key` with a new meta.
     fn replace_meta(&self, key: HashBinary, old: &Entry, meta: StoredMeta) {
-        let meta = meta.framed(old.body.len());
         let size = old.size - old.meta.size() + meta.size();
         self.insert(key, Entry { meta, body: old.body.clone(), size });
     }
@@ -253,7 +242,9 @@ struct Miss {
     key: HashBinary,
     /// The write count when the request was keyed: the entry is stored expired if it moved since.
     made: Option<u64>,
-    meta: StoredMeta,
+    times: Times,
+    /// Kept as Pingora gave it until the body's length is known.
+    header: ResponseHeader,
     body: Vec<u8>,
 }
 
@@ -270,10 +261,9 @@ impl HandleMiss for Miss {
     async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
         // Grown chunk by chunk: give back what the growth over-allocated before keeping it.
         self.body.shrink_to_fit();
-        let mut meta = self.meta.framed(self.body.len());
-        if self.storage.written_since(self.made) {
-            meta.fresh_until = meta.fresh_until.min(SystemTime::now());
-        }
+        let expired = self.storage.written_since(self.made);
+        let times = if expired { self.times.expired() } else { self.times };
+        let meta = StoredMeta { times, header: StoredHeader::framed(&self.header, self.body.len()) };
         let size = (self.body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
         let entry = Entry { meta, body: Bytes::from(self.body), size };
         self.storage.insert(self.key, entry);
@@ -285,12 +275,14 @@ impl HandleMiss for Miss {
 impl Storage for MemoryStorage {
     async fn lookup(&'static self, key: &CacheKey, _: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
         let Some(entry) = self.entries.get(&key.combined_bin()) else { return Ok(None) };
-        Ok(Some((entry.meta.to_meta(), Box::new(Hit { body: Some(entry.body.clone()) }))))
+        let Some(meta) = entry.meta.to_meta() else { return Ok(None) };
+        Ok(Some((meta, Box::new(Hit { body: Some(entry.body.clone()) }))))
     }
 
     async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<MissHandler> {
         let (hash, made) = (key.combined_bin(), key.user_tag.parse().ok());
-        Ok(Box::new(Miss { storage: self, key: hash, made, meta: StoredMeta::of(meta), body: Vec::new() }))
+        let (times, header) = (Times::of(meta), meta.response_header_copy());
+        Ok(Box::new(Miss { storage: self, key: hash, made, times, header, body: Vec::new() }))
     }
 
     async fn purge(&'static self, target: PurgeTarget<'_>, kind: PurgeType, _: &SpanHandle) -> Result<PurgeOutcome> {
@@ -305,10 +297,10 @@ impl Storage for MemoryStorage {
     async fn update_meta(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<bool> {
         let hash = key.combined_bin();
         let Some(old) = self.entries.get(&hash) else { return Ok(false) };
-        let mut meta = StoredMeta::of(meta);
+        let mut meta = StoredMeta::of(meta, old.body.len());
         // A 304 GitHub may have sent before a write since: it refreshes nothing.
         if self.written_since(key.user_tag.parse().ok()) {
-            meta.fresh_until = meta.fresh_until.min(SystemTime::now());
+            meta.times = meta.times.expired();
         }
         self.replace_meta(hash, &old, meta);
         Ok(true)
