@@ -41,6 +41,15 @@ fn upstream_calls(fake: &FakeGithub, path: &str) -> usize {
     fake.requests().iter().filter(|r| r.path == path).count()
 }
 
+/// A write: `POST /repos/acme/widgets/issues` with the client's own token.
+fn create_issue(gp: &Ghpool, title: &str) -> reqwest::blocking::Response {
+    let req = client().post(gp.url("/repos/acme/widgets/issues"));
+    req.header("authorization", format!("token {CLIENT_TOKEN}"))
+        .json(&serde_json::json!({"title": title}))
+        .send()
+        .unwrap()
+}
+
 fn graphql(gp: &Ghpool, body: serde_json::Value) -> (u16, String) {
     let resp = client().post(gp.url("/graphql")).json(&body).send().unwrap();
     let outcome = resp.headers().get("x-ghpool-cache").map_or("-", |v| v.to_str().unwrap()).to_string();
@@ -208,12 +217,7 @@ fn passthrough_writes_are_never_cached() {
     let fake = fake();
     let gp = start(&fake, &[]);
     for _ in 0..2 {
-        let resp = client()
-            .post(gp.url("/repos/acme/widgets/issues"))
-            .header("authorization", format!("token {CLIENT_TOKEN}"))
-            .json(&serde_json::json!({"title": "t"}))
-            .send()
-            .unwrap();
+        let resp = create_issue(&gp, "t");
         assert_eq!(resp.status(), 201);
         assert_eq!(resp.headers()["x-ghpool-cache"], "BYPASS");
     }
@@ -277,12 +281,7 @@ fn a_write_makes_the_next_read_fresh() {
     assert_eq!(first_number("/repos/acme/widgets/issues?per_page=5"), ("HIT".into(), 250));
     assert_eq!(graphql(&gp, query.clone()).1, "HIT");
 
-    let resp = client()
-        .post(gp.url("/repos/acme/widgets/issues"))
-        .header("authorization", format!("token {CLIENT_TOKEN}"))
-        .json(&serde_json::json!({"title": "new"}))
-        .send()
-        .unwrap();
+    let resp = create_issue(&gp, "new");
     assert_eq!(resp.status(), 201);
 
     assert_eq!(first_number("/repos/acme/widgets/issues?per_page=5"), ("MISS".into(), 251), "the writer reads it");
@@ -311,12 +310,7 @@ fn a_read_that_saw_the_state_before_a_write_is_not_served_after_it() {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(upstream_calls(&fake, path), 1, "the slow read reached GitHub");
-        let resp = client()
-            .post(gp.url("/repos/acme/widgets/issues"))
-            .header("authorization", format!("token {CLIENT_TOKEN}"))
-            .json(&serde_json::json!({"title": "new"}))
-            .send()
-            .unwrap();
+        let resp = create_issue(&gp, "new");
         assert_eq!(resp.status(), 201);
         assert_eq!(first_number(&gp), 251, "the writer's read is not answered by the read in flight");
         assert_eq!(before.join().unwrap(), 250, "the read that began before the write sees the old list");
@@ -333,12 +327,7 @@ fn after_a_write_what_it_did_not_change_revalidates_for_free() {
     let gp = start(&fake, &[]);
     assert_eq!(get(&gp, "/repos/acme/widgets/issues/5", &[]).1, "MISS");
     assert_eq!(get(&gp, "/repos/acme/widgets/issues/5", &[]).1, "HIT");
-    let resp = client()
-        .post(gp.url("/repos/acme/widgets/issues"))
-        .header("authorization", format!("token {CLIENT_TOKEN}"))
-        .json(&serde_json::json!({"title": "new"}))
-        .send()
-        .unwrap();
+    let resp = create_issue(&gp, "new");
     assert_eq!(resp.status(), 201);
     let (status, outcome, body) = get(&gp, "/repos/acme/widgets/issues/5", &[]);
     assert_eq!((status, outcome.as_str()), (200, "REVALIDATED"), "{body}");
