@@ -10,8 +10,9 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 
 use std::collections::BTreeSet;
 
+use crate::admission::rest_routes::{Endpoint, RouteTable};
+use crate::admission::search;
 use crate::config::OwnerPolicy;
-use crate::graphql::Reads;
 use crate::respond::Refusal;
 
 /// Hosts an absolute-form request line may name: GitHub's API hosts and the configured upstream.
@@ -178,72 +179,106 @@ impl Allowlist {
         }
     }
 
-    /// The owner of a repository reached by id, once known.
-    pub fn check_owner(&self, owner: &str) -> Result<(), Refusal> {
-        self.owner_check(owner).map(|_| ())
-    }
-
-    /// May a pooled read of `target` go upstream? `owner_of` knows the owners of repository ids
-    /// seen before.
+    /// May a pooled read of `target` go upstream? The path is matched to the endpoint GitHub
+    /// documents (`admission::rest_routes`): every owner it names, wherever it stands, must be
+    /// allowed; a repository named by id must belong to an allowed owner (`owner_of` knows the
+    /// owners seen before); sensitive endpoints and shapes GitHub does not document are refused.
     pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
-        let s = |i| target.segment(i);
-        match (s(0), s(1)) {
-            (Some("repos" | "orgs" | "users"), Some(owner)) => self.owner_check(owner),
-            (Some("repositories"), Some(id)) => {
-                let id = id.parse::<u64>().map_err(|_| Refusal::NotFound)?;
-                match owner_of(id) {
-                    Some(owner) => self.owner_check(&owner),
-                    None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
-                    None => Ok(Verdict::NeedsOwnerOf(id)),
-                }
-            }
-            (Some("search"), Some(_)) => self.check_search(target.query.as_deref()).map(|_| Verdict::Allowed),
-            (Some("rate_limit"), None) => Ok(Verdict::Allowed),
-            _ if self.is_public(&target.path) => Ok(Verdict::Allowed),
-            _ => Err(Refusal::Forbidden(format!(
-                "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
-                target.path
-            ))),
+        if target.segment(0) == Some("search") && target.segments.len() == 2 {
+            return self.check_search(target.query.as_deref()).map(|_| Verdict::Allowed);
         }
-    }
-
-    /// May a write (with the client's own token) go upstream? Owner paths need an allowed owner;
-    /// owner-free writes (`/user/repos`, `/gists`, …) only when every owner is allowed.
-    pub fn check_write(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
-        match (target.segment(0), &self.policy) {
-            (Some("repos" | "orgs" | "users" | "repositories"), _) => self.check_rest(target, owner_of),
-            (_, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
-            _ => Err(Refusal::Forbidden(format!(
-                "ghpool: `{}` belongs to no owner; writes through ghpool must name an allowed owner",
-                target.path
-            ))),
+        if target.path == "/rate_limit" {
+            return Ok(Verdict::Allowed);
         }
-    }
-
-    /// May a pooled GraphQL query go upstream? Every owner it names allowed, and nothing it reads
-    /// unscoped unless configured.
-    pub fn check_graphql_query(&self, reads: &Reads) -> Result<(), Refusal> {
-        if let Some(field) = reads.unscoped.iter().find(|f| !self.graphql_fields.contains(*f)) {
+        let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else {
+            // Not an endpoint GitHub documents: answered as GitHub would, unless the operator
+            // serves it on purpose.
+            return match self.is_public(&target.path) {
+                true => Ok(Verdict::Allowed),
+                false => Err(Refusal::NotFound),
+            };
+        };
+        if let Some(why) = endpoint.sensitive() {
             return Err(Refusal::Forbidden(format!(
-                "ghpool: the GraphQL field `{field}` is not scoped to an allowed owner and is not served through the pool"
+                "ghpool: `{}` answers with {why}; it is never served with a pool identity",
+                endpoint.template
             )));
         }
-        self.check_graphql_owners(reads)
+        self.check_endpoint(&endpoint, target, owner_of)
     }
 
-    /// Must the answers of a query's root `field` (`node`/`nodes`) be screened for nodes outside
-    /// allowed owners' repositories? Not when every owner is allowed, nor when the operator lets the
-    /// field through unscoped.
-    pub fn screens(&self, field: &str) -> bool {
-        matches!(self.policy, OwnerPolicy::Only(_)) && !self.graphql_fields.contains(field)
-    }
-
-    /// The owners a GraphQL document names (mutations: where determinable) must all be allowed.
-    pub fn check_graphql_owners(&self, reads: &Reads) -> Result<(), Refusal> {
-        match reads.owners.iter().find(|o| !self.allows(o)) {
-            Some(owner) => Err(Self::denied(owner)),
-            None => Ok(()),
+    /// The owners an endpoint names, then the repository it names by id. A path with neither is
+    /// served only when the operator lists it as public (it would read the pool identity's own view).
+    fn check_endpoint(
+        &self,
+        endpoint: &Endpoint<'_>,
+        target: &Target,
+        owner_of: impl Fn(u64) -> Option<String>,
+    ) -> Result<Verdict, Refusal> {
+        let owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        for owner in &owners {
+            self.owner_check(owner)?;
         }
+        if let Some(id) = endpoint.repository_id() {
+            return match owner_of(id) {
+                // A repository only the pool can see: GitHub's 404, never its owner's name.
+                Some(owner) if !self.allows(&owner) => Err(Refusal::NotFound),
+                Some(_) => Ok(Verdict::Allowed),
+                None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
+                None => Ok(Verdict::NeedsOwnerOf(id)),
+            };
+        }
+        if !owners.is_empty() || self.is_public(&target.path) {
+            return Ok(Verdict::Allowed);
+        }
+        Err(Refusal::Forbidden(format!(
+            "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
+            target.path
+        )))
+    }
+
+    /// May a write (with the client's own token) go upstream? The endpoint must be one GitHub
+    /// documents for `method`; owner paths need every owner allowed; owner-free writes
+    /// (`/user/repos`, `/gists`, …) only when every owner is allowed.
+    pub fn check_write(
+        &self,
+        method: &str,
+        target: &Target,
+        owner_of: impl Fn(u64) -> Option<String>,
+    ) -> Result<Verdict, Refusal> {
+        let Some(endpoint) = RouteTable::github().lookup(method, &target.segments) else {
+            return Err(Refusal::NotFound);
+        };
+        let owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        if owners.is_empty() && endpoint.repository_id().is_none() {
+            return match self.policy {
+                OwnerPolicy::AllowAll => Ok(Verdict::Allowed),
+                OwnerPolicy::Only(_) => Err(Refusal::Forbidden(format!(
+                    "ghpool: `{}` belongs to no owner; writes through ghpool must name an allowed owner",
+                    target.path
+                ))),
+            };
+        }
+        self.check_endpoint(&endpoint, target, owner_of)
+    }
+
+    /// The owner of a repository reached by id, once resolved: GitHub's 404 when it is not allowed
+    /// (the refusal must not confirm that the repository exists, nor name its owner).
+    pub fn check_resolved(&self, owner: &str) -> Result<(), Refusal> {
+        match self.allows(owner) {
+            true => Ok(()),
+            false => Err(Refusal::NotFound),
+        }
+    }
+
+    /// Whether answers of pooled GraphQL queries are screened: when an allowlist is in force.
+    pub fn screens(&self) -> bool {
+        matches!(self.policy, OwnerPolicy::Only(_))
+    }
+
+    /// GraphQL root fields the operator serves without an owner.
+    pub fn graphql_unscoped_fields(&self) -> &BTreeSet<String> {
+        &self.graphql_fields
     }
 
     fn is_public(&self, path: &str) -> bool {
@@ -252,46 +287,35 @@ impl Allowlist {
             .any(|p| path == p || (p.len() > 1 && path.starts_with(p.as_str()) && path[p.len()..].starts_with('/')))
     }
 
-    /// `/search/*`: every `repo:`/`org:`/`user:`/`owner:` qualifier allowed, and at least one present.
+    /// `/search/*`: one `q` parameter, confined to allowed owners as GitHub reads it.
     fn check_search(&self, query: Option<&str>) -> Result<(), Refusal> {
         if matches!(self.policy, OwnerPolicy::AllowAll) {
             return Ok(());
         }
-        let q = query
-            .into_iter()
-            .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
-            .filter(|(k, _)| k == "q")
-            .map(|(_, v)| v.into_owned())
-            .collect::<Vec<_>>();
-        if q.len() != 1 {
-            return Err(Refusal::Forbidden("ghpool: a search needs exactly one `q` parameter".into()));
-        }
-        let owners = search_owners(&q[0]).ok_or_else(|| {
-            Refusal::Forbidden(
-                "ghpool: a search through the pool must be scoped with repo:, org: or user: qualifiers".into(),
-            )
-        })?;
-        match owners.iter().find(|o| !self.allows(o)) {
-            Some(o) => Err(Self::denied(o)),
-            None => Ok(()),
-        }
+        let q = search::q_parameter(query).map_err(|e| Refusal::Forbidden(e.to_string()))?;
+        search::confine(&q, |owner| self.allows(owner)).map_err(|e| Refusal::Forbidden(e.to_string()))?;
+        Ok(())
     }
 }
 
-/// The owners a pooled REST read touches, as far as its path names them (`/repos/{o}/…`,
-/// `/orgs/{o}`, `/users/{o}`, `/repositories/{id}` through `owner_of`, a search's qualifiers):
-/// what decides which App installations may serve it. Empty when it names none.
+/// The owners a pooled REST read touches, as far as its path names them (every owner parameter,
+/// `/repositories/{id}` through `owner_of`, a search's qualifiers): what decides which App
+/// installations may serve it. Empty when it names none.
 pub fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
-    match (target.segment(0), target.segment(1)) {
-        (Some("repos" | "orgs" | "users"), Some(owner)) => vec![owner.to_ascii_lowercase()],
-        (Some("repositories"), Some(id)) => id.parse().ok().and_then(owner_of).into_iter().collect(),
-        (Some("search"), Some(_)) => {
-            let query = target.query.as_deref().unwrap_or("");
-            let q = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "q").map(|(_, v)| v.into_owned());
-            q.and_then(|q| search_owners(&q)).unwrap_or_default()
-        }
-        _ => Vec::new(),
+    if target.segment(0) == Some("search") {
+        // Confined searches only reach this point: every owner they name is allowed.
+        return search::q_parameter(target.query.as_deref())
+            .ok()
+            .and_then(|q| search::confine(&q, |_| true).ok())
+            .map(|owners| owners.into_iter().collect())
+            .unwrap_or_default();
     }
+    let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else { return Vec::new() };
+    let mut owners = endpoint.owners().unwrap_or_default();
+    if let Some(owner) = endpoint.repository_id().and_then(owner_of) {
+        owners.push(owner.to_ascii_lowercase());
+    }
+    owners
 }
 
 #[cfg(test)]
@@ -314,24 +338,6 @@ mod read_owner_tests {
             assert_eq!(rest_read_owners(&target, owner_of), *want, "{path}");
         }
     }
-}
-
-/// The owners a GitHub search query is scoped to (`repo:o/r`, `org:o`, `user:o`, `owner:o`), or
-/// `None` when it names none. Shared by REST `/search/*` and GraphQL `search(query:)`.
-pub fn search_owners(query: &str) -> Option<Vec<String>> {
-    let mut owners: Vec<String> = Vec::new();
-    for term in query.split_whitespace() {
-        let term = term.trim_start_matches(['-', '+']);
-        let Some((qualifier, value)) = term.split_once(':') else { continue };
-        let value = value.trim_matches('"');
-        let owner = match qualifier.to_ascii_lowercase().as_str() {
-            "repo" => value.split('/').next().unwrap_or(""),
-            "org" | "user" | "owner" => value,
-            _ => continue,
-        };
-        owners.push(owner.to_string());
-    }
-    (!owners.is_empty()).then_some(owners)
 }
 
 #[cfg(test)]
@@ -440,41 +446,72 @@ mod tests {
         let none = |_| None;
         assert_eq!(all.check_rest(&normalize("/repos/any/r", "h").unwrap(), none), Ok(Verdict::Allowed));
         assert!(all.check_rest(&normalize("/user", "h").unwrap(), none).is_err());
-        assert_eq!(all.check_write(&normalize("/user/repos", "h").unwrap(), none), Ok(Verdict::Allowed));
+        assert_eq!(all.check_write("POST", &normalize("/user/repos", "h").unwrap(), none), Ok(Verdict::Allowed));
     }
 
     #[test]
     fn unknown_repository_ids_need_resolving() {
         let t = normalize("/repositories/42/issues", "h").unwrap();
         assert_eq!(only(&["acme"]).check_rest(&t, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
-        assert_eq!(only(&["acme"]).check_write(&t, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
+        let post = normalize("/repositories/42/issues", "h").unwrap();
+        assert_eq!(only(&["acme"]).check_write("POST", &post, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
     }
 
     #[test]
     fn writes_need_an_allowed_owner() {
         let none = |_| None;
         let list = only(&["acme"]);
-        assert_eq!(list.check_write(&normalize("/repos/acme/r/issues", "h").unwrap(), none), Ok(Verdict::Allowed));
-        assert!(list.check_write(&normalize("/repos/evil/r/issues", "h").unwrap(), none).is_err());
-        assert!(list.check_write(&normalize("/user/repos", "h").unwrap(), none).is_err());
+        let write = |method: &str, path: &str| list.check_write(method, &normalize(path, "h").unwrap(), none);
+        assert_eq!(write("POST", "/repos/acme/r/issues"), Ok(Verdict::Allowed));
+        assert_eq!(write("PATCH", "/repos/acme/r/issues/3"), Ok(Verdict::Allowed));
+        assert!(write("POST", "/repos/evil/r/issues").is_err());
+        assert!(write("POST", "/user/repos").is_err());
+        // A shape GitHub does not document for this method.
+        assert_eq!(write("POST", "/repos/acme/r/nothing-here"), Err(Refusal::NotFound));
+        assert_eq!(write("PATCH", "/repos/acme/r/issues"), Err(Refusal::NotFound));
+        // A user inside an allowed organization is a subject of its data, not an owner.
+        assert_eq!(write("PUT", "/orgs/acme/memberships/someone"), Ok(Verdict::Allowed));
     }
 
+    /// Issue #20 (7, 8): sensitive endpoints, owners later in the path, unknown shapes, and
+    /// repositories by id that must not confirm anything.
     #[test]
-    fn graphql_reads() {
-        let list = Allowlist::with_lists(
-            OwnerPolicy::Only(["acme".to_string()].into()),
-            vec![],
-            ["viewer".to_string()].into(),
-        );
-        let reads = |owners: &[&str], unscoped: &[&str]| Reads {
-            owners: owners.iter().map(|s| s.to_string()).collect(),
-            unscoped: unscoped.iter().map(|s| s.to_string()).collect(),
-            repos: Default::default(),
-        };
-        assert_eq!(list.check_graphql_query(&reads(&["acme"], &[])), Ok(()));
-        assert_eq!(list.check_graphql_query(&reads(&["acme"], &["viewer"])), Ok(()), "configured");
-        assert!(list.check_graphql_query(&reads(&["acme", "evil"], &[])).is_err());
-        let err = list.check_graphql_query(&reads(&[], &["node"])).unwrap_err();
-        assert!(err.to_string().contains("`node`"), "{err}");
+    fn routes_from_githubs_description_20() {
+        let owner_of = |id: u64| (id == 666).then(|| "evil".to_string());
+        let list = only(&["acme"]);
+        let read = |path: &str| list.check_rest(&normalize(path, "h").unwrap(), owner_of);
+        for sensitive in [
+            "/orgs/acme/credential-authorizations",
+            "/orgs/acme/audit-log",
+            "/orgs/acme/hooks",
+            "/orgs/acme/hooks/1/config",
+            "/orgs/acme/installations",
+            "/orgs/acme/invitations",
+            "/orgs/acme/personal-access-tokens",
+            "/orgs/acme/actions/secrets",
+            "/orgs/acme/actions/secrets/public-key",
+            "/repos/acme/r/hooks",
+            "/repos/acme/r/keys",
+            "/repos/acme/r/actions/secrets",
+            "/repos/acme/r/actions/variables",
+            "/repos/acme/r/environments/prod/secrets",
+            "/repos/acme/r/invitations",
+            "/repos/acme/r/installation",
+            "/repositories/7/hooks",
+        ] {
+            assert!(matches!(read(sensitive), Err(Refusal::Forbidden(_))), "{sensitive}: {:?}", read(sensitive));
+        }
+        assert!(matches!(read("/users/acme/events/orgs/evil"), Err(Refusal::Forbidden(_))));
+        assert_eq!(read("/users/acme/events/orgs/acme"), Ok(Verdict::Allowed));
+        assert!(read("/repos/acme/r/compare/main...evil:feature").is_err());
+        assert_eq!(read("/repos/acme/r/compare/main...acme:feature"), Ok(Verdict::Allowed));
+        assert_eq!(read("/repos/acme/r/compare/main...feature/x"), Ok(Verdict::Allowed));
+        assert_eq!(read("/repos/acme/r/contents/dir/file.txt"), Ok(Verdict::Allowed));
+        assert_eq!(read("/repos/acme/r/issues/1/timeline"), Ok(Verdict::Allowed));
+        assert_eq!(read("/repos/acme/r/nothing-here"), Err(Refusal::NotFound));
+        assert_eq!(read("/repositories/666/issues"), Err(Refusal::NotFound), "no owner named");
+        assert_eq!(read("/repositories/7/issues"), Ok(Verdict::NeedsOwnerOf(7)));
+        assert_eq!(list.check_resolved("EVIL"), Err(Refusal::NotFound));
+        assert_eq!(list.check_resolved("Acme"), Ok(()));
     }
 }

@@ -33,8 +33,8 @@ pub struct AuditEntry<'a> {
     pub login: &'a str,
     pub method: &'a str,
     pub path: &'a str,
-    /// `(kind, operation name)` for GraphQL.
-    pub graphql: Option<(&'a str, Option<&'a str>)>,
+    /// `(kind, operation name, top-level variable names)` for GraphQL: never the variables' values.
+    pub graphql: Option<(&'a str, Option<&'a str>, &'a [String])>,
     pub status: u16,
     pub duration: Duration,
 }
@@ -48,8 +48,11 @@ pub fn audit_line(entry: &AuditEntry, at: SystemTime) -> String {
         entry.method,
         entry.path
     );
-    if let Some((kind, name)) = entry.graphql {
+    if let Some((kind, name, variables)) = entry.graphql {
         line.push_str(&format!(" graphql_kind={kind} graphql_operation={}", name.unwrap_or("-")));
+        if !variables.is_empty() {
+            line.push_str(&format!(" graphql_variables={}", variables.join(",")));
+        }
     }
     line.push_str(&format!(" status={} duration_ms={}", entry.status, entry.duration.as_millis()));
     line
@@ -91,6 +94,14 @@ impl Auditor {
         login
     }
 
+    /// Whether GitHub has accepted this `Authorization` value on a request ghpool passed through
+    /// (its login was resolved and is still remembered). Fairness keys clients by such tokens only:
+    /// a made-up token is not a new client.
+    pub fn verified(&self, authorization: &str) -> bool {
+        let key: [u8; 32] = Sha256::digest(crate::secrets::bare_token(authorization).as_bytes()).into();
+        self.cached(&key).is_some_and(|login| !login.starts_with("unknown("))
+    }
+
     fn cached(&self, key: &[u8; 32]) -> Option<String> {
         let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
         logins.get(key).filter(|(_, at, ttl)| at.elapsed() < *ttl).map(|(login, _, _)| login.clone())
@@ -120,14 +131,14 @@ mod tests {
             login: "carol",
             method: "POST",
             path: "/graphql",
-            graphql: Some(("mutation", Some("AddComment"))),
+            graphql: Some(("mutation", Some("AddComment"), &["input".to_string(), "n".to_string()])),
             status: 200,
             duration: Duration::from_millis(42),
         };
         assert_eq!(
             audit_line(&entry, at),
             "audit time=2023-11-14T22:13:20.000Z login=carol method=POST path=/graphql \
-             graphql_kind=mutation graphql_operation=AddComment status=200 duration_ms=42"
+             graphql_kind=mutation graphql_operation=AddComment graphql_variables=input,n status=200 duration_ms=42"
         );
     }
 }

@@ -24,9 +24,13 @@ mod settings;
 pub use apps::{AppConfig, InstallationRef, RawApp};
 pub use owners::is_valid_login;
 use owners::{collect_identities, is_valid_id, pick_owners};
-pub use raw::{DurationText, RawAccess, RawCache, RawConfig, RawFairness, RawIdentity, RawPool, RawRule, SizeText};
+pub use raw::{
+    DurationText, RawAccess, RawCache, RawConfig, RawFairness, RawGraphql, RawIdentity, RawPool, RawRule, SizeText,
+};
 pub use settings::{parse_duration, parse_size};
-use settings::{pick_access, pick_duration, pick_fairness, pick_listen, pick_public_url, pick_rules, pick_size};
+use settings::{
+    pick_access, pick_duration, pick_fairness, pick_graphql, pick_listen, pick_public_url, pick_rules, pick_size,
+};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_UPSTREAM: &str = "https://api.github.com";
@@ -99,6 +103,20 @@ pub struct AccessConfig {
     pub graphql_unscoped_fields: BTreeSet<String>,
 }
 
+/// How GraphQL documents are read.
+#[derive(Debug, Clone)]
+pub struct GraphqlConfig {
+    /// A GraphQL schema file to validate documents against instead of the vendored GitHub schema
+    /// (a newer one, or a GitHub Enterprise Server one).
+    pub schema: Option<PathBuf>,
+    /// The largest body of a GraphQL mutation (sent with the client's own token); queries stay
+    /// within 64 KiB.
+    pub max_mutation_body: u64,
+}
+
+/// GitHub takes files of up to 100 MB through its contents API; a mutation carries them base64-encoded.
+pub const DEFAULT_MAX_MUTATION_BODY: u64 = 100 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
     pub id: String,
@@ -121,6 +139,7 @@ pub struct Config {
     pub access: AccessConfig,
     pub pool: PoolConfig,
     pub fairness: FairnessConfig,
+    pub graphql: GraphqlConfig,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
@@ -224,6 +243,8 @@ const KNOWN_ENV: &[&str] = &[
     "GHPOOL_FAIRNESS_CLIENT_KEY",
     "GHPOOL_FAIRNESS_PER_MINUTE",
     "GHPOOL_FAIRNESS_BURST",
+    "GHPOOL_GRAPHQL_SCHEMA",
+    "GHPOOL_GRAPHQL_MAX_MUTATION_BODY",
     "GHPOOL_CONNECT_TIMEOUT",
     "GHPOOL_READ_TIMEOUT",
     "GHPOOL_GCP_SECRETMANAGER_URL",
@@ -348,6 +369,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         .max(Duration::from_secs(1)),
     };
     let fairness = pick_fairness(&raw.fairness, env, &mut issues);
+    let graphql = pick_graphql(&raw.graphql, env, &mut issues);
     let connect_timeout = pick_duration(
         env,
         "GHPOOL_CONNECT_TIMEOUT",
@@ -384,6 +406,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             access,
             pool,
             fairness,
+            graphql,
             connect_timeout,
             read_timeout,
             identities,

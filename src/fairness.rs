@@ -21,9 +21,10 @@ const MAX_HEADER_CHARS: usize = 64;
 /// How clients are told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKey {
-    /// `X-Ghpool-Client`, falling back to the token digest, then the address.
+    /// `X-Ghpool-Client` (declared by the client: for cooperating clients only), falling back to a
+    /// verified token's digest, then the address.
     Header,
-    /// A digest of the client's `Authorization`, falling back to the address.
+    /// A digest of the client's `Authorization` once GitHub has accepted it, else the address.
     Token,
     /// The source IP address.
     Address,
@@ -41,6 +42,8 @@ impl ClientKey {
 }
 
 /// The name a client goes by in buckets, `/stats` and metric labels.
+/// `authorization` is the client's token only when GitHub has accepted it before (see
+/// `Auditor::verified`): anything else could be minted per request, and falls back to the address.
 pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<&str>, addr: Option<IpAddr>) -> String {
     let from_header = || {
         header.map(str::trim).filter(|h| !h.is_empty()).map(|h| {

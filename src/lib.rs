@@ -8,13 +8,13 @@
 
 pub mod access;
 pub mod admin;
+pub mod admission;
 pub mod apps;
 pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod fairness;
 pub mod ghp;
-pub mod graphql;
 pub mod logging;
 pub mod metrics;
 pub mod pool;

@@ -26,6 +26,7 @@ pub struct Metrics {
     cache_size: IntGaugeVec,
     cache_events: IntCounterVec,
     client_requests: IntCounterVec,
+    withheld: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -117,7 +118,14 @@ impl Metrics {
             "Requests that cost pool budget, by client (as fairness names them) and outcome (upstream, refused).",
             &["client", "outcome"],
         );
+        let withheld = counter(
+            &registry,
+            "ghpool_withheld_objects_total",
+            "Objects of owners outside the allowlist removed from pooled answers, by API (rest, graphql).",
+            &["api"],
+        );
         Metrics {
+            withheld,
             client_requests,
             registry,
             requests,
@@ -136,6 +144,10 @@ impl Metrics {
     pub fn request_done(&self, route: &str, status: u16, elapsed: Duration) {
         self.requests.with_label_values(&[route, &status.to_string()]).inc();
         self.duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn withheld(&self, api: &str, objects: usize) {
+        self.withheld.with_label_values(&[api]).inc_by(objects as u64);
     }
 
     pub fn upstream_request(&self, identity: &str, resource: &str) {

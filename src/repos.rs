@@ -2,8 +2,8 @@
 //! them): learned from the repository JSON that passes through, and for an unknown id resolved with
 //! one pooled `GET /repositories/{id}` before the allowlist decides.
 //!
-//! Owns: the bounded, expiring id → owner map and the resolution call. Must never: allow anything
-//! itself (that is `access`), or use a client's token.
+//! Owns: the bounded, expiring id → owner map, the ids the pool could not see, and the resolution
+//! call. Must never: allow anything itself (that is `access`), or spend the pool's budget for a write.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use crate::pool::Pool;
 use crate::respond::Refusal;
+use crate::route::ClientCredential;
 use crate::upstream::{get_json, Upstream};
 
 /// Repositories are rarely transferred; an hour bounds how long a transfer goes unnoticed.
 const TTL: Duration = Duration::from_secs(3600);
 const CAPACITY: usize = 100_000;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an id the pool cannot see is answered 404 without asking GitHub again.
+const MISSING_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default)]
 pub struct RepoOwners {
@@ -24,6 +27,8 @@ pub struct RepoOwners {
     /// id ↔ `owner/name`, lower-cased, from repository JSON: lets a write to `/repos/o/r` find the
     /// cached `/repositories/{id}` reads of the same repository.
     names: Mutex<HashMap<u64, String>>,
+    /// Ids the pool could not see, and when: not asked again for `MISSING_TTL`.
+    missing: Mutex<HashMap<u64, Instant>>,
 }
 
 impl RepoOwners {
@@ -85,21 +90,35 @@ impl RepoOwners {
         }
     }
 
-    /// Ask GitHub, with a pool identity, who owns repository `id`.
+    /// Ask GitHub who owns repository `id`: with a pool identity for a pooled read, with the
+    /// client's own token for a write. An id GitHub does not show is remembered for a while, so
+    /// asking again costs nothing.
     pub async fn resolve(
         &self,
         id: u64,
-        pool: &Pool,
+        resolver: Resolver<'_>,
         client: &reqwest::Client,
         upstream: &Upstream,
     ) -> Result<String, Refusal> {
-        let lease = pool.pick("core")?;
-        let authorization = lease.identity().token().map(|t| format!("token {}", t.expose()));
+        if self.recently_missing(id, &resolver) {
+            return Err(Refusal::NotFound);
+        }
+        let lease = match resolver {
+            Resolver::Pool(pool) => Some(pool.pick("core")?),
+            Resolver::Client(_) => None,
+        };
+        let authorization = match (&lease, &resolver) {
+            (Some(lease), _) => lease.identity().token().map(|t| format!("token {}", t.expose())),
+            (None, Resolver::Client(credential)) => Some(credential.0.expose().to_string()),
+            (None, Resolver::Pool(_)) => None,
+        };
         let path = format!("/repositories/{id}");
         let answer = get_json(client, upstream, &path, authorization.as_deref(), RESOLVE_TIMEOUT)
             .await
             .map_err(|e| Refusal::BadGateway(e.to_string()))?;
-        pool.observe(lease.identity(), answer.rate.clone(), answer.status);
+        if let (Some(lease), Resolver::Pool(pool)) = (&lease, &resolver) {
+            pool.observe(lease.identity(), answer.rate.clone(), answer.status);
+        }
         match answer.status {
             200 => {
                 let owner = answer.body.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
@@ -108,13 +127,49 @@ impl RepoOwners {
                 if let Some(full_name) = answer.body.get("full_name").and_then(|n| n.as_str()) {
                     self.learn_name(id, full_name);
                 }
-                log::info!("repository {id} belongs to `{owner}` (resolved with identity `{}`)", lease.identity().id());
+                log::info!("repository {id} belongs to `{owner}`");
                 Ok(owner.to_ascii_lowercase())
             }
-            404 => Err(Refusal::NotFound),
+            404 => {
+                if matches!(resolver, Resolver::Pool(_)) {
+                    self.remember_missing(id);
+                }
+                Err(Refusal::NotFound)
+            }
+            401 if matches!(resolver, Resolver::Client(_)) => Err(Refusal::Unauthenticated),
+            403 if matches!(resolver, Resolver::Client(_)) => Err(Refusal::NotFound),
             status => Err(Refusal::BadGateway(format!("GitHub answered {status} for {path}"))),
         }
     }
+
+    /// A pooled look-up of `id` failed a moment ago (only the pool's view is remembered: a
+    /// client's token may see what the pool does not).
+    fn recently_missing(&self, id: u64, resolver: &Resolver<'_>) -> bool {
+        if !matches!(resolver, Resolver::Pool(_)) {
+            return false;
+        }
+        let missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
+        missing.get(&id).is_some_and(|at| at.elapsed() < MISSING_TTL)
+    }
+
+    fn remember_missing(&self, id: u64) {
+        let mut missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
+        if missing.len() >= CAPACITY {
+            missing.retain(|_, at| at.elapsed() < MISSING_TTL);
+            if missing.len() >= CAPACITY {
+                missing.clear();
+            }
+        }
+        missing.insert(id, Instant::now());
+    }
+}
+
+/// Whose credential asks GitHub for a repository's owner.
+pub enum Resolver<'a> {
+    /// A pool identity: for a pooled read, which is charged to its client first.
+    Pool(&'a Pool),
+    /// The client's own token: for a write, which must not spend the pool's budget.
+    Client(&'a ClientCredential),
 }
 
 #[cfg(test)]

@@ -24,9 +24,9 @@ pub enum Refusal {
     NotFound,
     #[error("Method Not Allowed")]
     MethodNotAllowed,
-    #[error("Request body too large: ghpool reads GraphQL bodies of at most {0} bytes")]
-    TooLarge(usize),
-    #[error("Request body not received within {0} s")]
+    #[error("Request body too large: {1} (at most {0} bytes)")]
+    TooLarge(usize, &'static str),
+    #[error("Request body not received in time: ghpool waits {0} s for each part of a body, and {0} s plus 1 s per MiB for all of it")]
     BodyTimeout(u64),
     #[error("API rate limit exceeded for every identity in the ghpool pool (resource `{resource}`); retry after {retry_after_secs} s")]
     Exhausted { resource: String, retry_after_secs: u64, reset: u64 },
@@ -64,7 +64,7 @@ impl Refusal {
             Refusal::Forbidden(_) => 403,
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed => 405,
-            Refusal::TooLarge(_) => 413,
+            Refusal::TooLarge(..) => 413,
             Refusal::BodyTimeout(_) => 408,
             Refusal::Exhausted { .. } | Refusal::OverShare { .. } => 429,
             Refusal::NoIdentity | Refusal::Busy => 503,

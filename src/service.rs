@@ -23,7 +23,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pool::{build_pool, BuildError, Keeper, Renewer};
-use crate::proxy::{Ghpool, Timeouts};
+use crate::proxy::{Ghpool, GraphqlRules, Timeouts};
 use crate::repos::RepoOwners;
 use crate::secrets::Resolver;
 use crate::upstream::ResolvedUpstream;
@@ -44,6 +44,8 @@ pub enum StartError {
     Client(String),
     #[error("CA file `{0}` could not be used: {1}")]
     CaFile(String, String),
+    #[error(transparent)]
+    Schema(#[from] crate::admission::graphql::schema::SchemaError),
 }
 
 /// Pingora's server configuration: the YAML file given with `-c`, or defaults with one worker
@@ -83,6 +85,7 @@ pub fn http_client(conf: &ServerConf) -> Result<reqwest::Client, StartError> {
 /// starts (and possibly forks to daemonize).
 pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError> {
     let client = http_client(conf)?;
+    let graphql = graphql_rules(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,7 +127,21 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         queue_timeout: config.pool.queue_timeout,
         started: Instant::now(),
         app_renewals,
+        graphql,
     })
+}
+
+/// The GraphQL schema documents are validated against: the vendored GitHub schema, or the file
+/// `[graphql] schema` names (loaded once, for the life of the process).
+fn graphql_rules(config: &Config) -> Result<GraphqlRules, StartError> {
+    use crate::admission::graphql::{GithubSchema, Limits};
+    let schema: &'static GithubSchema = match &config.graphql.schema {
+        Some(path) => Box::leak(Box::new(GithubSchema::load(path)?)),
+        None => GithubSchema::github(),
+    };
+    let (owned, contained) = schema.counts();
+    log::info!("GraphQL schema loaded: {owned} object types tied to an owner, {contained} contained");
+    Ok(GraphqlRules { schema, limits: Limits::default(), max_mutation_body: config.graphql.max_mutation_body })
 }
 
 /// Build the server with its services; the caller runs it.

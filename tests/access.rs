@@ -94,12 +94,12 @@ fn graphql_refusals_never_reach_github() {
             403,
             "search",
         ),
-        ("subscription", serde_json::json!({"query": "subscription { x }"}), 400, "Subscription"),
+        ("subscription", serde_json::json!({"query": "subscription { x }"}), 400, "subscription"),
         (
             "two operations",
             serde_json::json!({"query": "query A { rateLimit { limit } } query B { rateLimit { limit } }"}),
             400,
-            "operation name",
+            "operationName",
         ),
         (
             "unknown operationName",
@@ -304,10 +304,13 @@ fn repository_ids_are_resolved_before_the_allowlist_decides() {
     assert_eq!(client().get(s.gp.url(&path)).send().unwrap().status(), 200);
     assert_eq!(s.fake.requests().len(), 1);
 
-    // A disallowed repository by id: resolved, refused, its issues never fetched.
+    // A disallowed repository by id: resolved, refused as GitHub refuses what one cannot see (404,
+    // its owner not named), its issues never fetched.
     s.fake.clear_log();
     let path = format!("/repositories/{}/issues", s.evil_id);
-    assert_eq!(client().get(s.gp.url(&path)).send().unwrap().status(), 403);
+    let resp = client().get(s.gp.url(&path)).send().unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(!resp.text().unwrap().contains("evil"));
     let seen: Vec<String> = s.fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(seen, [format!("/repositories/{}", s.evil_id)]);
 

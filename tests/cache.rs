@@ -342,8 +342,11 @@ fn a_graphql_mutation_makes_the_next_reads_fresh() {
     let fake = fake();
     let gp = start(&fake, &[]);
     let query = serde_json::json!({"query": "{ repository(owner: \"acme\", name: \"widgets\") { id } }"});
+    // A subject that exists: a mutation GitHub refuses changes nothing and purges nothing.
+    let subject = format!("I_fake{}_1", fake.add_repo("acme", "widgets"));
     let mutation = serde_json::json!({
-        "query": "mutation { addComment(input: {subjectId: \"I_1\", body: \"hi\"}) { clientMutationId } }"
+        "query": "mutation($s: ID!) { addComment(input: {subjectId: $s, body: \"hi\"}) { clientMutationId } }",
+        "variables": { "s": subject },
     });
     let mutate = |authorization: Option<&str>| {
         let mut req = client().post(gp.url("/graphql")).json(&mutation);

@@ -1,13 +1,27 @@
 //! Issue #3: property tests over the path normalizer and the GraphQL classifier. They never panic,
-//! and never allow a path or a document whose upstream form names a disallowed owner.
+//! and never allow a path or a document whose upstream form names a disallowed owner. Issue #20:
+//! the analysis of a document stays linear in its size, however its fragments nest.
 
 use std::collections::HashSet;
 
 use ghpool::access::{normalize, Allowlist, Verdict};
 use ghpool::config::OwnerPolicy;
-use ghpool::graphql::{analyze, parse_request, OperationKind};
+use std::collections::BTreeSet;
+
+use ghpool::admission::graphql::{analyze, limits, parse_request, GithubSchema, GraphqlError, Limits, Scope};
 use percent_encoding::percent_decode_str;
 use proptest::prelude::*;
+
+fn acme(owner: &str) -> bool {
+    owner == "acme"
+}
+
+/// The GraphQL rules of an allowlist of `acme`.
+fn scoped<T>(f: impl FnOnce(&GithubSchema, &Limits, &Scope) -> T) -> T {
+    let unscoped = BTreeSet::new();
+    let scope = Scope { allows: &acme, screens: true, unscoped_roots: &unscoped };
+    f(GithubSchema::github(), &Limits::default(), &scope)
+}
 
 fn allowlist() -> Allowlist {
     Allowlist::new(OwnerPolicy::Only(HashSet::from(["acme".to_string()])))
@@ -98,9 +112,11 @@ proptest! {
 
     #[test]
     fn classifier_never_panics(doc in ".{0,300}", op in proptest::option::of("[A-Za-z]{1,5}")) {
-        let _ = analyze(&doc, op.as_deref(), &serde_json::Map::new());
-        let body = serde_json::json!({ "query": doc, "operationName": op }).to_string();
-        let _ = parse_request(body.as_bytes());
+        scoped(|schema, limits, scope| {
+            let _ = analyze(&doc, op.as_deref(), &serde_json::Map::new(), schema, limits, scope);
+            let body = serde_json::json!({ "query": doc, "operationName": op }).to_string();
+            let _ = parse_request(body.as_bytes(), schema, limits, scope);
+        });
     }
 
     #[test]
@@ -109,7 +125,7 @@ proptest! {
         "owner:", "\"evil\"", "\"acme\"", "$o", "name:", "#", "\n", " ", "Q", "@skip", ":", "=", "[", "]", "viewer",
     ]), 0..60)) {
         let doc = parts.join(" ");
-        let _ = analyze(&doc, None, &serde_json::Map::new());
+        scoped(|schema, limits, scope| analyze(&doc, None, &serde_json::Map::new(), schema, limits, scope).err());
     }
 
     /// However a read of `evil` is dressed (aliases, fragments, inline fragments, variables,
@@ -134,9 +150,30 @@ proptest! {
             _ => format!("{comment}{header} {{ rateLimit {{ limit }} {field} }}"),
         };
         let vars = serde_json::json!({ "o": owner });
-        let request = analyze(&doc, None, vars.as_object().unwrap()).unwrap();
-        prop_assert_eq!(request.kind, OperationKind::Query);
-        prop_assert!(request.reads.owners.contains("evil"), "{}", doc);
-        prop_assert!(allowlist().check_graphql_query(&request.reads).is_err());
+        let refused = scoped(|schema, limits, scope| analyze(&doc, None, vars.as_object().unwrap(), schema, limits, scope));
+        prop_assert!(matches!(refused, Err(GraphqlError::OwnerNotAllowed(_))), "{}: {:?}", doc, refused.map(|r| r.reads));
+    }
+
+    /// Issue #20 (3): however fragments nest and repeat (each spread several times, chains and
+    /// diamonds), checking the limits visits each definition's selections once: the work is
+    /// bounded by a constant times the document's size, never by its expansion.
+    #[test]
+    fn analysis_is_linear_in_the_document_20(
+        depth in 1..60usize,
+        fan in 1..6usize,
+        leaves in 1..4usize,
+    ) {
+        let mut doc = String::from("query { ...F0 }\n");
+        for i in 0..depth {
+            let spreads: String = (0..fan).map(|_| format!("...F{} ", i + 1)).collect();
+            doc.push_str(&format!("fragment F{i} on Query {{ {spreads} rateLimit {{ remaining }} }}\n"));
+        }
+        let fields: String = (0..leaves).map(|i| format!("a{i}: rateLimit {{ cost }} ")).collect();
+        doc.push_str(&format!("fragment F{depth} on Query {{ {fields} }}\n"));
+        let ast = apollo_compiler::ast::Document::parse(&doc, "p.graphql").unwrap();
+        let visits = limits::work(&ast, &Limits::default());
+        prop_assert!(visits <= doc.len(), "{} visits for {} bytes", visits, doc.len());
+        // The whole analysis answers, within the limits or refusing past them.
+        let _ = scoped(|schema, limits, scope| analyze(&doc, None, &serde_json::Map::new(), schema, limits, scope).err());
     }
 }

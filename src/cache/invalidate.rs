@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use crate::access::Target;
-use crate::graphql::Reads;
+use crate::admission::graphql::Reads;
 
 /// What a successful write purges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,18 @@ pub fn for_rest_write(target: &Target, names: &dyn RepoNames) -> Invalidation {
     }
 }
 
+/// Whether a mutation's 200 answer says something changed: some top-level field has data. GitHub
+/// answers a refused mutation with `errors` and `data` null (or every field null); an answer that
+/// cannot be read is taken to have changed something.
+pub fn mutation_changed(answer: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(answer) else { return true };
+    match value.get("data") {
+        Some(serde_json::Value::Object(fields)) => fields.values().any(|v| !v.is_null()),
+        Some(serde_json::Value::Null) | None => value.get("errors").is_none(),
+        Some(_) => true,
+    }
+}
+
 /// What a successful GraphQL mutation purges: the repositories it names (and their owners'
 /// owner-level reads), else the owners it names, else everything.
 pub fn for_mutation(reads: &Reads, names: &dyn RepoNames) -> Invalidation {
@@ -115,6 +127,18 @@ pub fn for_mutation(reads: &Reads, names: &dyn RepoNames) -> Invalidation {
 mod tests {
     use super::*;
     use crate::access::normalize;
+
+    /// Issue #20 (5): a mutation GitHub refused (200 with `errors`) purges nothing.
+    #[test]
+    fn only_mutations_that_changed_something_purge_20() {
+        let refused = br#"{"data":null,"errors":[{"type":"NOT_FOUND","message":"Could not resolve"}]}"#;
+        assert!(!mutation_changed(refused));
+        assert!(!mutation_changed(br#"{"data":{"addComment":null},"errors":[{"message":"x"}]}"#));
+        assert!(!mutation_changed(br#"{"errors":[{"message":"Parse error"}]}"#));
+        assert!(mutation_changed(br#"{"data":{"addComment":{"clientMutationId":null}}}"#));
+        assert!(mutation_changed(br#"{"data":{"a":null,"b":{"id":"1"}},"errors":[{"message":"a failed"}]}"#));
+        assert!(mutation_changed(b"not json"), "unreadable: purge");
+    }
 
     struct Known;
     impl RepoNames for Known {
@@ -140,7 +164,7 @@ mod tests {
         assert_eq!(rest_tags(&t("/repositories/7/issues"), &Known), set(&["repo:acme/w", "repoid:7"]));
         assert_eq!(rest_tags(&t("/repositories/8/issues"), &Known), set(&["repoid:8"]));
         assert_eq!(rest_tags(&t("/orgs/Acme/repos"), &Known), set(&["owner:acme"]));
-        let reads = Reads { owners: set(&["acme", "octo"]), unscoped: BTreeSet::new(), repos: set(&["acme/w"]) };
+        let reads = Reads { owners: set(&["acme", "octo"]), repos: set(&["acme/w"]) };
         assert_eq!(graphql_tags(&reads), set(&["repo:acme/w", "owner:octo", "graphql"]));
     }
 
@@ -152,7 +176,7 @@ mod tests {
         assert_eq!(for_rest_write(&t("/repositories/9"), &Known), Invalidation::Tags(set(&["repoid:9"])));
         assert_eq!(for_rest_write(&t("/orgs/acme/teams"), &Known), Invalidation::Tags(set(&["owner:acme"])));
         assert_eq!(for_rest_write(&t("/user/repos"), &Known), Invalidation::Everything);
-        let mutation = Reads { owners: set(&["acme"]), unscoped: BTreeSet::new(), repos: set(&["acme/w"]) };
+        let mutation = Reads { owners: set(&["acme"]), repos: set(&["acme/w"]) };
         assert_eq!(for_mutation(&mutation, &Known), Invalidation::Tags(repo));
         assert_eq!(for_mutation(&Reads::default(), &Known), Invalidation::Everything);
     }

@@ -1,22 +1,23 @@
 //! Cache keys: what makes two reads the same read.
 //!
 //! REST: the normalized path, the query parameters in canonical order, and the request headers
-//! that change GitHub's answer (`Accept`, `X-GitHub-Api-Version`). GraphQL: the document with
+//! that change GitHub's answer (`Accept`, `X-GitHub-Api-Version`, `X-Github-Next-Global-ID`). GraphQL: the document with
 //! whitespace and comments removed, the canonical JSON of `variables`, `operationName`, and the
 //! `GraphQL-Features` header gh sends. HEAD shares GET's key: Pingora fills the cache with a GET.
 //! Never part of a key: `Authorization` (the pool cache is shared on purpose, GitHub's
 //! `Vary: Authorization` notwithstanding) or anything else from the client's credentials.
 
 /// Request headers that select a different answer for the same path.
-pub const REST_VARY: &[&str] = &["accept", "x-github-api-version"];
-pub const GRAPHQL_VARY: &[&str] = &["accept", "x-github-api-version", "graphql-features"];
+pub const REST_VARY: &[&str] = &["accept", "x-github-api-version", "x-github-next-global-id"];
+pub const GRAPHQL_VARY: &[&str] = &["accept", "x-github-api-version", "graphql-features", "x-github-next-global-id"];
 
-/// `path?query` with the query's parameters sorted (by name, then value), so `?a=1&b=2` and
-/// `?b=2&a=1` are one key.
+/// `path?query` with the query's parameters sorted by name, so `?a=1&b=2` and `?b=2&a=1` are one
+/// key; a repeated parameter keeps its values in their order (GitHub reads them by position:
+/// `?per_page=3&per_page=7` is not `?per_page=7&per_page=3`).
 pub fn canonical_target(path: &str, query: Option<&str>) -> String {
     let Some(query) = query.filter(|q| !q.is_empty()) else { return path.to_string() };
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    pairs.sort();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let canonical = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     format!("{path}?{canonical}")
 }
@@ -75,6 +76,24 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(rest_key("/repos/o/r", None, none), rest_key("/repos/o/r2", None, none));
+    }
+
+    /// Issue #20 (5): GitHub reads a repeated parameter by position.
+    #[test]
+    fn repeated_parameters_keep_their_order_20() {
+        let a = rest_key("/repos/o/r/issues", Some("per_page=3&per_page=7"), none);
+        let b = rest_key("/repos/o/r/issues", Some("per_page=7&per_page=3"), none);
+        assert_ne!(a, b);
+        let c = rest_key("/repos/o/r/issues", Some("state=all&per_page=3&per_page=7"), none);
+        assert_eq!(a.replace("per_page=3&per_page=7", "per_page=3&per_page=7&state=all"), c);
+    }
+
+    /// Issue #20 (5): `X-Github-Next-Global-ID` changes the ids in GitHub's answer.
+    #[test]
+    fn next_global_id_splits_keys_20() {
+        let next = |h: &str| (h == "x-github-next-global-id").then_some("1");
+        assert_ne!(rest_key("/repos/o/r", None, next), rest_key("/repos/o/r", None, none));
+        assert_ne!(graphql_key("q", "{}", None, next), graphql_key("q", "{}", None, none));
     }
 
     #[test]

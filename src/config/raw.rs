@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub pool: RawPool,
     #[serde(default)]
     pub fairness: RawFairness,
+    #[serde(default)]
+    pub graphql: RawGraphql,
     pub connect_timeout: Option<DurationText>,
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
@@ -46,6 +48,13 @@ pub struct RawFairness {
     pub client_key: Option<String>,
     pub per_client_per_minute: Option<u64>,
     pub burst: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraphql {
+    pub schema: Option<String>,
+    pub max_mutation_body: Option<SizeText>,
 }
 
 #[derive(Debug, Default, Deserialize)]

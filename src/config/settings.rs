@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{
-    issue, AccessConfig, ConfigIssue, DurationText, FairnessConfig, RawAccess, RawConfig, RawFairness, RawRule,
-    SizeText, TtlRule, DEFAULT_LISTEN, DEFAULT_MAX_SIZE,
+    issue, AccessConfig, ConfigIssue, DurationText, FairnessConfig, GraphqlConfig, RawAccess, RawConfig, RawFairness,
+    RawGraphql, RawRule, SizeText, TtlRule, DEFAULT_LISTEN, DEFAULT_MAX_MUTATION_BODY, DEFAULT_MAX_SIZE,
 };
 
 pub(super) fn pick_listen(raw: &RawConfig, env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> SocketAddr {
@@ -145,6 +145,25 @@ pub(super) fn pick_fairness(
         b => b,
     };
     FairnessConfig { client_key, per_client_per_minute: per_minute, burst }
+}
+
+pub(super) fn pick_graphql(
+    raw: &RawGraphql,
+    env: &HashMap<String, String>,
+    issues: &mut Vec<ConfigIssue>,
+) -> GraphqlConfig {
+    let schema = env.get("GHPOOL_GRAPHQL_SCHEMA").or(raw.schema.as_ref()).map(std::path::PathBuf::from);
+    let max_mutation_body = pick_setting(
+        env,
+        "GHPOOL_GRAPHQL_MAX_MUTATION_BODY",
+        raw.max_mutation_body.as_ref(),
+        "graphql.max_mutation_body",
+        SizeText::Text,
+        parse_size,
+        DEFAULT_MAX_MUTATION_BODY,
+        issues,
+    );
+    GraphqlConfig { schema, max_mutation_body }
 }
 
 pub(super) fn pick_rules(raw: &[RawRule], issues: &mut Vec<ConfigIssue>) -> Vec<TtlRule> {

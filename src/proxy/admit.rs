@@ -6,12 +6,17 @@
 use bytes::Bytes;
 use pingora_proxy::Session;
 
-use super::io::read_body;
+use super::io::{declared_length, read_body, Read, RETRY_BUFFER};
 use super::{Ghpool, RequestCtx};
 use crate::access::{normalize, Target, Verdict};
-use crate::graphql;
+use crate::admission::{graphql, shape};
+use crate::repos::Resolver;
 use crate::respond::Refusal;
 use crate::route::{classify, is_graphql, Route, Write};
+
+const QUERY_TOO_LARGE: &str = "a pooled GraphQL query is held whole to be sent again on failover and is part of \
+    its cache key; only mutations, sent with your own token, may be larger";
+const MUTATION_TOO_LARGE: &str = "GraphQL mutation bodies are limited by `[graphql] max_mutation_body`";
 
 /// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
 fn answers_with_repository(target: &Target) -> bool {
@@ -29,35 +34,73 @@ impl Ghpool {
         let method = req.method.as_str().to_string();
         let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?).clone();
+        {
+            let headers = &req.headers;
+            let header_count = |name: &str| headers.get_all(name).iter().count();
+            let has_body = headers.contains_key("transfer-encoding")
+                || headers.get("content-length").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+            let shape = shape::Shape {
+                method: &method,
+                graphql: is_graphql(&target),
+                query: target.query.as_deref(),
+                has_body,
+                header_count: &header_count,
+            };
+            shape::check(&shape).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        }
         let mut body = Vec::new();
         if is_graphql(&target) && method == "POST" {
-            body = read_body(session, graphql::MAX_BODY).await?;
-            let request = graphql::parse_request(&body).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+            body = self.read_graphql_body(session, authorization.is_some()).await?;
+            let allows = |owner: &str| self.allowlist.allows(owner);
+            let scope = graphql::Scope {
+                allows: &allows,
+                screens: self.allowlist.screens(),
+                unscoped_roots: self.allowlist.graphql_unscoped_fields(),
+            };
+            let request = graphql::parse_request(&body, self.graphql.schema, &self.graphql.limits, &scope).map_err(
+                |e| match e.status() {
+                    403 => Refusal::Forbidden(e.to_string()),
+                    _ => Refusal::BadRequest(e.to_string()),
+                },
+            )?;
+            if body.len() > RETRY_BUFFER {
+                match request.kind {
+                    graphql::OperationKind::Query => return Err(Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE)),
+                    // Sent by ghpool itself (`proxy::large`): Pingora could not replay it.
+                    graphql::OperationKind::Mutation => ctx.large_body = Some(Bytes::from(std::mem::take(&mut body))),
+                }
+            }
             ctx.graphql = Some(request);
         }
         let route = classify(&method, &target, authorization.as_deref(), ctx.graphql.as_ref())?;
         let owner_of = |id| self.repos.get(id);
         match (&route, &ctx.graphql) {
             (Route::PooledRead { .. }, _) => {
-                self.settle(self.allowlist.check_rest(&target, owner_of)?).await?;
+                if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_rest(&target, owner_of)? {
+                    // The look-up costs the pool a request: charged to the client first.
+                    self.charge(session, ctx)?;
+                    let owner =
+                        self.repos.resolve(id, Resolver::Pool(&self.pool), &self.client, self.upstream()).await?;
+                    self.allowlist.check_resolved(&owner)?;
+                }
                 ctx.owners = crate::access::rest_read_owners(&target, |id| self.repos.get(id));
             }
-            (Route::Passthrough { write: Write::Rest, .. }, _) => {
-                self.settle(self.allowlist.check_write(&target, owner_of)?).await?
-            }
-            (Route::GraphqlQuery { .. }, Some(request)) => {
-                self.allowlist.check_graphql_query(&request.reads)?;
-                ctx.owners = request.reads.owners.iter().cloned().collect();
-                ctx.screened = request.nodes.iter().filter(|n| self.allowlist.screens(n.field)).cloned().collect();
-                if !ctx.screened.is_empty() {
-                    let probed = graphql::probed_body(&body, &ctx.screened).ok_or_else(|| {
-                        Refusal::BadRequest("could not read the GraphQL document's node fields".into())
-                    })?;
-                    ctx.probed = Some(Bytes::from(probed));
+            (Route::Passthrough { write: Write::Rest, credential }, _) => {
+                if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_write(&method, &target, owner_of)? {
+                    // A write names its repository with the client's own token, never the pool's.
+                    let resolver = Resolver::Client(credential);
+                    let owner = self.repos.resolve(id, resolver, &self.client, self.upstream()).await?;
+                    self.allowlist.check_resolved(&owner)?;
                 }
             }
-            (Route::Passthrough { write: Write::Mutation { .. }, .. }, Some(request)) => {
-                self.allowlist.check_graphql_owners(&request.reads)?
+            (Route::GraphqlQuery { .. }, Some(request)) => {
+                ctx.owners = request.reads.owners.iter().cloned().collect();
+                if let Some(document) = &request.probed {
+                    let probed = graphql::probed_body(&body, document)
+                        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?;
+                    ctx.probed = Some(Bytes::from(probed));
+                    ctx.screened = true;
+                }
             }
             _ => {}
         }
@@ -68,14 +111,29 @@ impl Ghpool {
         Ok(route)
     }
 
-    /// Finish a REST check that needed a repository's owner.
-    async fn settle(&self, verdict: Verdict) -> Result<(), Refusal> {
-        match verdict {
-            Verdict::Allowed => Ok(()),
-            Verdict::NeedsOwnerOf(id) => {
-                let owner = self.repos.resolve(id, &self.pool, &self.client, self.upstream.upstream()).await?;
-                self.allowlist.check_owner(&owner)
-            }
+    /// A GraphQL body: a query fits Pingora's retry buffer; a mutation, sent with the client's
+    /// token, may be as large as `[graphql] max_mutation_body`. A body too large for a query and
+    /// sent without a token is refused once its first 64 KiB are read, before the rest: 401 when
+    /// they show a mutation, 413 otherwise.
+    async fn read_graphql_body(&self, session: &mut Session, has_token: bool) -> Result<Vec<u8>, Refusal> {
+        let max = usize::try_from(self.graphql.max_mutation_body).unwrap_or(usize::MAX);
+        if declared_length(session).is_some_and(|n| n > max.max(RETRY_BUFFER)) {
+            return Err(Refusal::TooLarge(max, MUTATION_TOO_LARGE));
         }
+        let limit = if has_token { max.max(RETRY_BUFFER) } else { RETRY_BUFFER };
+        match read_body(session, limit).await? {
+            Read::Whole(body) => Ok(body),
+            Read::Cut(_) if has_token => Err(Refusal::TooLarge(max, MUTATION_TOO_LARGE)),
+            // A mutation needs the client's token whatever its size; anything else this large
+            // is over a query's limit (a document cut off in the prefix included).
+            Read::Cut(prefix) => Err(match graphql::sniff::sniff_kind(&prefix, &self.graphql.limits) {
+                Some(graphql::OperationKind::Mutation) => Refusal::Unauthenticated,
+                _ => Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE),
+            }),
+        }
+    }
+
+    fn upstream(&self) -> &crate::upstream::Upstream {
+        self.upstream.upstream()
     }
 }

@@ -4,16 +4,22 @@
 //! pointed at ghpool — before the cache stores it.
 //! Must never: let a pool token's description (`X-OAuth-Scopes`, its expiry) reach a client.
 
-use pingora_core::Result;
+use pingora_core::{Error, ErrorType, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use super::{fail_over, Ghpool, RequestCtx, POOL_DESCRIBING_HEADERS};
+use crate::admission::graphql;
+use crate::admission::rest_screen::{self, Screened};
+use crate::cache::invalidate;
 use crate::cache::IDENTITY_HEADER;
-use crate::graphql;
 use crate::pool::{judge, now_epoch, parse_headers, Judgement};
 use crate::rewrite;
 use crate::route::Route;
+
+/// Says that objects of owners outside the allowlist were removed from this answer, if it had any
+/// (the count is in `ghpool_withheld_objects_total`: the header leaves before the body is read).
+pub const SCREENED_HEADER: &str = "x-ghpool-screened";
 
 impl Ghpool {
     /// The answer's status line and headers: budgets learned, failover decided, bodies to hold.
@@ -25,8 +31,20 @@ impl Ghpool {
         self.rewrite_headers(resp, ctx)?;
         let json = resp.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("json"));
         let has_body = !matches!(resp.status.as_u16(), 204 | 304);
-        let screened = !ctx.screened.is_empty();
-        if has_body && (screened || json && resp.headers.get("content-encoding").is_none()) {
+        let screened = ctx.screened;
+        // Pooled REST answers of an allowlisted proxy are screened: held whatever their type.
+        // (Raw file contents and diffs are the path's own repository's: not JSON, not screened.)
+        ctx.rest_screened = json
+            && has_body
+            && ctx.lease.is_some()
+            && ctx.graphql.is_none()
+            && self.allowlist.screens()
+            && resp.status.as_u16() == 200
+            && ctx.target.as_ref().is_some_and(|t| t.path != "/");
+        if ctx.rest_screened {
+            resp.insert_header(SCREENED_HEADER, "owners")?;
+        }
+        if has_body && (screened || ctx.rest_screened || json && resp.headers.get("content-encoding").is_none()) {
             // The body will change length: the stored and the sent header carry none, Pingora frames it.
             resp.remove_header("content-length");
             if screened {
@@ -85,8 +103,33 @@ impl Ghpool {
         mut held: Vec<u8>,
         ctx: &mut RequestCtx,
     ) -> Result<Vec<u8>> {
-        if !ctx.screened.is_empty() {
-            held = graphql::screen_nodes(&held, &ctx.screened, |owner| self.allowlist.allows(owner));
+        if ctx.invalidation.is_some() && !invalidate::mutation_changed(&held) {
+            ctx.invalidation = None;
+        }
+        let allows = |owner: &str| self.allowlist.allows(owner);
+        if ctx.screened {
+            let screened = graphql::screen::screen(&held, self.graphql.schema, allows);
+            self.metrics.withheld("graphql", screened.withheld);
+            held = screened.body;
+        } else if ctx.rest_screened && ctx.upstream_status == Some(200) {
+            match rest_screen::screen(&held, allows) {
+                Screened::Unchanged => {}
+                Screened::Changed { body, withheld } => {
+                    log::info!("withheld {withheld} objects of other owners from a pooled answer");
+                    self.metrics.withheld("rest", withheld);
+                    held = body;
+                }
+                // The status line is gone: the answer is cut, never completed with another
+                // owner's object (nor stored).
+                Screened::Foreign { .. } => {
+                    self.metrics.withheld("rest", 1);
+                    return Error::e_explain(
+                        ErrorType::InternalError,
+                        "answer belongs to an owner outside the allowlist",
+                    );
+                }
+                Screened::Unreadable(why) => return Error::e_explain(ErrorType::InternalError, why),
+            }
         }
         if ctx.repo_json {
             self.repos.learn_from_json(&held);

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::access::Target;
-use crate::graphql::GraphqlRequest;
+use crate::admission::graphql::GraphqlRequest;
 use crate::pool::Lease;
 use crate::respond::Refusal;
 use crate::route::Route;
@@ -23,10 +23,12 @@ pub struct RequestCtx {
     pub(super) public_base: String,
     /// A JSON answer held whole to rewrite its URLs.
     pub(super) body: Option<Vec<u8>>,
-    /// A query's root `node`/`nodes` fields whose answers are screened (`graphql::screen_nodes`).
-    pub(super) screened: Vec<crate::graphql::NodeField>,
-    /// The body sent upstream instead of the client's: its document probed for the repositories of
-    /// `screened` nodes.
+    /// A probed query: its answer is screened (`graphql::screen::screen`) before anything else.
+    pub(super) screened: bool,
+    /// A pooled REST JSON answer of an allowlisted proxy: screened (`rest_screen`) when complete.
+    pub(super) rest_screened: bool,
+    /// The body sent upstream instead of the client's: its document probed for the owner of every
+    /// object that may belong to another owner.
     pub(super) probed: Option<bytes::Bytes>,
     /// This attempt has not sent `probed` yet (every retry sends it again).
     pub(super) probe_pending: bool,
@@ -50,6 +52,11 @@ pub struct RequestCtx {
     /// A revalidation by the identity that cached the entry, but with a token rotated since: its
     /// ETag cannot match, a 200 is expected.
     pub(super) after_rotation: bool,
+    /// What a successful mutation purges, once its answer says it changed something.
+    pub(super) invalidation: Option<crate::cache::invalidate::Invalidation>,
+    /// A mutation body larger than Pingora's retry buffer: ghpool sends it itself
+    /// (`proxy::large`), once, with the client's token, and drops it with the answer.
+    pub(super) large_body: Option<bytes::Bytes>,
 }
 
 impl RequestCtx {
@@ -65,7 +72,8 @@ impl RequestCtx {
             repo_json: false,
             public_base: String::new(),
             body: None,
-            screened: Vec::new(),
+            screened: false,
+            rest_screened: false,
             probed: None,
             probe_pending: false,
             cache_key: None,
@@ -77,6 +85,8 @@ impl RequestCtx {
             reconnected: false,
             owners: Vec::new(),
             after_rotation: false,
+            invalidation: None,
+            large_body: None,
         }
     }
 }

@@ -12,8 +12,14 @@ use super::RequestCtx;
 use crate::cache::Outcome;
 use crate::respond::Refusal;
 
-/// How long a client may take to send a GraphQL body.
+/// How long a client may stay silent while sending a body, and the base of the whole body's
+/// deadline (which grows by [`BODY_SECONDS_PER_MIB`] for every MiB received).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_SECONDS_PER_MIB: u64 = 1;
+
+/// What Pingora keeps of a request body to send it again on a retry (its retry buffer): a body
+/// that goes upstream through Pingora, a pooled GraphQL query, is at most this long.
+pub const RETRY_BUFFER: usize = 64 * 1024;
 
 /// Stop before going upstream: `fail_to_proxy` answers with `refusal` (or a stale entry is served).
 pub fn refuse(ctx: &mut RequestCtx, refusal: Refusal) -> Box<Error> {
@@ -23,28 +29,45 @@ pub fn refuse(ctx: &mut RequestCtx, refusal: Refusal) -> Box<Error> {
     error
 }
 
-/// Read a whole request body of at most `limit` bytes. Retry buffering is enabled first, so
-/// Pingora replays what was read to the upstream; `limit` must not exceed its 64 KiB buffer.
-pub async fn read_body(session: &mut Session, limit: usize) -> Result<Vec<u8>, Refusal> {
-    let declared = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
-    if declared.and_then(|v| v.trim().parse::<usize>().ok()).is_some_and(|n| n > limit) {
-        return Err(Refusal::TooLarge(limit));
-    }
+/// The request's declared `Content-Length`, if any.
+pub fn declared_length(session: &Session) -> Option<usize> {
+    let value = session.req_header().headers.get("content-length")?.to_str().ok()?;
+    value.trim().parse().ok()
+}
+
+/// A request body as read: whole, or its first bytes when it is longer than the limit.
+pub enum Read {
+    Whole(Vec<u8>),
+    /// At least `limit` bytes were read and more were coming (or declared): the rest is unread.
+    Cut(Vec<u8>),
+}
+
+/// Read a request body of at most `limit` bytes. Retry buffering is enabled first, so Pingora can
+/// replay a body of up to [`RETRY_BUFFER`] bytes to the upstream. A silent client is cut after
+/// [`BODY_READ_TIMEOUT`]; a slow one once the whole body has taken longer than that plus
+/// [`BODY_SECONDS_PER_MIB`] per MiB received.
+pub async fn read_body(session: &mut Session, limit: usize) -> Result<Read, Refusal> {
     session.enable_retry_buffering();
-    let mut body = Vec::new();
-    // A client that stops sending must not hold the request (and its worker task) forever.
-    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut body = Vec::with_capacity(declared_length(session).unwrap_or(0).min(limit));
+    let started = tokio::time::Instant::now();
+    let timeout = || Refusal::BodyTimeout(BODY_READ_TIMEOUT.as_secs());
     loop {
+        if body.len() >= limit && declared_length(session).is_some_and(|n| n > limit) {
+            return Ok(Read::Cut(body));
+        }
+        let allowed = BODY_READ_TIMEOUT + Duration::from_secs(BODY_SECONDS_PER_MIB * (body.len() as u64 >> 20));
+        let deadline = (started + allowed).min(tokio::time::Instant::now() + BODY_READ_TIMEOUT);
         let read = tokio::time::timeout_at(deadline, session.read_request_body()).await;
-        let Ok(read) = read else { return Err(Refusal::BodyTimeout(BODY_READ_TIMEOUT.as_secs())) };
+        let Ok(read) = read else { return Err(timeout()) };
         match read {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > limit {
-                    return Err(Refusal::TooLarge(limit));
+                    return Ok(Read::Cut(body));
                 }
             }
-            Ok(None) => return Ok(body),
+            Ok(None) => return Ok(Read::Whole(body)),
+            Err(e) if e.etype() == &ErrorType::ReadTimedout => return Err(timeout()),
             Err(e) => {
                 return Err(Refusal::BadRequest(format!("could not read the request body: {}", e.etype().as_str())))
             }

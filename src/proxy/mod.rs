@@ -30,6 +30,7 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::Allowlist;
 use crate::admin::{self, AdminView};
+use crate::admission::shape::{METHOD_OVERRIDES, POOLED_FORWARD};
 use crate::audit::{AuditEntry, Auditor};
 use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
@@ -45,6 +46,7 @@ mod admit;
 mod answer;
 mod ctx;
 mod io;
+mod large;
 mod retry;
 
 pub use ctx::RequestCtx;
@@ -53,10 +55,6 @@ use io::{refuse, send};
 /// Headers that describe the token a request was sent with: on a pooled read that is the pool's
 /// token, not the caller's, so they are stripped (GITHUB.md, "Authentication").
 const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authentication-token-expiration"];
-
-/// Request headers that must not travel upstream on a pooled read. `accept-encoding` too: cached
-/// and rewritten bodies are kept uncompressed.
-const POOLED_DROP: &[&str] = &["authorization", "cookie", "proxy-authorization", "accept-encoding"];
 
 /// JSON answers up to this size are held whole to rewrite their URLs (and learn repository
 /// owners); larger ones pass through as they are.
@@ -96,6 +94,17 @@ pub struct Ghpool {
     pub started: Instant,
     /// App installations' token sources, handed to their background renewer at start.
     pub app_renewals: Vec<crate::pool::AppRenewal>,
+    /// GitHub's GraphQL schema (or the one `[graphql] schema` names) and the bounds on documents.
+    pub graphql: GraphqlRules,
+}
+
+/// How GraphQL documents are read.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlRules {
+    pub schema: &'static crate::admission::graphql::GithubSchema,
+    pub limits: crate::admission::graphql::Limits,
+    /// The largest mutation body, sent with the client's own token.
+    pub max_mutation_body: u64,
 }
 
 /// The identity was limited or refused and nothing has reached the client: drop its lease and let
@@ -146,6 +155,29 @@ impl Ghpool {
         }
     }
 
+    /// Charge this request to its client's share, once: before anything it costs GitHub (an owner
+    /// look-up or the request itself).
+    fn charge(&self, session: &Session, ctx: &mut RequestCtx) -> std::result::Result<(), Refusal> {
+        if std::mem::replace(&mut ctx.charged, true) {
+            return Ok(());
+        }
+        let req = session.req_header();
+        let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
+        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
+        // Only a token GitHub has accepted names a client: a made-up one per request would not.
+        let authorization = authorization.filter(|a| self.auditor.verified(a));
+        let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
+        self.fairness
+            .take(&client, Instant::now())
+            .map_err(|wait| Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) })
+    }
+
+    fn invalidate(&self, what: &Invalidation) {
+        let removed = self.cache.invalidate(what);
+        log::debug!("a write purged {removed} cached entries ({what:?})");
+    }
+
     fn admin_view(&self) -> AdminView<'_> {
         AdminView {
             pool: &self.pool,
@@ -182,6 +214,10 @@ impl ProxyHttp for Ghpool {
                 let ghes = ctx.target.as_ref().is_some_and(|t| t.ghes_layout);
                 ctx.public_base = rewrite::public_base(self.public_url.as_deref(), "http", host, ghes);
                 ctx.route = Some(route);
+                if ctx.large_body.is_some() {
+                    self.send_large_mutation(session, ctx).await?;
+                    return Ok(true);
+                }
                 Ok(false)
             }
             Err(refusal) => {
@@ -201,7 +237,10 @@ impl ProxyHttp for Ghpool {
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         if ctx.route.as_ref().is_some_and(Route::is_pooled) {
             let c = &self.cache;
-            session.cache.enable(c.storage, None, None, Some(c.lock), None);
+            // A HEAD miss does not fill the entry: a lock it took would be left for the next GET
+            // to wait out.
+            let lock = (session.req_header().method != http::Method::HEAD).then_some(c.lock);
+            session.cache.enable(c.storage, None, None, lock, None);
         }
         Ok(())
     }
@@ -269,16 +308,8 @@ impl ProxyHttp for Ghpool {
             if let Some(resource) = ctx.route.as_ref().and_then(Route::resource) {
                 // A request is charged to its client once, however many identities it tries.
                 // Named only here, on the way upstream: a cache hit does not digest a token.
-                if !ctx.charged {
-                    ctx.charged = true;
-                    let req = session.req_header();
-                    let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
-                    let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
-                    let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-                    let client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
-                    if let Err(wait) = self.fairness.take(&client, Instant::now()) {
-                        return Err(refuse(ctx, Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) }));
-                    }
+                if let Err(refusal) = self.charge(session, ctx) {
+                    return Err(refuse(ctx, refusal));
                 }
                 let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
                 let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| identity_of(tag).to_string());
@@ -346,9 +377,19 @@ impl ProxyHttp for Ghpool {
             req.insert_header("content-length", probed.len().to_string())?;
             ctx.probe_pending = true;
         }
+        for name in METHOD_OVERRIDES {
+            req.remove_header(*name);
+        }
         if let Some(lease) = &ctx.lease {
-            for name in POOLED_DROP {
-                req.remove_header(*name);
+            // A pooled request carries only what its cache key and allowlist check account for.
+            let dropped: Vec<http::HeaderName> = req
+                .headers
+                .keys()
+                .filter(|n| n.as_str() != "host" && !POOLED_FORWARD.contains(&n.as_str()))
+                .cloned()
+                .collect();
+            for name in dropped {
+                req.remove_header(&name);
             }
             if let Some(token) = lease.identity().token() {
                 req.insert_header("authorization", format!("token {}", token.expose()))?;
@@ -367,6 +408,10 @@ impl ProxyHttp for Ghpool {
             log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, lease.identity().id());
         } else {
             req.remove_header("proxy-authorization");
+            if ctx.graphql.is_some() {
+                // A mutation's answer is read (did it change anything?): sent uncompressed.
+                req.remove_header("accept-encoding");
+            }
         }
         if req.headers.get("user-agent").is_none() {
             req.insert_header("user-agent", crate::USER_AGENT)?;
@@ -412,8 +457,12 @@ impl ProxyHttp for Ghpool {
                     (Write::Rest, _, Some(t)) => invalidate::for_rest_write(t, &*self.repos),
                     _ => Invalidation::Everything,
                 };
-                let removed = self.cache.invalidate(&what);
-                log::debug!("a write purged {removed} cached entries ({what:?})");
+                // A mutation's 200 may say it changed nothing (`errors`, no data): decided when
+                // its body has been read (`logging` purges if it never was).
+                match write {
+                    Write::Mutation { .. } => ctx.invalidation = Some(what),
+                    Write::Rest => self.invalidate(&what),
+                }
             }
         }
         Ok(())
@@ -434,7 +483,12 @@ impl ProxyHttp for Ghpool {
         if let Some(chunk) = body.take() {
             held.extend_from_slice(&chunk);
         }
-        if held.len() > REWRITE_LIMIT && ctx.screened.is_empty() {
+        if held.len() > REWRITE_LIMIT {
+            if ctx.screened || ctx.rest_screened {
+                // Too big to screen: cut, never passed on unscreened.
+                ctx.body = None;
+                return Error::e_explain(ErrorType::InternalError, "answer too large to screen");
+            }
             // Too big to hold: let it through as it is, from here on.
             *body = ctx.body.take().map(Bytes::from);
             return Ok(None);
@@ -514,7 +568,8 @@ impl ProxyHttp for Ghpool {
         let path = ctx.target.as_ref().map_or("-", |t| t.path.as_str());
         if let Some(Route::Passthrough { credential, .. }) = &ctx.route {
             let login = self.auditor.login_for(credential).await;
-            let graphql = ctx.graphql.as_ref().map(|g| (g.kind.as_str(), g.operation_name.as_deref()));
+            let graphql =
+                ctx.graphql.as_ref().map(|g| (g.kind.as_str(), g.operation_name.as_deref(), &g.variable_names[..]));
             let method = req.method.as_str();
             self.auditor.record(&AuditEntry { login: &login, method, path, graphql, status, duration: elapsed });
         }
@@ -526,6 +581,10 @@ impl ProxyHttp for Ghpool {
             path,
             elapsed.as_millis()
         );
+        // A mutation whose answer could not be read is taken to have changed something.
+        if let Some(what) = ctx.invalidation.take() {
+            self.invalidate(&what);
+        }
         // The lease ends here, not when the context is dropped later.
         ctx.lease = None;
         // The entry is stored by now: a closed issue or pull request keeps longer.

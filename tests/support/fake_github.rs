@@ -32,6 +32,9 @@ pub mod apps;
 /// `POST /graphql`, executed against this world for real clients (issue #7); in its own file.
 #[path = "fake_graphql.rs"]
 pub mod graphql;
+/// What a pool identity reaches beyond an allowed owner: forks, cross-references, renames (issue #20).
+#[path = "fake_reach.rs"]
+mod reach;
 /// Real GitHub answers recorded by `@octokit/fixtures`, replayed (issue #7); in its own file.
 #[path = "fake_replay.rs"]
 pub mod replay;
@@ -62,6 +65,11 @@ pub struct LoggedRequest {
     pub if_none_match: Option<String>,
     pub status: u16,
     pub user_agent: Option<String>,
+    /// The request body's length and SHA-256 (hex): what arrived, without keeping large bodies.
+    pub body_len: usize,
+    pub body_sha256: String,
+    /// Every request header name (lower-case) and value, `authorization` excepted (see `token`).
+    pub headers: Vec<(String, String)>,
 }
 
 /// A running fake GitHub API on `127.0.0.1:<random port>`.
@@ -136,7 +144,16 @@ impl FakeGithub {
         }
         let id = 1000 + w.repos.len() as u64;
         let owner_id = w.user_id(owner);
-        w.repos.push(Repo { id, owner: owner.to_string(), owner_id, name: name.to_string(), issues: 0 });
+        let repo = Repo {
+            id,
+            owner: owner.to_string(),
+            owner_id,
+            name: name.to_string(),
+            issues: 0,
+            private: false,
+            parent: None,
+        };
+        w.repos.push(repo);
         id
     }
 
@@ -262,6 +279,9 @@ struct Repo {
     owner_id: u64,
     name: String,
     issues: u64,
+    private: bool,
+    /// The repository this one is a fork of.
+    parent: Option<u64>,
 }
 
 impl Repo {
@@ -345,6 +365,8 @@ struct World {
     graphql: graphql::Store,
     /// Recorded GitHub answers to replay.
     replay: replay::Recordings,
+    /// Relations that lead from one owner to another.
+    reach: reach::Reach,
 }
 
 impl World {
@@ -447,6 +469,12 @@ impl World {
         }
         let mut reply = self.route(req, &caller.login);
         let is_get = req.method == Method::GET || req.method == Method::HEAD;
+        let callback = req.query.split('&').find_map(|p| p.strip_prefix("callback=")).map(str::to_string);
+        if let (true, Some(callback)) = (is_get && reply.status == 200, callback) {
+            // JSON-P: GitHub wraps the answer in a call and says it is JavaScript.
+            reply.body = format!("/**/{callback}({{\"meta\":{{\"status\":200}},\"data\":{}}})", reply.body);
+            reply.header("content-type", "application/javascript; charset=utf-8");
+        }
         if reply.status == 200 && is_get {
             // GitHub's ETags are weak and token-specific: the same body under another token has another ETag.
             let digest = Sha256::digest(format!("{}{}", caller.token.as_deref().unwrap_or(""), reply.body));
@@ -497,7 +525,9 @@ impl World {
         reply.header("x-ratelimit-resource", caller.resource);
         reply.header("x-github-request-id", &caller.request_id);
         reply.header("x-github-media-type", "github.v3; format=json");
-        reply.header("content-type", "application/json; charset=utf-8");
+        if !reply.headers.iter().any(|(name, _)| *name == "content-type") {
+            reply.header("content-type", "application/json; charset=utf-8");
+        }
         if caller.resource != "graphql" {
             // GraphQL answers carry no Cache-Control; anonymous REST answers are public, authenticated private.
             let scope = if caller.token.is_some() { "private" } else { "public" };
@@ -548,6 +578,9 @@ impl World {
             (true, [""]) => Reply::json(200, &json!({ "current_user_url": format!("{base}/user") })),
             (true, ["user"]) if login == ANONYMOUS => Reply::error(401, "Requires authentication", DOCS),
             (true, ["user"]) => Reply::json(200, &self.account(login, "User")),
+            (true, ["orgs" | "users", ..]) if self.owner_route(&segments).is_some() => {
+                self.owner_route(&segments).unwrap_or_else(Reply::not_found)
+            }
             (true, ["users", name]) => Reply::json(200, &self.account(name, "User")),
             (true, ["orgs", name]) => Reply::json(200, &self.account(name, "Organization")),
             (true, ["search", _]) => {
@@ -569,6 +602,9 @@ impl World {
     }
 
     fn repo_route(&self, repo: &Repo, rest: &[&str], query: &str) -> Reply {
+        if let Some(reply) = self.reach_route(repo, rest) {
+            return reply;
+        }
         match rest {
             [] => Reply::json(200, &self.repo_json(repo)),
             ["issues"] => self.issues_page(repo, query),
@@ -633,12 +669,22 @@ impl World {
     }
 
     fn repo_json(&self, repo: &Repo) -> Value {
+        let mut json = self.repo_json_alone(repo);
+        if let Some(parent) = repo.parent.and_then(|id| self.repo_by_id(id)) {
+            // A fork names its parent and the network's root (here the same).
+            json["parent"] = self.repo_json_alone(&parent);
+            json["source"] = self.repo_json_alone(&parent);
+        }
+        json
+    }
+
+    fn repo_json_alone(&self, repo: &Repo) -> Value {
         let (base, owner, name) = (&self.base, &repo.owner, &repo.name);
         json!({
             "id": repo.id, "node_id": format!("R_fake{}", repo.id), "name": name, "full_name": format!("{owner}/{name}"),
             "owner": { "login": owner, "id": repo.owner_id, "type": "User", "url": format!("{base}/users/{owner}"),
                        "html_url": format!("https://github.com/{owner}") },
-            "private": false, "fork": false, "default_branch": "main", "has_issues": true,
+            "private": repo.private, "fork": repo.parent.is_some(), "default_branch": "main", "has_issues": true,
             "open_issues_count": repo.issues,
             "url": format!("{base}/repos/{owner}/{name}"),
             "html_url": format!("https://github.com/{owner}/{name}"),
@@ -718,7 +764,19 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
             w.drop_connections -= 1;
             let path = req.uri().path_and_query().map_or_else(String::new, |pq| pq.as_str().to_string());
             let (method, token) = (req.method().to_string(), Some(who.clone()).filter(|t| !t.is_empty()));
-            w.log.push(LoggedRequest { method, path, token, if_none_match: None, status: 0, user_agent: None });
+            let (body_len, body_sha256) = (0, String::new());
+            let headers = Vec::new();
+            w.log.push(LoggedRequest {
+                method,
+                path,
+                token,
+                if_none_match: None,
+                status: 0,
+                user_agent: None,
+                body_len,
+                body_sha256,
+                headers,
+            });
             drop(w);
             // Unwinding out of the connection's task makes hyper drop the socket unanswered;
             // `resume_unwind` skips the panic hook, so nothing is printed.
@@ -736,7 +794,8 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
         tokio::time::sleep(delay).await;
     }
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
+    // Large enough for a GraphQL mutation that commits files of several megabytes (issue #19).
+    let body = axum::body::to_bytes(body, 256 << 20).await.map(|b| b.to_vec()).unwrap_or_default();
     let response = answer(&world, Request::from_parts(parts, Body::empty()), body);
     if !read_delay.is_zero() {
         tokio::time::sleep(read_delay).await;
@@ -768,6 +827,15 @@ fn answer(world: &Arc<Mutex<World>>, req: Request, body: Vec<u8>) -> Response {
             if_none_match: incoming.if_none_match.clone(),
             status: reply.status,
             user_agent: header_string(headers, header::USER_AGENT),
+            body_len: incoming.body.len(),
+            body_sha256: Sha256::digest(&incoming.body).iter().map(|b| format!("{b:02x}")).collect(),
+            headers: headers
+                .iter()
+                .filter(|(name, _)| *name != header::AUTHORIZATION)
+                .map(|(name, value)| {
+                    (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+                })
+                .collect(),
         });
         reply
     };

@@ -4,7 +4,7 @@
 //! variables with defaults, fragments and inline fragments with type conditions — against the fake's
 //! world laid out as GitHub's schema names it: `repository(owner, name)` with `issues`,
 //! `pullRequests`, `issue`/`pullRequest`/`issueOrPullRequest(number)`, `node(id)`, `viewer`,
-//! `rateLimit`, and the mutation `addComment`. Connections take `first`/`last`/`after` and `states`
+//! `rateLimit`, and the mutations `addComment` and `createCommitOnBranch`. Connections take `first`/`last`/`after` and `states`
 //! and answer `totalCount`, `nodes`, `edges` and `pageInfo`, as GitHub does. A field the fake does
 //! not model answers `null` rather than an error, so a client's larger selection still gets the
 //! parts that matter; an unknown repository or number answers GitHub's `NOT_FOUND` error.
@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use apollo_parser::{cst, Parser};
+use ghpool::admission::graphql::GithubSchema;
 use serde_json::{json, Map, Value};
 
 use super::{FakeGithub, Reply, Repo, World};
@@ -84,6 +85,18 @@ pub(super) fn answer(world: &mut World, body: &[u8], login: &str) -> Reply {
         Err(e) => return Reply::json(400, &json!({ "message": format!("Problems parsing JSON: {e}") })),
     };
     let query = request["query"].as_str().unwrap_or_default();
+    // GitHub validates every document against its schema before running it (and refuses the
+    // whole request when it is invalid): so does the fake, with GitHub's published schema.
+    let schema = GithubSchema::github().schema();
+    if let Err(e) = apollo_compiler::ExecutableDocument::parse_and_validate(schema, query, "query.graphql") {
+        // GitHub's validator lets one response name have different leaf types on mutually
+        // exclusive types (gh selects `state` on `Issue` and `PullRequest`).
+        let strict = e.errors.iter().filter(|d| d.error.unstable_error_name() != Some("ConflictingFieldType"));
+        let messages: Vec<Value> = strict.map(|d| json!({ "message": d.error.to_string() })).collect();
+        if !messages.is_empty() {
+            return Reply::json(200, &json!({ "errors": messages }));
+        }
+    }
     let tree = Parser::new(query).parse();
     if let Some(e) = tree.errors().next() {
         return Reply::json(200, &json!({ "errors": [{ "message": format!("Parse error: {}", e.message()) }] }));
@@ -117,7 +130,8 @@ pub(super) fn answer(world: &mut World, body: &[u8], login: &str) -> Reply {
     world.graphql.calls.push(GraphqlCall { operation: name, kind, login: login.to_string() });
 
     let mut vars = request["variables"].as_object().cloned().unwrap_or_default();
-    let mut exec = Exec { world, login, vars: Map::new(), fragments, errors: Vec::new(), path: Vec::new() };
+    let mut exec =
+        Exec { world, login, vars: Map::new(), fragments, errors: Vec::new(), path: Vec::new(), repos: Vec::new() };
     for definition in operation.variable_definitions().iter().flat_map(|d| d.variable_definitions()) {
         let Some(var) = definition.variable().and_then(|v| v.name()).map(|n| n.text().to_string()) else { continue };
         if !vars.contains_key(&var) {
@@ -148,6 +162,8 @@ struct Exec<'a> {
     errors: Vec<Value>,
     /// Response keys down to the field being resolved, for `errors[].path`.
     path: Vec<String>,
+    /// The repositories (ids) the object being resolved is inside, innermost last.
+    repos: Vec<u64>,
 }
 
 impl Exec<'_> {
@@ -202,7 +218,21 @@ impl Exec<'_> {
             (Value::Array(items), set) => {
                 Value::Array(items.into_iter().map(|v| self.complete(v, set.clone())).collect())
             }
-            (object @ Value::Object(_), Some(set)) => self.select(&object, &set),
+            (object @ Value::Object(_), Some(set)) => {
+                // What is reached inside a repository (an item, a commit, a check run) belongs to
+                // it: its `repository`, where the fake does not model one, is that repository.
+                let repository = match object["__typename"].as_str() {
+                    Some("Repository") => object["databaseId"].as_u64(),
+                    _ => object["__repo"].as_u64(),
+                };
+                let entered = repository.is_some();
+                self.repos.extend(repository);
+                let selected = self.select(&object, &set);
+                if entered {
+                    self.repos.pop();
+                }
+                selected
+            }
             (value, _) => value,
         }
     }
@@ -252,10 +282,19 @@ impl Exec<'_> {
         let typename = parent["__typename"].as_str().unwrap_or_default();
         let number = args.get("number").and_then(Value::as_u64);
         let text = |key: &str| args.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(value) = super::reach::resolve(self.world, parent, name, args) {
+            return value;
+        }
         match (typename, name) {
             ("Query", "repository") => {
                 let (owner, repo) = (text("owner"), text("name"));
-                match self.world.find_repo(&owner, &repo) {
+                // `followRenames` defaults to true: a transferred repository answers under its old name.
+                let follow = args.get("followRenames").and_then(Value::as_bool).unwrap_or(true);
+                let found = match follow {
+                    true => self.world.find_repo_following_renames(&owner, &repo),
+                    false => self.world.find_repo(&owner, &repo),
+                };
+                match found {
                     Some(repo) => repository(self.world, &repo),
                     None => self.not_found("a Repository", format!("name '{owner}/{repo}'")),
                 }
@@ -284,6 +323,20 @@ impl Exec<'_> {
                 "resetAt": "2030-01-01T00:00:00Z", "nodeCount": 0,
             }),
             ("Mutation", "addComment") => self.add_comment(args),
+            // Issue #19: files committed through GraphQL; the fake answers with the commit.
+            ("Mutation", "createCommitOnBranch") => {
+                let input = args.get("input").cloned().unwrap_or_default();
+                let additions = input["fileChanges"]["additions"].as_array().map_or(0, Vec::len);
+                let repo = input["branch"]["repositoryNameWithOwner"].as_str().unwrap_or_default().to_string();
+                json!({
+                    "__typename": "CreateCommitOnBranchPayload",
+                    "clientMutationId": input.get("clientMutationId").cloned().unwrap_or(Value::Null),
+                    "commit": {
+                        "__typename": "Commit", "oid": format!("{additions:040}"),
+                        "url": format!("https://github.com/{repo}/commit/{additions:040}"),
+                    },
+                })
+            }
             ("Repository", "issue" | "pullRequest" | "issueOrPullRequest") => {
                 let want = match name {
                     "issue" => Some("Issue"),
@@ -306,6 +359,12 @@ impl Exec<'_> {
             _ => match parent.get(name) {
                 Some(Value::Object(o)) if o.contains_key("__connection") => connection(&o["__connection"], args),
                 Some(value) => value.clone(),
+                None if name == "repository" && typename != "Repository" => {
+                    match self.repos.last().and_then(|id| self.world.repo_by_id(*id)) {
+                        Some(repo) => repository_ref(&repo),
+                        None => Value::Null,
+                    }
+                }
                 None => Value::Null,
             },
         }
@@ -350,33 +409,15 @@ fn merge(out: &mut Map<String, Value>, key: String, value: Value) {
     }
 }
 
-/// Whether an object of type `typename` matches a fragment's type condition (its own type, or an
-/// interface or union of GitHub's schema that contains it).
+/// Whether an object of type `typename` matches a fragment's type condition: its own type, or an
+/// interface or union of GitHub's schema that contains it.
 fn is_a(typename: &str, condition: &str) -> bool {
-    typename == condition
-        || matches!(
-            (condition, typename),
-            ("Node", _)
-                | ("Actor" | "RepositoryOwner" | "Assignee", "User" | "Organization" | "Bot")
-                | ("RequestedReviewer", "User" | "Team")
-                | ("RepositoryNode", "Issue" | "PullRequest" | "IssueComment")
-                | (
-                    "IssueOrPullRequest"
-                        | "Assignable"
-                        | "Closable"
-                        | "Comment"
-                        | "Labelable"
-                        | "Lockable"
-                        | "Reactable"
-                        | "UniformResourceLocatable",
-                    "Issue" | "PullRequest"
-                )
-        )
+    GithubSchema::github().is_a(typename, condition)
 }
 
 /// A connection over `nodes` as GitHub answers one: filtered by `states`, paged by `first`/`after`
 /// or `last`/`before` (cursors are `cursor:<index>`).
-fn connection(nodes: &Value, args: &Map<String, Value>) -> Value {
+pub(super) fn connection(nodes: &Value, args: &Map<String, Value>) -> Value {
     let mut nodes: Vec<Value> = nodes.as_array().cloned().unwrap_or_default();
     let states: Vec<String> = match args.get("states") {
         Some(Value::Array(states)) => states.iter().filter_map(Value::as_str).map(str::to_string).collect(),
@@ -427,7 +468,7 @@ fn actor(world: &mut World, login: &str) -> Value {
             "url": format!("https://github.com/{login}") })
 }
 
-fn user(world: &mut World, login: &str) -> Value {
+pub(super) fn user(world: &mut World, login: &str) -> Value {
     let mut user = actor(world, login);
     user["databaseId"] = json!(world.user_id(login));
     user
@@ -452,7 +493,7 @@ fn find_node(world: &mut World, id: &str) -> Option<Value> {
 }
 
 /// Repository `repo` as a GraphQL object, with every issue and pull request under `__items`.
-fn repository(world: &mut World, repo: &Repo) -> Value {
+pub(super) fn repository(world: &mut World, repo: &Repo) -> Value {
     let (owner, name) = (repo.owner.clone(), repo.name.clone());
     let items: Vec<Value> = (1..=repo.issues).rev().map(|n| item(world, repo, n)).collect();
     let of_type = |t: &str| items.iter().filter(|i| i["__typename"].as_str() == Some(t)).cloned().collect::<Vec<_>>();
@@ -463,8 +504,9 @@ fn repository(world: &mut World, repo: &Repo) -> Value {
         "id": format!("R_fake{}", repo.id), "databaseId": repo.id,
         "name": name, "nameWithOwner": format!("{owner}/{name}"), "owner": owner_json,
         "description": format!("The {name} repository"), "url": format!("https://github.com/{owner}/{name}"),
-        "hasIssuesEnabled": true, "hasWikiEnabled": false, "isPrivate": false, "isArchived": false,
-        "isFork": false, "visibility": "PUBLIC", "stargazerCount": 0, "forkCount": 0,
+        "hasIssuesEnabled": true, "hasWikiEnabled": false, "isArchived": false,
+        "isFork": repo.parent.is_some(), "visibility": if repo.private { "PRIVATE" } else { "PUBLIC" },
+        "isPrivate": repo.private, "stargazerCount": 0, "forkCount": 0,
         "defaultBranchRef": { "__typename": "Ref", "name": "main" },
         "viewerPermission": "READ",
         "issues": { "__connection": issues },
@@ -478,9 +520,18 @@ fn repository(world: &mut World, repo: &Repo) -> Value {
     })
 }
 
+/// A repository as an issue's or a blob's `repository` field (what ghpool's probes read).
+pub(super) fn repository_ref(repo: &Repo) -> Value {
+    let (owner, name) = (&repo.owner, &repo.name);
+    json!({
+        "__typename": "Repository", "id": format!("R_fake{}", repo.id), "databaseId": repo.id, "name": name,
+        "nameWithOwner": format!("{owner}/{name}"), "isPrivate": repo.private,
+    })
+}
+
 /// Issue or pull request `number`, with the fields gh's queries select (numbers match the REST
 /// answers: every tenth issue is closed).
-fn item(world: &mut World, repo: &Repo, number: u64) -> Value {
+pub(super) fn item(world: &mut World, repo: &Repo, number: u64) -> Value {
     let (owner, name) = (&repo.owner, &repo.name);
     let pull = world.graphql.pulls.iter().find(|p| p.repo_id == repo.id && p.number == number).map(|p| p.title.clone());
     let id = item_id(world, repo, number);
@@ -512,16 +563,15 @@ fn item(world: &mut World, repo: &Repo, number: u64) -> Value {
         "author": author, "milestone": null, "reactionGroups": [],
         "assignees": empty_connection(), "labels": empty_connection(), "projectCards": empty_connection(),
         "comments": { "__connection": comments },
-        "repository": {
-            "__typename": "Repository", "id": format!("R_fake{}", repo.id), "name": name,
-            "nameWithOwner": format!("{owner}/{name}"),
-        },
+        "repository": repository_ref(repo),
+        "__repo": repo.id,
     });
     match pull {
         Some(_) => {
             item["__typename"] = json!("PullRequest");
             item["url"] = json!(format!("https://github.com/{owner}/{name}/pull/{number}"));
-            let owner_json = actor(world, owner);
+            let head = world.pull_head(repo.id, number).unwrap_or_else(|| repo.clone());
+            let owner_json = actor(world, &head.owner);
             for (key, value) in [
                 ("isDraft", json!(false)),
                 ("maintainerCanModify", json!(false)),
@@ -532,11 +582,8 @@ fn item(world: &mut World, repo: &Repo, number: u64) -> Value {
                 ("baseRefName", json!("main")),
                 ("headRefName", json!(format!("feature-{number}"))),
                 ("headRepositoryOwner", owner_json),
-                (
-                    "headRepository",
-                    json!({ "__typename": "Repository", "id": format!("R_fake{}", repo.id), "name": name }),
-                ),
-                ("isCrossRepository", json!(false)),
+                ("headRepository", repository_ref(&head)),
+                ("isCrossRepository", json!(head.id != repo.id)),
                 ("reviewDecision", Value::Null),
                 ("commits", json!({ "__connection": [commit(owner, name, number)] })),
                 ("reviewRequests", empty_connection()),

@@ -1,0 +1,112 @@
+//! The request's own shape, before what it reads is considered: what a pooled read may carry
+//! besides its path, and which request headers ghpool forwards with a pool identity.
+//!
+//! Owns: [`check`] (a body on a read, a query string on `/graphql`, JSON-P, `;` separators,
+//! repeated headers that select the answer) and [`POOLED_FORWARD`], the allow-list of headers a
+//! pooled request keeps. Pure: no I/O.
+//! Must never: let a read through whose meaning to GitHub could differ from ghpool's reading of it
+//! (its cache key, its allowlist check).
+
+use crate::cache::key::GRAPHQL_VARY;
+
+/// Request headers a pooled read (or GraphQL query) keeps on its way upstream, besides the ones
+/// ghpool sets itself (`Host`, `Authorization`, `User-Agent` when absent). Whatever selects a
+/// different answer is in the cache key (`cache::key`); the rest is framing and validators.
+pub const POOLED_FORWARD: &[&str] = &[
+    "accept",
+    "x-github-api-version",
+    "graphql-features",
+    "x-github-next-global-id",
+    "user-agent",
+    "if-none-match",
+    "if-modified-since",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// Headers that ask a server to act as if the method were another: never forwarded, on any route.
+pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("a {0} request carries no body; ghpool does not forward one")]
+    BodyOnRead(String),
+    #[error("POST /graphql takes its query, variables and operation name in the JSON body, not the URL")]
+    QueryOnGraphql,
+    #[error("JSON-P (`callback`) is not served through ghpool")]
+    Callback,
+    #[error("`;` in a query string is read differently by different servers; encode it as %3B")]
+    Semicolon,
+    #[error("the `{0}` header is sent more than once; send it once")]
+    RepeatedHeader(&'static str),
+}
+
+/// What [`check`] needs to know about a request.
+pub struct Shape<'a> {
+    pub method: &'a str,
+    pub graphql: bool,
+    pub query: Option<&'a str>,
+    /// A `Content-Length` above zero or any `Transfer-Encoding`.
+    pub has_body: bool,
+    /// How many times a header is present.
+    pub header_count: &'a dyn Fn(&str) -> usize,
+}
+
+/// Refuse what ghpool could not forward with the meaning it checked.
+pub fn check(shape: &Shape<'_>) -> Result<(), ShapeError> {
+    let read = matches!(shape.method, "GET" | "HEAD");
+    if read && shape.has_body {
+        return Err(ShapeError::BodyOnRead(shape.method.to_string()));
+    }
+    let query = shape.query.filter(|q| !q.is_empty());
+    if shape.graphql && query.is_some() {
+        return Err(ShapeError::QueryOnGraphql);
+    }
+    if let (true, Some(query)) = (read, query) {
+        if query.contains(';') {
+            return Err(ShapeError::Semicolon);
+        }
+        let callback = url::form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name.trim() == "callback");
+        if callback {
+            return Err(ShapeError::Callback);
+        }
+    }
+    match GRAPHQL_VARY.iter().find(|name| (shape.header_count)(name) > 1) {
+        Some(name) => Err(ShapeError::RepeatedHeader(name)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape<'a>(method: &'a str, query: Option<&'a str>, counts: &'a dyn Fn(&str) -> usize) -> Shape<'a> {
+        Shape { method, graphql: false, query, has_body: false, header_count: counts }
+    }
+
+    /// Issue #20 (5, 8): each refusal, and what stays allowed.
+    #[test]
+    fn request_shapes_20() {
+        let once = |_: &str| 1;
+        let twice_accept = |h: &str| if h == "accept" { 2 } else { 1 };
+        let ok = |s: Shape<'_>| check(&s);
+        assert_eq!(ok(shape("GET", Some("per_page=3&page=2"), &once)), Ok(()));
+        assert_eq!(ok(shape("GET", Some("q=a%3Bb"), &once)), Ok(()));
+        assert_eq!(ok(shape("GET", Some("callback=cb"), &once)), Err(ShapeError::Callback));
+        assert_eq!(ok(shape("GET", Some("a=1&callback"), &once)), Err(ShapeError::Callback));
+        assert_eq!(ok(shape("HEAD", Some("a=1;callback=x"), &once)), Err(ShapeError::Semicolon));
+        assert_eq!(ok(shape("GET", None, &twice_accept)), Err(ShapeError::RepeatedHeader("accept")));
+        // Writes go with the client's own token and are not cached: their query is theirs.
+        assert_eq!(ok(shape("POST", Some("a;b"), &once)), Ok(()));
+        let body = Shape { has_body: true, ..shape("GET", None, &once) };
+        assert!(matches!(check(&body), Err(ShapeError::BodyOnRead(_))));
+        let body = Shape { has_body: true, ..shape("POST", None, &once) };
+        assert_eq!(check(&body), Ok(()));
+        let graphql = Shape { graphql: true, ..shape("POST", Some("query={viewer{login}}"), &once) };
+        assert_eq!(check(&graphql), Err(ShapeError::QueryOnGraphql));
+        let graphql = Shape { graphql: true, ..shape("POST", None, &once) };
+        assert_eq!(check(&graphql), Ok(()));
+    }
+}

@@ -1,0 +1,106 @@
+//! GraphQL mutations larger than Pingora's retry buffer (files committed with
+//! `createCommitOnBranch` carry their contents in the variables): Pingora cannot replay such a body
+//! to the upstream, so ghpool, having read and classified it, sends it itself — once, with the
+//! client's own token — and writes GitHub's answer back as Pingora would have.
+//!
+//! Owns: that one exchange (request headers forwarded, answer headers and URLs rewritten, the
+//! write's invalidation). Must never: retry the write, add a pool token, keep the body after the
+//! answer, or wait on GitHub without a deadline.
+
+use bytes::Bytes;
+use pingora_core::Result;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use super::{Ghpool, RequestCtx};
+use crate::admission::shape::METHOD_OVERRIDES;
+use crate::cache::invalidate;
+use crate::cache::Outcome;
+use crate::respond::Refusal;
+use crate::rewrite;
+
+/// Request headers that describe one hop, or that ghpool sets itself: never copied onto its call.
+const NOT_FORWARDED: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    // The answer is read (did the mutation change anything?) and its URLs rewritten.
+    "accept-encoding",
+];
+
+/// Answer headers that describe GitHub's hop: Pingora frames what ghpool writes.
+const NOT_RETURNED: &[&str] =
+    &["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade", "trailer"];
+
+impl Ghpool {
+    /// Send `ctx.large_body` to GitHub with the client's headers (its token among them) and answer
+    /// the client. The body is dropped as soon as it is sent.
+    pub(super) async fn send_large_mutation(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let Some(body) = ctx.large_body.take() else { return Ok(()) };
+        let up = self.upstream.upstream();
+        let path = ctx.target.as_ref().map_or("/graphql", |t| t.path.as_str());
+        let url =
+            format!("{}://{}{}", if up.tls() { "https" } else { "http" }, up.host_header(), up.target(path, None));
+        let mut request = self
+            .client
+            .post(url)
+            .timeout(self.timeouts.connect + self.timeouts.read)
+            .header("user-agent", crate::USER_AGENT);
+        for (name, value) in session.req_header().headers.iter() {
+            let name = name.as_str();
+            if !NOT_FORWARDED.contains(&name) && !METHOD_OVERRIDES.contains(&name) {
+                request = request.header(name, value.clone());
+            }
+        }
+        let answer = match request.body(reqwest::Body::from(body)).send().await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let refusal = match e.is_timeout() {
+                    true => Refusal::GatewayTimeout,
+                    // reqwest's error text names the URL, never a header value.
+                    false => Refusal::BadGateway(e.without_url().to_string()),
+                };
+                let a = refusal.answer();
+                ctx.upstream_status = None;
+                return super::io::send(session, a.status, &a.headers, a.body).await;
+            }
+        };
+        let status = answer.status().as_u16();
+        ctx.upstream_status = Some(status);
+        let mut resp = ResponseHeader::build(status, Some(answer.headers().len() + 2))?;
+        for (name, value) in answer.headers() {
+            if !NOT_RETURNED.contains(&name.as_str()) {
+                resp.append_header(name.as_str().to_string(), value.as_bytes())?;
+            }
+        }
+        let body = match answer.bytes().await {
+            Ok(body) => body,
+            Err(e) => {
+                log::warn!("the answer to a large mutation was cut: {}", e.without_url());
+                session.set_keepalive(None);
+                return Ok(());
+            }
+        };
+        self.rewrite_headers(&mut resp, ctx)?;
+        resp.insert_header("x-ghpool-cache", Outcome::Bypass.label())?;
+        let upstream_base = up.base_url();
+        let body = Bytes::from(rewrite::rewrite_body(&body, &upstream_base, &ctx.public_base).into_owned());
+        resp.insert_header("content-length", body.len().to_string())?;
+        if status == 200 && invalidate::mutation_changed(&body) {
+            if let Some(g) = &ctx.graphql {
+                self.invalidate(&invalidate::for_mutation(&g.reads, &*self.repos));
+            }
+        }
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(body), true).await?;
+        Ok(())
+    }
+}
