@@ -185,6 +185,12 @@ impl Allowlist {
     /// owners seen before); sensitive endpoints and shapes GitHub does not document are refused.
     pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
         if target.segment(0) == Some("search") && target.segments.len() == 2 {
+            // Labels are searched within one repository, named by id: its owner decides.
+            if target.segment(1) == Some("labels") {
+                let id =
+                    search::repository_id(target.query.as_deref()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+                return self.check_repository(id, owner_of);
+            }
             return self.check_search(target.query.as_deref()).map(|_| Verdict::Allowed);
         }
         if target.path == "/rate_limit" {
@@ -198,6 +204,14 @@ impl Allowlist {
                 false => Err(Refusal::NotFound),
             };
         };
+        // `/user/…` describes the authenticated identity (its memberships, stars, follows): with a
+        // pool token, the pool identity's — whatever owner the path names.
+        if target.segment(0) == Some("user") {
+            return Err(Refusal::Forbidden(format!(
+                "ghpool: `{}` describes the pool identity; it is not served through the pool",
+                endpoint.template
+            )));
+        }
         if let Some(why) = endpoint.sensitive() {
             return Err(Refusal::Forbidden(format!(
                 "ghpool: `{}` answers with {why}; it is never served with a pool identity",
@@ -220,13 +234,7 @@ impl Allowlist {
             self.owner_check(owner)?;
         }
         if let Some(id) = endpoint.repository_id() {
-            return match owner_of(id) {
-                // A repository only the pool can see: GitHub's 404, never its owner's name.
-                Some(owner) if !self.allows(&owner) => Err(Refusal::NotFound),
-                Some(_) => Ok(Verdict::Allowed),
-                None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
-                None => Ok(Verdict::NeedsOwnerOf(id)),
-            };
+            return self.check_repository(id, owner_of);
         }
         if !owners.is_empty() || self.is_public(&target.path) {
             return Ok(Verdict::Allowed);
@@ -235,6 +243,17 @@ impl Allowlist {
             "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
             target.path
         )))
+    }
+
+    /// A repository named by id: its owner, known or still to be asked, decides.
+    fn check_repository(&self, id: u64, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
+        match owner_of(id) {
+            // A repository only the pool can see: GitHub's 404, never its owner's name.
+            Some(owner) if !self.allows(&owner) => Err(Refusal::NotFound),
+            Some(_) => Ok(Verdict::Allowed),
+            None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
+            None => Ok(Verdict::NeedsOwnerOf(id)),
+        }
     }
 
     /// May a write (with the client's own token) go upstream? The endpoint must be one GitHub
@@ -302,6 +321,10 @@ impl Allowlist {
 /// `/repositories/{id}` through `owner_of`, a search's qualifiers): what decides which App
 /// installations may serve it. Empty when it names none.
 pub fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
+    if target.segment(0) == Some("search") && target.segment(1) == Some("labels") {
+        let id = search::repository_id(target.query.as_deref()).ok();
+        return id.and_then(owner_of).map(|o| o.to_ascii_lowercase()).into_iter().collect();
+    }
     if target.segment(0) == Some("search") {
         // Confined searches only reach this point: every owner they name is allowed.
         return search::q_parameter(target.query.as_deref())
@@ -401,6 +424,7 @@ mod tests {
             "/search/issues?q=repo:acme/r+is:open",
             "/search/code?q=foo+org:acme",
             "/repositories/7/issues?page=2",
+            "/search/labels?repository_id=7&q=bug",
         ];
         for path in allowed {
             assert_eq!(check(path), Ok(()), "{path}");
@@ -428,6 +452,9 @@ mod tests {
             "/search/issues?q=is:open",
             "/search/issues?q=repo:acme/r+repo:evil/r",
             "/search/issues?q=repo:acme/r&q=org:evil",
+            "/search/labels?repository_id=666&q=repo:acme/r",
+            "/search/labels?q=repo:acme/r",
+            "/search/labels?repository_id=7&repository_id=666&q=bug",
             "/api/v3/repos/evil/r",
             "/api/v3/api/v3/repos/acme/r",
             "http://evil.example/repos/acme/r",
@@ -498,6 +525,8 @@ mod tests {
             "/repos/acme/r/invitations",
             "/repos/acme/r/installation",
             "/repositories/7/hooks",
+            "/user/memberships/orgs/acme",
+            "/user/starred/acme/r",
         ] {
             assert!(matches!(read(sensitive), Err(Refusal::Forbidden(_))), "{sensitive}: {:?}", read(sensitive));
         }

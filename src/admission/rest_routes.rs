@@ -23,6 +23,9 @@
 //! - credential authorizations (`token_last_eight`, `hashed_token`) and OAuth authorizations
 //! - audit logs and their stream keys
 //! - self-hosted runner registration and remove tokens, just-in-time runner configurations
+//! - secret scanning alerts (the secret in clear), patterns, push protection and bypass requests
+//! - code security configurations, draft repository security advisories, SCIM identities, OIDC
+//!   subject claim customization
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -81,6 +84,21 @@ const SENSITIVE_CATEGORIES: &[(&str, &str, &str)] = &[
     ("codespaces", "organization-secrets", "Codespaces secrets"),
     ("codespaces", "repository-secrets", "Codespaces secrets"),
     ("private-registries", "organization-configurations", "private registry credentials"),
+    // Secret scanning alerts carry the leaked secret in clear; custom patterns, push protection
+    // and bypasses describe what is being watched for.
+    ("secret-scanning", "secret-scanning", "secret scanning alerts"),
+    ("secret-scanning", "custom-patterns", "secret scanning configuration"),
+    ("secret-scanning", "push-protection", "secret scanning configuration"),
+    ("secret-scanning", "delegated-bypass", "secret scanning bypass requests"),
+    ("secret-scanning", "alert-dismissal-requests", "secret scanning bypass requests"),
+    ("code-security", "configurations", "code security configuration"),
+    ("enterprise-admin", "code-security-and-analysis", "code security configuration"),
+    // Unpublished advisories describe vulnerabilities not yet fixed.
+    ("security-advisories", "repository-advisories", "draft security advisories"),
+    // Members' identities at the identity provider.
+    ("scim", "scim", "SCIM identities"),
+    ("enterprise-admin", "scim", "SCIM identities"),
+    ("actions", "oidc", "OIDC subject claim configuration"),
     // A hook's `config` carries its secret and URL; deliveries carry the payloads sent.
     ("repos", "webhooks", "webhook configuration"),
     ("orgs", "webhooks", "webhook configuration"),
@@ -573,6 +591,11 @@ mod tests {
             "GET /orgs/acme/invitations",
             "GET /orgs/acme/failed_invitations",
             "GET /orgs/acme/installations",
+            "GET /repos/acme/w/secret-scanning/alerts",
+            "GET /repos/acme/w/secret-scanning/alerts/1/locations",
+            "GET /orgs/acme/secret-scanning/alerts",
+            "GET /orgs/acme/code-security/configurations",
+            "GET /repos/acme/w/security-advisories",
             "GET /repos/acme/w/installation",
             "GET /orgs/acme/personal-access-tokens",
             "GET /orgs/acme/personal-access-token-requests",

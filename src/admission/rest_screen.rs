@@ -13,7 +13,10 @@
 //! 3. a member `repository` that has a `full_name` (search hits, check suites: the whole object goes
 //!    with a foreign repository, or its path, sha or message would leak);
 //! 4. a member `repo` object: a repository, or the compact `{id, name, url}` of events and of
-//!    `pull-request-minimal` (owner from `url`; a `name` "owner/x" must agree).
+//!    `pull-request-minimal` (owner from `url`; a `name` "owner/x" must agree);
+//! 5. its own `url` when it is a repository's API URL (`/repos/{owner}/{repo}/…`): pull requests,
+//!    commits, labels, comments — what a project item's `content` or a commit's associated pull
+//!    requests may carry from another owner.
 //!
 //! Objects without markers (users and organizations: public profiles) are walked, not judged; a kept
 //! object is walked too (a repository's `parent`, `source`, `template_repository` may be foreign).
@@ -150,8 +153,14 @@ fn marked_owner(fields: &Map<String, Value>) -> Option<Option<&str>> {
             return Some(full_name_owner(full_name));
         }
     }
-    match fields.get("repo") {
-        Some(Value::Object(repo)) => Some(repo_owner(repo)),
+    if let Some(Value::Object(repo)) = fields.get("repo") {
+        return Some(repo_owner(repo));
+    }
+    // Last, an object's own API `url` under `/repos/{owner}/{repo}/…` (pull requests, commits,
+    // labels, comments: the schemas the description marks url-only); any other `url` (a user's, an
+    // organization's) is not a marker.
+    match fields.get("url") {
+        Some(Value::String(url)) => repos_url_owner(url).map(Some),
         _ => None,
     }
 }
@@ -283,6 +292,22 @@ mod tests {
                 "pull request: a foreign head is nulled as a whole, an allowed base kept",
                 bytes(pull(json!({"label": "evil:f", "ref": "f", "sha": "1", "repo": repo("evil/w")}))),
                 Want::Changed(pull(Value::Null), 1),
+            ),
+            (
+                "project items: a foreign pull request as content is nulled by its own url",
+                bytes(json!([
+                    {"id": 1, "content": {"number": 3, "title": "secret", "url": format!("{}/pulls/3", repo_url("evil"))}},
+                    {"id": 2, "content": {"number": 4, "title": "ours", "url": format!("{}/pulls/4", repo_url("acme"))}},
+                    {"id": 3, "creator": {"login": "evil", "url": "https://api.github.com/users/evil"}},
+                ])),
+                Want::Changed(
+                    json!([
+                        {"id": 1, "content": null},
+                        {"id": 2, "content": {"number": 4, "title": "ours", "url": format!("{}/pulls/4", repo_url("acme"))}},
+                        {"id": 3, "creator": {"login": "evil", "url": "https://api.github.com/users/evil"}},
+                    ]),
+                    1,
+                ),
             ),
             (
                 "pull request from a deleted fork: no head.repo, no marker",

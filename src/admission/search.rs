@@ -42,6 +42,21 @@ pub fn confine(query: &str, allowed: impl Fn(&str) -> bool) -> Result<BTreeSet<S
 }
 
 /// The single `q` value of a raw URL query string (form-urlencoded, `&`-separated, `+` is space).
+/// The one `repository_id` parameter of a label search (`/search/labels`), a repository id.
+pub fn repository_id(query_string: Option<&str>) -> Result<u64, SearchRefusal> {
+    let query = query_string.unwrap_or_default();
+    if query.contains(';') {
+        return Err(SearchRefusal::QParameter("`;` in the query string".into()));
+    }
+    let mut ids = url::form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name == "repository_id");
+    let id = ids.next().ok_or_else(|| SearchRefusal::QParameter("a label search needs `repository_id`".into()))?;
+    if ids.next().is_some() {
+        return Err(SearchRefusal::QParameter("`repository_id` is sent more than once".into()));
+    }
+    let valid = !id.1.is_empty() && !id.1.starts_with('0') && id.1.bytes().all(|b| b.is_ascii_digit());
+    id.1.parse().ok().filter(|_| valid).ok_or_else(|| SearchRefusal::QParameter("`repository_id` is not an id".into()))
+}
+
 pub fn q_parameter(query_string: Option<&str>) -> Result<String, SearchRefusal> {
     let refuse = |why: &str| SearchRefusal::QParameter(why.to_string());
     let raw = query_string.ok_or_else(|| refuse("the request has no query string"))?;
@@ -402,19 +417,25 @@ impl Reader<'_> {
             "org" | "organization" | "user" | "owner" => false,
             _ => return Ok(Readings::NONE),
         };
-        // Excluding an owner cannot widen a search, but only a negation every reading agrees on counts.
-        if neg.reach == neg.sure && (neg.reach + dashes) % 2 == 1 {
-            return Ok(Readings::NONE);
-        }
+        // Excluding an owner cannot widen a search, but only a negation every reading agrees on
+        // counts — and it is never credited as scope.
+        let negated = neg.reach == neg.sure && (neg.reach + dashes) % 2 == 1;
         // GitHub may ignore a qualifier it cannot read and search everything.
         let owners = scope_owners(repo, value).ok_or_else(|| {
             malformed(format!("`{name}:{value}` must name `owner/repo` or a login, or comma lists of them"))
         })?;
+        // Every owner named, negated or not, must be allowed: GitHub documents `NOT` for words
+        // only, and a reader that ignored it before a qualifier would search that owner.
         for owner in owners {
             if !(self.allowed)(&owner) {
                 return Err(SearchRefusal::NotAllowed(owner));
             }
-            self.owners.insert(owner);
+            if !negated {
+                self.owners.insert(owner);
+            }
+        }
+        if negated {
+            return Ok(Readings::NONE);
         }
         // ...but credit only the spellings GitHub documents.
         let credited = dashes == 0 && matches!(name, "repo" | "org" | "user");
@@ -478,7 +499,9 @@ mod tests {
         ("comma list", "repo:acme/a,acme/b", Confined(&["acme"])),
         ("quoted values", "repo:\"acme/widgets\" label:\"good first issue\"", Confined(&["acme"])),
         ("group of repos", "(repo:acme/a OR repo:acme/b) is:open", Confined(&["acme"])),
-        ("exclusion beside scope", "org:acme -org:evil", Confined(&["acme"])),
+        ("exclusion beside scope: refused, NOT is for words only", "org:acme -org:evil", NotAllowed("evil")),
+        ("exclusion of an allowed owner beside scope", "org:acme -repo:acme/old", Confined(&["acme"])),
+        ("NOT before a qualifier", "org:acme NOT org:evil AKIA", NotAllowed("evil")),
         ("NOT after scope", "org:acme NOT foo", Confined(&["acme"])),
         ("group after scope", "org:acme (foo OR bar)", Confined(&["acme"])),
         ("OR of scopes", "org:acme OR repo:acme/x", Confined(&["acme"])),
@@ -491,8 +514,9 @@ mod tests {
         ("empty", "", Unscoped),
         ("blank", "  \t ", Unscoped),
         ("private", "is:private", Unscoped),
-        ("exclusion only", "-org:openclaw is:private", Unscoped),
-        ("excluded repo and secret", "-repo:openclaw/chi AWS_SECRET_ACCESS_KEY", Unscoped),
+        ("exclusion only", "-org:openclaw is:private", NotAllowed("openclaw")),
+        ("exclusion of an allowed owner only", "-org:acme is:private", Unscoped),
+        ("excluded repo and secret", "-repo:openclaw/chi AWS_SECRET_ACCESS_KEY", NotAllowed("openclaw")),
         ("NOT scope", "NOT org:acme", Unscoped),
         ("lower-case not", "not org:acme", Unscoped),
         ("OR unscoped branch", "org:acme OR is:private", Unscoped),

@@ -2,7 +2,7 @@
 //! besides its path, and which request headers ghpool forwards with a pool identity.
 //!
 //! Owns: [`check`] (a body on a read, a query string on `/graphql`, JSON-P, `;` separators,
-//! repeated headers that select the answer) and [`POOLED_FORWARD`], the allow-list of headers a
+//! repeated or unreadable headers that select the answer) and [`POOLED_FORWARD`], the allow-list of headers a
 //! pooled request keeps. Pure: no I/O.
 //! Must never: let a read through whose meaning to GitHub could differ from ghpool's reading of it
 //! (its cache key, its allowlist check).
@@ -40,6 +40,8 @@ pub enum ShapeError {
     Semicolon,
     #[error("the `{0}` header is sent more than once; send it once")]
     RepeatedHeader(&'static str),
+    #[error("the `{0}` header's value is not visible ASCII")]
+    OpaqueHeader(&'static str),
 }
 
 /// What [`check`] needs to know about a request.
@@ -51,6 +53,8 @@ pub struct Shape<'a> {
     pub has_body: bool,
     /// How many times a header is present.
     pub header_count: &'a dyn Fn(&str) -> usize,
+    /// Whether every value of a header is visible ASCII (what the cache key can read).
+    pub header_readable: &'a dyn Fn(&str) -> bool,
 }
 
 /// Refuse what ghpool could not forward with the meaning it checked.
@@ -72,8 +76,13 @@ pub fn check(shape: &Shape<'_>) -> Result<(), ShapeError> {
             return Err(ShapeError::Callback);
         }
     }
-    match GRAPHQL_VARY.iter().find(|name| (shape.header_count)(name) > 1) {
-        Some(name) => Err(ShapeError::RepeatedHeader(name)),
+    if let Some(name) = GRAPHQL_VARY.iter().find(|name| (shape.header_count)(name) > 1) {
+        return Err(ShapeError::RepeatedHeader(name));
+    }
+    // The key is built from what it can read; a value it cannot would be keyed as absent and
+    // forwarded as sent.
+    match GRAPHQL_VARY.iter().find(|name| !(shape.header_readable)(name)) {
+        Some(name) => Err(ShapeError::OpaqueHeader(name)),
         None => Ok(()),
     }
 }
@@ -83,7 +92,7 @@ mod tests {
     use super::*;
 
     fn shape<'a>(method: &'a str, query: Option<&'a str>, counts: &'a dyn Fn(&str) -> usize) -> Shape<'a> {
-        Shape { method, graphql: false, query, has_body: false, header_count: counts }
+        Shape { method, graphql: false, query, has_body: false, header_count: counts, header_readable: &|_| true }
     }
 
     /// Issue #20 (5, 8): each refusal, and what stays allowed.
@@ -108,5 +117,8 @@ mod tests {
         assert_eq!(check(&graphql), Err(ShapeError::QueryOnGraphql));
         let graphql = Shape { graphql: true, ..shape("POST", None, &once) };
         assert_eq!(check(&graphql), Ok(()));
+        let opaque = |h: &str| h != "accept";
+        let opaque = Shape { header_readable: &opaque, ..shape("GET", None, &once) };
+        assert_eq!(check(&opaque), Err(ShapeError::OpaqueHeader("accept")));
     }
 }

@@ -37,6 +37,7 @@ impl Ghpool {
         {
             let headers = &req.headers;
             let header_count = |name: &str| headers.get_all(name).iter().count();
+            let header_readable = |name: &str| headers.get_all(name).iter().all(|v| v.to_str().is_ok());
             let has_body = headers.contains_key("transfer-encoding")
                 || headers.get("content-length").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
             let shape = shape::Shape {
@@ -45,6 +46,7 @@ impl Ghpool {
                 query: target.query.as_deref(),
                 has_body,
                 header_count: &header_count,
+                header_readable: &header_readable,
             };
             shape::check(&shape).map_err(|e| Refusal::BadRequest(e.to_string()))?;
         }

@@ -25,6 +25,9 @@ impl Ghpool {
     /// The answer's status line and headers: budgets learned, failover decided, bodies to hold.
     pub(super) fn take_answer_header(&self, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
+        // A previous attempt's answer (failed over) leaves nothing behind for this one.
+        ctx.body = None;
+        ctx.rest_screened = false;
         if resp.status.as_u16() != 200 {
             ctx.repo_json = false;
         }

@@ -613,7 +613,11 @@ fn commit(owner: &str, name: &str, number: u64) -> Value {
         "__typename": "PullRequestCommit",
         "commit": {
             "__typename": "Commit", "oid": format!("{number:040x}"),
-            "statusCheckRollup": { "__typename": "StatusCheckRollup", "state": "SUCCESS", "contexts": { "__connection": [check] } },
+            "statusCheckRollup": {
+                "__typename": "StatusCheckRollup", "state": "SUCCESS", "contexts": { "__connection": [check] },
+                // As on GitHub, the rollup names its commit (ghpool judges it by that commit's repository).
+                "commit": { "__typename": "Commit", "oid": format!("{number:040x}") },
+            },
         },
     })
 }

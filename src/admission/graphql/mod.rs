@@ -22,6 +22,7 @@ mod plan;
 mod probe;
 pub mod schema;
 pub mod screen;
+mod sensitive;
 pub mod sniff;
 
 pub use limits::{LimitError, Limits};
@@ -61,6 +62,8 @@ pub enum GraphqlError {
     Search(String),
     #[error("ghpool: `{field}` reads `{ty}`, which ghpool cannot tie to an allowed owner; it is not served through the pool")]
     Unowned { field: String, ty: String },
+    #[error("ghpool: `{ty}.{field}` answers with {why}; it is never served with a pool identity")]
+    Sensitive { ty: String, field: String, why: &'static str },
 }
 
 impl GraphqlError {
@@ -71,7 +74,8 @@ impl GraphqlError {
             | GraphqlError::OwnerNotAllowed(_)
             | GraphqlError::OwnerNotDeterminable(_)
             | GraphqlError::Search(_)
-            | GraphqlError::Unowned { .. } => 403,
+            | GraphqlError::Unowned { .. }
+            | GraphqlError::Sensitive { .. } => 403,
             _ => 400,
         }
     }
@@ -207,6 +211,9 @@ pub fn analyze(
         ast::OperationType::Subscription => return Err(GraphqlError::Subscription),
     };
     let operation_name = operation.name.as_ref().map(|n| n.to_string());
+    if kind == OperationKind::Query {
+        sensitive::check(&executable, schema)?;
+    }
     let screened = kind == OperationKind::Query && scope.screens;
     // The plan adds its probe spreads to a copy (nodes are shared until changed).
     let mut planned = executable.clone().into_inner();

@@ -12,7 +12,11 @@
 //! - any object with an argument-free `owner` field whose every possible type has an owner (`Gist`,
 //!   `ProjectV2`, `Project`): that owner's;
 //! - any object with an argument-free non-null `organization` field (`Team`, org audit entries):
-//!   that organization's.
+//!   that organization's;
+//! - any other object with an argument-free, single-valued field leading to an owned object that
+//!   contains it — not a person acting on it (`author`, `user`, `actor`, …) — is that container's:
+//!   a discussion comment its `discussion`'s, a project item its `project`'s, a project field value
+//!   its `item`'s, an issue contribution its `issue`'s.
 //!
 //! Every other object type is *contained*: it has no owner of its own and is only served below an
 //! object that was checked (or below a root field that is scoped by construction).
@@ -194,6 +198,70 @@ fn container_field<'s>(schema: &'s Schema, ty: &str, field: &str) -> Option<(&'s
     Some((definition.ty.inner_named_type(), definition.ty.is_non_null()))
 }
 
+/// Fields that name a person or an account acting on an object, never what contains it (a comment
+/// in acme's discussion by alice is acme's), and an edge's `node`.
+const PEOPLE: &[&str] = &[
+    "actor",
+    "assignee",
+    "author",
+    "creator",
+    "editor",
+    "enterprise",
+    "follower",
+    "invitee",
+    "inviter",
+    "member",
+    "sponsor",
+    "sponsorable",
+    "sponsorEntity",
+    "user",
+    "viewer",
+    "deletedBy",
+    "mergedBy",
+    "lastEditedBy",
+    "requestedReviewer",
+    "dismissedBy",
+    "committer",
+    "enqueuer",
+    "approver",
+    "subject",
+    // A connection's edge wraps its node, which is judged itself wherever it is selected.
+    "node",
+];
+
+/// The field through which an object with no `repository`, `owner` or `organization` of its own is
+/// contained in an owned object (a discussion comment in its `discussion`, a project item in its
+/// `project`, a project field value in its `item`, an issue contribution in its `issue`): the
+/// argument-free, single-valued, non-person field whose every possible type is owned, non-null ones
+/// first, then by name (deterministic).
+fn container<'s>(schema: &'s Schema, ty: &str, owned: &impl Fn(&Name) -> bool) -> Option<(&'s str, &'s Name, bool)> {
+    let object = schema.get_object(ty)?;
+    let mut candidates: Vec<(&str, &Name, bool)> = object
+        .fields
+        .iter()
+        .filter(|(name, _)| !PEOPLE.contains(&name.as_str()) && !name.starts_with("viewer"))
+        .filter(|(_, f)| f.arguments.is_empty() && !f.ty.is_list())
+        .map(|(name, f)| (name.as_str(), f.ty.inner_named_type(), f.ty.is_non_null()))
+        // An account is an owner only through `owner` and `organization`: any other field leading
+        // to one names someone related to the object (a claimant, a sender), not its container.
+        .filter(|(_, target, _)| owned(target) && !possible_accounts(schema, target))
+        .collect();
+    candidates.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+    candidates.into_iter().next()
+}
+
+/// Whether a value of type `target` can be a `User` or an `Organization`.
+fn possible_accounts(schema: &Schema, target: &Name) -> bool {
+    let account = |name: &Name| schema.is_subtype("RepositoryOwner", name) || name == "RepositoryOwner";
+    match schema.types.get(target) {
+        Some(ExtendedType::Union(u)) => u.members.iter().any(|m| account(&m.name)),
+        Some(ExtendedType::Interface(_)) => {
+            account(target) || schema.implementers_map().get(target).is_some_and(|i| i.objects.iter().any(account))
+        }
+        _ => account(target),
+    }
+}
+
 fn via(field: &str, target: &Name, non_null: bool) -> OwnerPath {
     let suffix = if non_null { "_nn" } else { "" };
     OwnerPath::Via {
@@ -241,6 +309,8 @@ fn owner_paths(schema: &Schema, possible: &HashMap<Name, Vec<Name>>) -> HashMap<
                 if target == "Organization" {
                     added.push((name.clone(), via("organization", target, true)));
                 }
+            } else if let Some((field, target, non_null)) = container(schema, name, &owned) {
+                added.push((name.clone(), via(field, target, non_null)));
             }
         }
         if added.is_empty() {
@@ -269,7 +339,21 @@ mod tests {
             };
             assert_eq!(field.as_str(), "repository", "{owned_by_repository}");
         }
-        for (ty, field) in [("Gist", "owner"), ("ProjectV2", "owner"), ("Team", "organization")] {
+        // Contained in an owned object, through the field that contains it (red team, issue #20).
+        let containers = [
+            ("Gist", "owner"),
+            ("ProjectV2", "owner"),
+            ("Team", "organization"),
+            ("ProjectV2Item", "project"),
+            // Its `field` (a configuration of the same project) contains it as well as its `item`.
+            ("ProjectV2ItemFieldTextValue", "field"),
+            ("DiscussionComment", "discussion"),
+            ("CreatedIssueContribution", "issue"),
+            ("CreatedPullRequestContribution", "pullRequest"),
+        ];
+        // A person related to an object does not contain it.
+        assert_eq!(s.owner_path("Mannequin"), None);
+        for (ty, field) in containers {
             assert!(
                 matches!(s.owner_path(ty), Some(OwnerPath::Via { field: f, .. }) if f == field),
                 "{ty}: {:?}",
@@ -277,8 +361,7 @@ mod tests {
             );
         }
         // Contained: no owner of their own.
-        for contained in ["PageInfo", "IssueConnection", "CrossReferencedEvent", "Reaction", "Enterprise", "RateLimit"]
-        {
+        for contained in ["PageInfo", "IssueConnection", "Enterprise", "RateLimit", "ReactingUserEdge"] {
             assert_eq!(s.owner_path(contained), None, "{contained}");
         }
         // `User.repository(name:)` takes an argument: it names another repository.

@@ -248,7 +248,9 @@ fn probes_follow_the_type_of_every_selection() {
     // Unanchored abstract sets drop contained objects.
     let doc = probed(r#"{ node(id: "x") { id } }"#);
     assert!(doc.contains("fragment ghpool_Node_01 on Node { ghpool_t: __typename ghpool_u: __typename"), "{doc}");
-    assert!(doc.len() < 20_000, "the Node probe is {} bytes", doc.len());
+    // One fragment per document, however many `node` fields spread it; it names every concrete
+    // `Node` type that has an owner (about 250 in GitHub's schema).
+    assert!(doc.len() < 48_000, "the Node probe is {} bytes", doc.len());
     // Nothing to probe: the document goes as the client wrote it.
     assert_eq!(query("{ rateLimit { cost } }").unwrap().probed, None);
     assert_eq!(query(r#"{ user(login: "acme") { login name } }"#).unwrap().probed, None);
@@ -342,4 +344,44 @@ fn a_fragment_bomb_is_refused_at_once_20() {
     let err = query(&doc).unwrap_err();
     assert!(err.to_string().contains("fields once fragments are expanded"), "{err}");
     let _ = Map::<String, Value>::new();
+}
+
+/// Red team of issue #20: objects with no `repository` of their own, contained in another owner's
+/// project or discussion, reached from an allowed owner — probed through their container and
+/// withheld when it is another owner's.
+#[test]
+fn contained_objects_are_judged_by_their_container_20() {
+    let doc = probed(
+        r#"{ repository(owner: "acme", name: "w") { issue(number: 1) { projectItems(first: 20) { nodes {
+           fieldValues(first: 50) { nodes { ... on ProjectV2ItemFieldTextValue { text } } } } } } } }"#,
+    );
+    assert!(doc.contains("fragment ghpool_ProjectV2Item_00 on ProjectV2Item"), "{doc}");
+    assert!(doc.contains("on ProjectV2ItemFieldTextValue"), "{doc}");
+    let doc = probed(r#"{ user(login: "acme") { repositoryDiscussionComments(first: 5) { nodes { body } } } }"#);
+    assert!(doc.contains("ghpool_discussion_Discussion"), "{doc}");
+    let evil_discussion = json!({"ghpool_t": "Discussion", "ghpool_repository_Repository_nn": repo("evil/secret")});
+    let answer = json!({"data": {"user": {"ghpool_t": "User", "ghpool_l": "acme", "repositoryDiscussionComments": {"nodes": [
+        {"ghpool_t": "DiscussionComment", "body": "SECRET", "ghpool_discussion_Discussion": evil_discussion},
+    ]}}}});
+    let (screened, withheld) = screen_answer(answer);
+    assert_eq!(withheld, 1, "{screened}");
+    assert!(!screened.to_string().contains("SECRET"), "{screened}");
+}
+
+/// Red team of issue #20: fields answering with credentials or security configuration are refused
+/// on allowed owners too, however they are reached.
+#[test]
+fn sensitive_fields_are_refused_20() {
+    for doc in [
+        r#"{ organization(login: "acme") { auditLog(first: 10) { totalCount } } }"#,
+        r#"{ organization(login: "acme") { samlIdentityProvider { id } } }"#,
+        r#"{ repository(owner: "acme", name: "w") { deployKeys(first: 5) { nodes { key } } } }"#,
+        r#"{ repository(owner: "acme", name: "w") { tempCloneToken } }"#,
+        r#"query { repositoryOwner(login: "acme") { ... on Organization { ...F } } } fragment F on Organization { ipAllowListEntries(first: 1) { totalCount } }"#,
+    ] {
+        let err = query(doc).unwrap_err();
+        assert_eq!(err.status(), 403, "{doc}: {err}");
+        assert!(matches!(err, GraphqlError::Sensitive { .. }), "{doc}: {err}");
+    }
+    assert!(query(r#"{ repository(owner: "acme", name: "w") { name deleteBranchOnMerge } }"#).is_ok());
 }
