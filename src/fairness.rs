@@ -69,6 +69,9 @@ pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<
     }
 }
 
+/// The bucket new clients share while every tracked client still owes (see `Fairness::take`).
+const OVERFLOW: &str = "overflow";
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -110,11 +113,15 @@ impl Fairness {
     /// Charge one upstream request to `client`, or say how long until it may send one.
     pub fn take(&self, client: &str, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut client = client;
         if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
+            // Forget the clients whose buckets have refilled: they owe nothing.
             let (per_second, burst) = (self.per_second, self.burst);
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
             if buckets.len() >= MAX_CLIENTS {
-                buckets.clear();
+                // Every client still owes: newcomers share one bucket rather than reset everyone's
+                // (many source addresses must not buy a fresh share each).
+                client = OVERFLOW;
             }
         }
         let bucket =
@@ -174,6 +181,21 @@ mod tests {
         assert!(f.take("greedy", t0 + Duration::from_millis(1100)).is_ok(), "one a second comes back");
         let usage = f.usage();
         assert_eq!(usage["greedy"], ClientUsage { upstream_requests: 4, refused: 1 });
+    }
+
+    /// Red team of issue #20: a client with many addresses cannot reset everyone's buckets by
+    /// filling the table; newcomers share one bucket while every tracked client still owes.
+    #[test]
+    fn a_full_table_shares_one_bucket_among_newcomers_20() {
+        let f = Fairness::new(ClientKey::Address, 60, 1);
+        let t0 = Instant::now();
+        for i in 0..MAX_CLIENTS {
+            assert!(f.take(&format!("address:{i}"), t0).is_ok());
+        }
+        assert!(f.take("address:0", t0).is_err(), "a tracked client keeps its debt");
+        assert!(f.take("address:new-1", t0).is_ok(), "the first newcomer takes the shared bucket");
+        assert!(f.take("address:new-2", t0).is_err(), "the next shares it");
+        assert!(f.take("address:0", t0).is_err(), "nobody was reset");
     }
 
     #[test]
