@@ -408,6 +408,17 @@ fn commit_mutation(bytes: usize) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// `POST /graphql` of `body` with the client's own token.
+fn post_with_token(gp: &Ghpool, body: &[u8]) -> reqwest::blocking::Response {
+    client()
+        .post(gp.url("/graphql"))
+        .header("authorization", format!("bearer {CLIENT_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .expect("ghpool answers")
+}
+
 /// Issue #19: a mutation of several megabytes reaches GitHub whole, with the client's token.
 #[test]
 fn a_large_mutation_passes_through_byte_for_byte_19() {
@@ -415,13 +426,7 @@ fn a_large_mutation_passes_through_byte_for_byte_19() {
     let fake = world();
     let gp = start(&fake, &[]);
     let body = commit_mutation(4 << 20);
-    let resp = client()
-        .post(gp.url("/graphql"))
-        .header("authorization", format!("bearer {CLIENT_TOKEN}"))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .unwrap();
+    let resp = post_with_token(&gp, &body);
     assert_eq!(resp.status(), 200);
     let answer: Value = resp.json().unwrap();
     assert!(answer["data"]["createCommitOnBranch"]["commit"]["oid"].is_string(), "{answer}");
@@ -485,16 +490,7 @@ fn memory_stays_flat_across_large_mutations_19() {
     let fake = world();
     let gp = start(&fake, &[]);
     let body = commit_mutation(4 << 20);
-    let send = || {
-        let resp = client()
-            .post(gp.url("/graphql"))
-            .header("authorization", format!("token {CLIENT_TOKEN}"))
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-    };
+    let send = || assert_eq!(post_with_token(&gp, &body).status(), 200);
     for _ in 0..3 {
         send();
     }
