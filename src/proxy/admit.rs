@@ -59,18 +59,21 @@ impl Ghpool {
                 screens: self.allowlist.screens(),
                 unscoped_roots: self.allowlist.graphql_unscoped_fields(),
             };
-            let request = graphql::parse_request(&body, self.graphql.schema, &self.graphql.limits, &scope).map_err(
-                |e| match e.status() {
-                    403 => Refusal::Forbidden(e.to_string()),
-                    _ => Refusal::BadRequest(e.to_string()),
-                },
-            )?;
-            if body.len() > RETRY_BUFFER {
-                match request.kind {
-                    graphql::OperationKind::Query => return Err(Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE)),
-                    // Sent by ghpool itself (`proxy::large`): Pingora could not replay it.
-                    graphql::OperationKind::Mutation => ctx.large_body = Some(Bytes::from(std::mem::take(&mut body))),
-                }
+            let (schema, limits) = (self.graphql.schema, &self.graphql.limits);
+            let large = body.len() > RETRY_BUFFER;
+            let request = match large {
+                false => graphql::parse_request(&body, schema, limits, &scope),
+                // Too large to be a query; read without copying its variables.
+                true => graphql::parse_large_request(&body, schema, limits, &scope),
+            };
+            let request = request.map_err(|e| match e.status() {
+                403 => Refusal::Forbidden(e.to_string()),
+                413 => Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE),
+                _ => Refusal::BadRequest(e.to_string()),
+            })?;
+            if large {
+                // Sent by ghpool itself (`proxy::large`): Pingora could not replay it.
+                ctx.large_body = Some(Bytes::from(std::mem::take(&mut body)));
             }
             ctx.graphql = Some(request);
         }

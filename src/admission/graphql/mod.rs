@@ -62,6 +62,8 @@ pub enum GraphqlError {
     Search(String),
     #[error("ghpool: `{field}` reads `{ty}`, which ghpool cannot tie to an allowed owner; it is not served through the pool")]
     Unowned { field: String, ty: String },
+    #[error("a pooled GraphQL query's body is {0} bytes; it is held whole to be sent again on failover and is part of its cache key, so ghpool takes at most 64 KiB (only mutations, sent with your own token, may be larger)")]
+    QueryTooLarge(usize),
     #[error("ghpool: `{ty}.{field}` answers with {why}; it is never served with a pool identity")]
     Sensitive { ty: String, field: String, why: &'static str },
 }
@@ -76,6 +78,7 @@ impl GraphqlError {
             | GraphqlError::Search(_)
             | GraphqlError::Unowned { .. }
             | GraphqlError::Sensitive { .. } => 403,
+            GraphqlError::QueryTooLarge(_) => 413,
             _ => 400,
         }
     }
@@ -164,13 +167,81 @@ pub fn parse_request(
         },
         Some(_) => return Err(GraphqlError::Json),
     };
-    let operation_name = match body.operation_name {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(GraphqlError::Json),
-    };
+    let operation_name = operation_name(body.operation_name)?;
     analyze(&document, operation_name.as_deref(), &variables, schema, limits, scope)
+}
+
+fn operation_name(value: Option<Value>) -> Result<Option<String>, GraphqlError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(GraphqlError::Json),
+    }
+}
+
+/// A body too large to be a pooled query, read without copying its variables: only their names
+/// are kept (for the audit), the values — files committed through `createCommitOnBranch` — stay
+/// in the body that is sent as it is. A query is refused ([`GraphqlError::QueryTooLarge`]); a
+/// mutation is analyzed as usual, without variables (ghpool reads none of a mutation's inputs).
+pub fn parse_large_request(
+    body: &[u8],
+    schema: &GithubSchema,
+    limits: &Limits,
+    scope: &Scope,
+) -> Result<GraphqlRequest, GraphqlError> {
+    let large: LargeBody = serde_json::from_slice(body).map_err(|_| GraphqlError::Json)?;
+    let Some(Value::String(document)) = large.query else { return Err(GraphqlError::NoQuery) };
+    let operation_name = operation_name(large.operation_name)?;
+    if sniff::operation_kind(&document, operation_name.as_deref(), limits) != Some(OperationKind::Mutation) {
+        return Err(GraphqlError::QueryTooLarge(body.len()));
+    }
+    let mut request = analyze(&document, operation_name.as_deref(), &Map::new(), schema, limits, scope)?;
+    request.variable_names = large.variables.map(|names| names.0).unwrap_or_default();
+    Ok(request)
+}
+
+#[derive(Deserialize)]
+struct LargeBody {
+    query: Option<Value>,
+    #[serde(default)]
+    variables: Option<VariableNames>,
+    #[serde(rename = "operationName", default)]
+    operation_name: Option<Value>,
+}
+
+/// The top-level names of a `variables` object (GraphQL names only, at most 32), its values skipped
+/// unread; also of variables sent as a JSON-encoded string.
+struct VariableNames(Vec<String>);
+
+impl<'de> Deserialize<'de> for VariableNames {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = VariableNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a variables object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VariableNames, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if is_name(&name) && names.len() < 32 {
+                        names.push(name);
+                    }
+                }
+                Ok(VariableNames(names))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<VariableNames, E> {
+                let mut de = serde_json::Deserializer::from_str(text);
+                serde::Deserializer::deserialize_map(&mut de, Names).map_err(E::custom)
+            }
+            fn visit_unit<E>(self) -> Result<VariableNames, E> {
+                Ok(VariableNames(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(Names)
+    }
 }
 
 /// Bound, parse, validate and plan a document for the operation `operation_name` selects.

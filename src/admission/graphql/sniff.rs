@@ -2,7 +2,8 @@
 //! large to read before knowing whether it needs the client's token (a pooled query is bounded; a
 //! mutation, sent with the client's token, may be large).
 //!
-//! Owns: [`sniff_kind`]. Pure, linear in the prefix, bounded by the document limits.
+//! Owns: [`sniff_kind`] and [`operation_kind`]. Pure, linear in their input, bounded by the
+//! document limits.
 //! Must never: decide anything but which refusal a tokenless oversized body gets; anything it
 //! cannot tell is `None`.
 
@@ -41,6 +42,32 @@ pub fn sniff_kind(prefix: &[u8], limits: &Limits) -> Option<OperationKind> {
         return None;
     }
     match first {
+        ast::OperationType::Query => Some(OperationKind::Query),
+        ast::OperationType::Mutation => Some(OperationKind::Mutation),
+        ast::OperationType::Subscription => None,
+    }
+}
+
+/// The kind of the operation `operation_name` selects in `document` (the only one when `None`), or
+/// `None` when the document does not parse within the limits or names no such operation.
+pub fn operation_kind(document: &str, operation_name: Option<&str>, limits: &Limits) -> Option<OperationKind> {
+    if document.len() > limits.document {
+        return None;
+    }
+    let mut parser = Parser::new().recursion_limit(limits.nesting).token_limit(limits.tokens);
+    let ast = parser.parse_ast(document, "request.graphql").ok()?;
+    let mut operations = ast.definitions.iter().filter_map(|d| match d {
+        ast::Definition::OperationDefinition(op) => Some(op),
+        _ => None,
+    });
+    let operation = match operation_name {
+        Some(name) => operations.find(|op| op.name.as_ref().is_some_and(|n| n == name))?,
+        None => {
+            let only = operations.next()?;
+            operations.next().is_none().then_some(only)?
+        }
+    };
+    match operation.operation_type {
         ast::OperationType::Query => Some(OperationKind::Query),
         ast::OperationType::Mutation => Some(OperationKind::Mutation),
         ast::OperationType::Subscription => None,

@@ -385,3 +385,31 @@ fn sensitive_fields_are_refused_20() {
     }
     assert!(query(r#"{ repository(owner: "acme", name: "w") { name deleteBranchOnMerge } }"#).is_ok());
 }
+
+/// Issue #19: a large mutation is analyzed without its variables' values (only their names are
+/// kept, for the audit); a large query is refused as such.
+#[test]
+fn large_bodies_are_read_without_their_variables_19() {
+    let big = "A".repeat(200_000);
+    let mutation = json!({
+        "query": "mutation C($input: CreateCommitOnBranchInput!, $n: Int) { createCommitOnBranch(input: $input) { commit { oid history(first: $n) { totalCount } } } }",
+        "variables": {"input": {"fileChanges": {"additions": [{"path": "a", "contents": big}]}}, "n": 1, "bad name": 2},
+    });
+    let body = mutation.to_string();
+    let request = parse_large_request(body.as_bytes(), GithubSchema::github(), &Limits::default(), &scope()).unwrap();
+    assert_eq!(request.kind, OperationKind::Mutation);
+    assert_eq!(request.variable_names, vec!["input".to_string(), "n".to_string()]);
+    assert!(request.variables.is_empty());
+    // Variables sent as a JSON-encoded string, as GitHub also accepts.
+    let encoded = json!({"query": mutation["query"], "variables": mutation["variables"].to_string()}).to_string();
+    let request = parse_large_request(encoded.as_bytes(), GithubSchema::github(), &Limits::default(), &scope());
+    assert_eq!(request.unwrap().variable_names, vec!["input".to_string(), "n".to_string()]);
+    let query = json!({"query": "query Q($x: String!) { repository(owner: \"acme\", name: $x) { id } }", "variables": {"x": big}});
+    let err = parse_large_request(query.to_string().as_bytes(), GithubSchema::github(), &Limits::default(), &scope());
+    assert_eq!(err.unwrap_err().status(), 413);
+    // Two operations, the mutation selected.
+    let both = json!({"query": "query A { rateLimit { cost } } mutation B { addStar(input: {starrableId: \"x\"}) { clientMutationId } }", "operationName": "B", "variables": {"pad": big}});
+    let request =
+        parse_large_request(both.to_string().as_bytes(), GithubSchema::github(), &Limits::default(), &scope());
+    assert_eq!(request.unwrap().kind, OperationKind::Mutation);
+}
