@@ -18,10 +18,7 @@ use crate::respond::Refusal;
 /// Hosts an absolute-form request line may name: GitHub's API hosts and the configured upstream.
 const GITHUB_API_HOSTS: &[&str] = &["api.github.com", "api.github.localhost"];
 
-/// Owner-free endpoints that reveal nothing about the pool identity (a prefix also covers what is
-/// below it: `/licenses` covers `/licenses/mit`).
-pub const DEFAULT_PUBLIC_PATHS: &[&str] =
-    &["/", "/meta", "/emojis", "/licenses", "/gitignore/templates", "/octocat", "/zen", "/versions"];
+pub use crate::config::DEFAULT_PUBLIC_PATHS;
 
 /// Characters escaped when a decoded segment is re-encoded for upstream.
 const SEGMENT: &AsciiSet = &CONTROLS

@@ -105,7 +105,7 @@ impl AppClient {
     }
 
     async fn get(&self, path: &str) -> Result<ApiAnswer, AppError> {
-        let jwt = self.key.jwt(crate::pool::now_epoch())?;
+        let jwt = self.key.jwt(crate::clock::now_epoch())?;
         Ok(get_json(&self.client, &self.upstream, path, Some(jwt.expose()), CALL_TIMEOUT).await?)
     }
 
@@ -159,7 +159,7 @@ impl AppClient {
     /// A fresh installation token (scoped to the configured repositories).
     pub async fn mint(&self, installation_id: u64) -> Result<Minted, AppError> {
         let what = format!("POST /app/installations/{installation_id}/access_tokens");
-        let jwt = self.key.jwt(crate::pool::now_epoch())?;
+        let jwt = self.key.jwt(crate::clock::now_epoch())?;
         let body = match self.config.repositories.is_empty() {
             true => json!({}),
             false => json!({ "repositories": self.config.repositories }),

@@ -40,7 +40,13 @@ const DEFAULT_TTL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
 const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(600);
-const DEFAULT_MAX_IN_FLIGHT: u64 = crate::pool::DEFAULT_MAX_IN_FLIGHT;
+/// GitHub allows 100 concurrent requests per user; stay well below by default.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 50;
+
+/// Owner-free endpoints that reveal nothing about the pool identity (a prefix also covers what is
+/// below it: `/licenses` covers `/licenses/mit`).
+pub const DEFAULT_PUBLIC_PATHS: &[&str] =
+    &["/", "/meta", "/emojis", "/licenses", "/gitignore/templates", "/octocat", "/zen", "/versions"];
 const PAT_PREFIX: &str = "GHPOOL_PAT_";
 
 /// Which owners pooled reads may touch.
@@ -85,10 +91,33 @@ pub struct PoolConfig {
     pub refresh: Duration,
 }
 
+/// How clients are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKey {
+    /// `X-Ghpool-Client` (declared by the client: for cooperating clients only), falling back to a
+    /// verified token's digest, then the address.
+    Header,
+    /// A digest of the client's `Authorization` once GitHub has accepted it, else the address.
+    Token,
+    /// The source IP address.
+    Address,
+}
+
+impl ClientKey {
+    pub fn parse(text: &str) -> Option<ClientKey> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "header" => Some(ClientKey::Header),
+            "token" => Some(ClientKey::Token),
+            "address" => Some(ClientKey::Address),
+            _ => None,
+        }
+    }
+}
+
 /// Each client's share of the requests that cost pool budget.
 #[derive(Debug, Clone)]
 pub struct FairnessConfig {
-    pub client_key: crate::fairness::ClientKey,
+    pub client_key: ClientKey,
     /// Upstream-costing requests a minute per client; 0 turns the limit off.
     pub per_client_per_minute: u64,
     pub burst: u64,

@@ -18,28 +18,7 @@ use serde::Serialize;
 const MAX_CLIENTS: usize = 10_000;
 const MAX_HEADER_CHARS: usize = 64;
 
-/// How clients are told apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKey {
-    /// `X-Ghpool-Client` (declared by the client: for cooperating clients only), falling back to a
-    /// verified token's digest, then the address.
-    Header,
-    /// A digest of the client's `Authorization` once GitHub has accepted it, else the address.
-    Token,
-    /// The source IP address.
-    Address,
-}
-
-impl ClientKey {
-    pub fn parse(text: &str) -> Option<ClientKey> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "header" => Some(ClientKey::Header),
-            "token" => Some(ClientKey::Token),
-            "address" => Some(ClientKey::Address),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::ClientKey;
 
 /// The name a client goes by in buckets, `/stats` and metric labels.
 /// `authorization` is the client's token only when GitHub has accepted it before (see

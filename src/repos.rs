@@ -164,6 +164,16 @@ impl RepoOwners {
     }
 }
 
+/// What the cache's invalidation needs to know of repositories (it never reaches this module).
+impl crate::cache::invalidate::RepoNames for RepoOwners {
+    fn full_name(&self, id: u64) -> Option<String> {
+        RepoOwners::full_name(self, id)
+    }
+    fn id_of(&self, full_name: &str) -> Option<u64> {
+        RepoOwners::id_of(self, full_name)
+    }
+}
+
 /// Whose credential asks GitHub for a repository's owner.
 pub enum Resolver<'a> {
     /// A pool identity: for a pooled read, which is charged to its client first.

@@ -96,19 +96,6 @@ impl Refusal {
     }
 }
 
-impl From<crate::pool::PickError> for Refusal {
-    fn from(e: crate::pool::PickError) -> Refusal {
-        match e {
-            crate::pool::PickError::Exhausted { resource, reset } => {
-                let now = crate::pool::now_epoch();
-                Refusal::Exhausted { resource, retry_after_secs: retry_after(reset, now), reset }
-            }
-            crate::pool::PickError::NoneUsable => Refusal::NoIdentity,
-            crate::pool::PickError::Busy => Refusal::Busy,
-        }
-    }
-}
-
 /// Seconds from `now` until `reset`, at least 1 (a `Retry-After: 0` invites a tight loop).
 pub fn retry_after(reset: u64, now: u64) -> u64 {
     Duration::from_secs(reset.saturating_sub(now)).as_secs().max(1)

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use crate::pool::{parse_headers, RateLimit};
+use crate::ratelimit::{parse_headers, RateLimit};
 
 use url::Url;
 

@@ -25,15 +25,6 @@ pub trait RepoNames {
     fn id_of(&self, full_name: &str) -> Option<u64>;
 }
 
-impl RepoNames for crate::repos::RepoOwners {
-    fn full_name(&self, id: u64) -> Option<String> {
-        crate::repos::RepoOwners::full_name(self, id)
-    }
-    fn id_of(&self, full_name: &str) -> Option<u64> {
-        crate::repos::RepoOwners::id_of(self, full_name)
-    }
-}
-
 /// The repository a REST path belongs to, as `owner/name`, when it does.
 fn rest_repo(target: &Target, names: &dyn RepoNames) -> Option<String> {
     match (target.segment(0), target.segment(1), target.segment(2)) {

@@ -135,9 +135,9 @@ pub(super) fn pick_fairness(
         (None, Some(t)) => ("fairness.client_key", t.clone()),
         (None, None) => ("fairness.client_key", "token".to_string()),
     };
-    let client_key = crate::fairness::ClientKey::parse(&text).unwrap_or_else(|| {
+    let client_key = crate::config::ClientKey::parse(&text).unwrap_or_else(|| {
         issues.push(issue(key, format!("`{text}` is not one of header, token, address")));
-        crate::fairness::ClientKey::Token
+        crate::config::ClientKey::Token
     });
     let per_minute = pick_count(env, "GHPOOL_FAIRNESS_PER_MINUTE", raw.per_client_per_minute, issues);
     let burst = match pick_count(env, "GHPOOL_FAIRNESS_BURST", raw.burst, issues) {
@@ -210,7 +210,7 @@ pub(super) fn pick_public_url(
 pub(super) fn pick_access(raw: &RawAccess, issues: &mut Vec<ConfigIssue>) -> AccessConfig {
     let public_paths = match &raw.public_paths {
         Some(paths) => paths.clone(),
-        None => crate::access::DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(),
+        None => crate::config::DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(),
     };
     for path in &public_paths {
         if !path.starts_with('/') || path.contains("//") || path.contains("..") {

@@ -1,30 +1,11 @@
 //! Rate-limit budgets as GitHub reports them in `x-ratelimit-*` headers, one per resource bucket.
 //!
-//! Owns: parsing those headers and deciding what a budget is worth *now* (a passed reset restores
+//! Owns: deciding what a budget is worth *now* (the headers are parsed by `ratelimit`) (a passed reset restores
 //! it). Must never: know about identities or tokens.
 
 use std::collections::HashMap;
 
-/// One response's `x-ratelimit-*` headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub limit: u64,
-    pub remaining: u64,
-    pub used: u64,
-    /// UTC epoch seconds.
-    pub reset: u64,
-}
-
-/// The headers as a lookup: a closure so this module needs no HTTP types.
-pub fn parse_headers<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<(String, RateLimit)> {
-    let num = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
-    let limit = num("x-ratelimit-limit")?;
-    let remaining = num("x-ratelimit-remaining")?;
-    let reset = num("x-ratelimit-reset")?;
-    let used = num("x-ratelimit-used").unwrap_or(limit.saturating_sub(remaining));
-    let resource = get("x-ratelimit-resource").map(str::trim).filter(|r| !r.is_empty()).unwrap_or("core");
-    Some((resource.to_ascii_lowercase(), RateLimit { limit, remaining, used, reset }))
-}
+use crate::ratelimit::RateLimit;
 
 /// What GitHub grants before we have seen a header: the documented defaults for a user token.
 /// Optimistic on purpose: the first answer replaces it.
@@ -114,6 +95,7 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::parse_headers;
 
     fn headers(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<&'static str> {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)

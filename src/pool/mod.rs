@@ -17,9 +17,10 @@ mod verdict;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-pub use budget::{assumed_limit, parse_headers, Budgets, RateLimit};
+pub use crate::ratelimit::{parse_headers, RateLimit};
+pub use budget::{assumed_limit, Budgets};
 pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Login, LoginError};
 pub use identity::{Identity, Lease, State};
 pub use keeper::Keeper;
@@ -32,16 +33,13 @@ use identity::Account;
 use crate::apps::Installation;
 use crate::secrets::{Secret, SecretRef};
 
-/// GitHub allows 100 concurrent requests per user; stay well below by default.
-pub const DEFAULT_MAX_IN_FLIGHT: u64 = 50;
+pub use crate::config::DEFAULT_MAX_IN_FLIGHT;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub fn now_epoch() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+pub use crate::clock::now_epoch;
 
 /// Why no identity can serve a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +50,24 @@ pub enum PickError {
     NoneUsable,
     #[error("every identity has its maximum of requests in flight")]
     Busy,
+}
+
+/// What a client is told when no identity can serve its request.
+impl From<PickError> for crate::respond::Refusal {
+    fn from(e: PickError) -> crate::respond::Refusal {
+        match e {
+            PickError::Exhausted { resource, reset } => {
+                let now = now_epoch();
+                crate::respond::Refusal::Exhausted {
+                    resource,
+                    retry_after_secs: crate::respond::retry_after(reset, now),
+                    reset,
+                }
+            }
+            PickError::NoneUsable => crate::respond::Refusal::NoIdentity,
+            PickError::Busy => crate::respond::Refusal::Busy,
+        }
+    }
 }
 
 /// A resolved identity, ready to join a pool.

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::Secret;
+use crate::clock::now_epoch;
 
 const DEFAULT_ENDPOINT: &str = "https://secretmanager.googleapis.com";
 const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
@@ -390,10 +391,6 @@ fn reason(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_epoch() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
