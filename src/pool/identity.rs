@@ -76,7 +76,8 @@ impl Identity {
         matches!(*lock(&self.state), State::Ok)
     }
 
-    /// Which token this is: `<id>#<generation>`, stored with cached entries.
+    /// Which token this is: `<id>#<generation>`, stored with cached entries (read back with
+    /// [`tag_identity`]).
     pub fn token_tag(&self) -> String {
         format!("{}#{}", self.id, self.generation.load(Ordering::Relaxed))
     }
@@ -115,4 +116,9 @@ impl Drop for Lease {
         self.identity.account.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.released.notify_waiters();
     }
+}
+
+/// The identity id in a token tag (`<id>#<generation>`, see [`Identity::token_tag`]).
+pub fn tag_identity(tag: &str) -> &str {
+    tag.split_once('#').map_or(tag, |(id, _)| id)
 }

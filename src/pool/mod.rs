@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use crate::ratelimit::{parse_headers, RateLimit};
 pub use budget::{assumed_limit, Budgets};
 pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Login, LoginError};
-pub use identity::{Identity, Lease, State};
+pub use identity::{tag_identity, Identity, Lease, State};
 pub use keeper::Keeper;
 pub use renew::Renewer;
 pub use snapshot::{IdentitySnapshot, ResourceSnapshot};

@@ -141,4 +141,22 @@ impl Ghpool {
     fn upstream(&self) -> &crate::upstream::Upstream {
         self.upstream.upstream()
     }
+
+    /// Charge this request to its client's share, once: before anything it costs GitHub (an owner
+    /// look-up or the request itself).
+    pub(super) fn charge(&self, session: &Session, ctx: &mut RequestCtx) -> std::result::Result<(), Refusal> {
+        if std::mem::replace(&mut ctx.charged, true) {
+            return Ok(());
+        }
+        let req = session.req_header();
+        let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
+        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
+        // Only a token GitHub has accepted names a client: a made-up one per request would not.
+        let authorization = authorization.filter(|a| self.auditor.verified(a));
+        let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
+        self.fairness
+            .take(&client, std::time::Instant::now())
+            .map_err(|wait| Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) })
+    }
 }

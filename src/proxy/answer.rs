@@ -8,7 +8,11 @@ use pingora_core::{Error, ErrorType, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use super::{fail_over, Ghpool, RequestCtx, POOL_DESCRIBING_HEADERS};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{fail_over, Ghpool, RequestCtx, POOL_DESCRIBING_HEADERS, REWRITE_LIMIT};
 use crate::admission::graphql;
 use crate::admission::rest_screen::{self, Screened};
 use crate::cache::invalidate;
@@ -22,6 +26,18 @@ use crate::route::Route;
 pub const SCREENED_HEADER: &str = "x-ghpool-screened";
 
 impl Ghpool {
+    /// Point `Link` and `Location` at ghpool (idempotent: a rewritten value no longer names GitHub).
+    pub(super) fn rewrite_headers(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+        let upstream_base = self.upstream.upstream().base_url();
+        for name in ["link", "location"] {
+            let value = resp.headers.get(name).and_then(|v| v.to_str().ok());
+            if let Some(new) = value.and_then(|v| rewrite::rewrite_header(v, &upstream_base, &ctx.public_base)) {
+                resp.insert_header(name, new)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The answer's status line and headers: budgets learned, failover decided, bodies to hold.
     pub(super) fn take_answer_header(&self, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
         ctx.upstream_status = Some(resp.status.as_u16());
@@ -155,5 +171,37 @@ impl Ghpool {
         let stripped = if pooled { rewrite::strip_permissions(&held) } else { std::borrow::Cow::Borrowed(&held[..]) };
         let upstream_base = self.upstream.upstream().base_url();
         Ok(rewrite::rewrite_body(&stripped, &upstream_base, &ctx.public_base).into_owned())
+    }
+
+    /// A chunk of an answer being held (`ctx.body`): kept until the end, then finished
+    /// ([`Ghpool::finish_answer_body`]); past [`REWRITE_LIMIT`] passed on as it is, or cut when it
+    /// had to be screened.
+    pub(super) fn hold_answer_body(
+        &self,
+        session: &Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        let Some(held) = &mut ctx.body else { return Ok(None) };
+        if let Some(chunk) = body.take() {
+            held.extend_from_slice(&chunk);
+        }
+        if held.len() > REWRITE_LIMIT {
+            if ctx.screened || ctx.rest_screened {
+                // Too big to screen: cut, never passed on unscreened.
+                ctx.body = None;
+                return Error::e_explain(ErrorType::InternalError, "answer too large to screen");
+            }
+            // Too big to hold: let it through as it is, from here on.
+            *body = ctx.body.take().map(Bytes::from);
+            return Ok(None);
+        }
+        if !end_of_stream {
+            return Ok(None);
+        }
+        let held = ctx.body.take().unwrap_or_default();
+        *body = Some(Bytes::from(self.finish_answer_body(session, held, ctx)?));
+        Ok(None)
     }
 }

@@ -4,16 +4,17 @@
 //! ```text
 //! client ─► request_filter ─► request_cache_filter ─► cache_key_callback ─► [cache lookup]
 //!            │ normalize, classify, allowlist          (pooled reads and      │ hit ─► cache_hit_filter
-//!            │ (access, route, graphql, repos)          GraphQL queries)       │        (no-cache, max-age)
+//!            │ (admit: access, admission, route, repos) GraphQL queries)    │        (no-cache, max-age)
 //!            │ admin + refusals answered (admin, respond)                      ▼ miss / expired
 //!            │ client named (fairness), public base (rewrite)           upstream_peer: fairness share,
 //!            ▼                                                          pick identity (pool), wait ≤ cap
-//!                 upstream_request_filter: pool token or the client's; validators only for the
-//!                 identity that fetched the entry; Host, User-Agent, prefix ─────────────► GitHub
+//!                 upstream_request_filter (outgoing): pool token or the client's; header allow-list;
+//!                 validators only for the identity that fetched the entry ───────────────► GitHub
 //! client ◄─ response_filter ◄─ [cache store] ◄─ upstream_response_body_filter ◄─ upstream_response_filter
 //!    X-Ghpool-Cache; writes purge       (cache)   learn repo ids, strip permissions,    budgets; limited or
-//!    what they change (cache)                     rewrite URLs (rewrite)                bad token → fail over
-//! logging: one line per request, audit line per write, metrics, closed entries kept longer
+//!    what they change (cache)                     screen, rewrite URLs (answer)         bad token → fail over
+//! logging (record): one line per request, audit line per write, metrics, closed entries kept longer
+//! large GraphQL mutations are sent by ghpool itself from request_filter (large).
 //! ```
 //! Must never: forward a client's token on a pooled read, or a pool token on a write.
 
@@ -30,12 +31,11 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::access::Allowlist;
 use crate::admin::{self, AdminView};
-use crate::admission::shape::{METHOD_OVERRIDES, POOLED_FORWARD};
-use crate::audit::{AuditEntry, Auditor};
+use crate::audit::Auditor;
 use crate::cache::invalidate::{self, Invalidation};
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
 use crate::metrics::Metrics;
-use crate::pool::Pool;
+use crate::pool::{tag_identity, Pool};
 use crate::repos::RepoOwners;
 use crate::respond::Refusal;
 use crate::rewrite;
@@ -47,6 +47,8 @@ mod answer;
 mod ctx;
 mod io;
 mod large;
+mod outgoing;
+mod record;
 mod retry;
 
 pub use ctx::RequestCtx;
@@ -117,62 +119,7 @@ fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
     e
 }
 
-/// The identity id in a cached entry's `<id>#<generation>` tag.
-fn identity_of(tag: &str) -> &str {
-    tag.split_once('#').map_or(tag, |(id, _)| id)
-}
-
 impl Ghpool {
-    /// Point `Link` and `Location` at ghpool (idempotent: a rewritten value no longer names GitHub).
-    fn rewrite_headers(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
-        let upstream_base = self.upstream.upstream().base_url();
-        for name in ["link", "location"] {
-            let value = resp.headers.get(name).and_then(|v| v.to_str().ok());
-            if let Some(new) = value.and_then(|v| rewrite::rewrite_header(v, &upstream_base, &ctx.public_base)) {
-                resp.insert_header(name, new)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn apply_retry_policy(&self, session: &Session, e: &mut Error, ctx: &mut RequestCtx, client_reused: bool) {
-        let attempt = retry::Attempt {
-            failover: ctx.failover,
-            answer_started: session.response_written().is_some(),
-            pooled: ctx.route.as_ref().is_some_and(Route::is_pooled),
-            idempotent_method: session.req_header().method.is_idempotent(),
-            body_truncated: session.as_ref().retry_buffer_truncated(),
-            connection_error: retry::is_connection_error(e.etype()),
-            reconnected: ctx.reconnected,
-        };
-        match retry::decide(attempt) {
-            retry::Retry::Yes => {
-                ctx.reconnected |= attempt.connection_error && !attempt.failover;
-                e.set_retry(true)
-            }
-            retry::Retry::No => e.set_retry(false),
-            retry::Retry::IfReused => e.retry.decide_reuse(client_reused),
-        }
-    }
-
-    /// Charge this request to its client's share, once: before anything it costs GitHub (an owner
-    /// look-up or the request itself).
-    fn charge(&self, session: &Session, ctx: &mut RequestCtx) -> std::result::Result<(), Refusal> {
-        if std::mem::replace(&mut ctx.charged, true) {
-            return Ok(());
-        }
-        let req = session.req_header();
-        let header = req.headers.get("x-ghpool-client").and_then(|v| v.to_str().ok());
-        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
-        // Only a token GitHub has accepted names a client: a made-up one per request would not.
-        let authorization = authorization.filter(|a| self.auditor.verified(a));
-        let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        let client = crate::fairness::client_name(self.fairness.kind, header, authorization, addr);
-        self.fairness
-            .take(&client, Instant::now())
-            .map_err(|wait| Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) })
-    }
-
     fn invalidate(&self, what: &Invalidation) {
         let removed = self.cache.invalidate(what);
         log::debug!("a write purged {removed} cached entries ({what:?})");
@@ -312,7 +259,7 @@ impl ProxyHttp for Ghpool {
                     return Err(refuse(ctx, refusal));
                 }
                 let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
-                let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| identity_of(tag).to_string());
+                let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| tag_identity(tag).to_string());
                 let owners: Vec<&str> = ctx.owners.iter().map(String::as_str).collect();
                 match self.pool.pick_waiting(resource, &owners, preferred.as_deref(), self.queue_timeout).await {
                     Ok(lease) => ctx.lease = Some(lease),
@@ -357,66 +304,15 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
+    /// Point the request at GitHub with the right credential and only the headers checked
+    /// (`outgoing`).
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let up = self.upstream.upstream();
-        let target = ctx.target.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
-        let uri: http::Uri = up
-            .target(&target.path, target.query.as_deref())
-            .parse()
-            .map_err(|e| Error::because(ErrorType::InternalError, "upstream target", e))?;
-        req.set_uri(uri);
-        req.insert_header("host", up.host_header())?;
-        req.remove_header("proxy-connection");
-        if let Some(probed) = &ctx.probed {
-            req.remove_header("transfer-encoding");
-            req.insert_header("content-length", probed.len().to_string())?;
-            ctx.probe_pending = true;
-        }
-        for name in METHOD_OVERRIDES {
-            req.remove_header(*name);
-        }
-        if let Some(lease) = &ctx.lease {
-            // A pooled request carries only what its cache key and allowlist check account for.
-            let dropped: Vec<http::HeaderName> = req
-                .headers
-                .keys()
-                .filter(|n| n.as_str() != "host" && !POOLED_FORWARD.contains(&n.as_str()))
-                .cloned()
-                .collect();
-            for name in dropped {
-                req.remove_header(&name);
-            }
-            if let Some(token) = lease.identity().token() {
-                req.insert_header("authorization", format!("token {}", token.expose()))?;
-            }
-            // Pingora added the cached entry's validators; GitHub's ETags are token-specific, so
-            // they only help when the identity that fetched the entry asks.
-            let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER).cloned());
-            let tag = fetched_by.as_ref().and_then(|v| v.to_str().ok());
-            if tag.is_some_and(|tag| identity_of(tag) != lease.identity().id()) {
-                req.remove_header("if-none-match");
-                req.remove_header("if-modified-since");
-            }
-            ctx.after_rotation =
-                tag.is_some_and(|tag| identity_of(tag) == lease.identity().id() && tag != lease.identity().token_tag());
-            self.metrics.upstream_request(lease.identity().id(), ctx.resource);
-            log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, lease.identity().id());
-        } else {
-            req.remove_header("proxy-authorization");
-            if ctx.graphql.is_some() {
-                // A mutation's answer is read (did it change anything?): sent uncompressed.
-                req.remove_header("accept-encoding");
-            }
-        }
-        if req.headers.get("user-agent").is_none() {
-            req.insert_header("user-agent", crate::USER_AGENT)?;
-        }
-        Ok(())
+        self.prepare_outgoing(session, req, ctx)
     }
 
     /// Learn the identity's budget from GitHub's answer; hide what describes the pool's token.
@@ -479,26 +375,7 @@ impl ProxyHttp for Ghpool {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        let Some(held) = &mut ctx.body else { return Ok(None) };
-        if let Some(chunk) = body.take() {
-            held.extend_from_slice(&chunk);
-        }
-        if held.len() > REWRITE_LIMIT {
-            if ctx.screened || ctx.rest_screened {
-                // Too big to screen: cut, never passed on unscreened.
-                ctx.body = None;
-                return Error::e_explain(ErrorType::InternalError, "answer too large to screen");
-            }
-            // Too big to hold: let it through as it is, from here on.
-            *body = ctx.body.take().map(Bytes::from);
-            return Ok(None);
-        }
-        if !end_of_stream {
-            return Ok(None);
-        }
-        let held = ctx.body.take().unwrap_or_default();
-        *body = Some(Bytes::from(self.finish_answer_body(session, held, ctx)?));
-        Ok(None)
+        self.hold_answer_body(session, body, end_of_stream, ctx)
     }
 
     /// Whether a failed attempt goes upstream again: `retry::decide` (failover, one reconnect for
@@ -557,39 +434,6 @@ impl ProxyHttp for Ghpool {
 
     /// One line per request for operators, and the request metrics.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let route = ctx.route.as_ref().map_or("refused", Route::label);
-        let elapsed = ctx.started.elapsed();
-        self.metrics.request_done(route, status, elapsed);
-        if matches!(ctx.route, Some(Route::Admin(_))) {
-            return;
-        }
-        let req = session.req_header();
-        let path = ctx.target.as_ref().map_or("-", |t| t.path.as_str());
-        if let Some(Route::Passthrough { credential, .. }) = &ctx.route {
-            let login = self.auditor.login_for(credential).await;
-            let graphql =
-                ctx.graphql.as_ref().map(|g| (g.kind.as_str(), g.operation_name.as_deref(), &g.variable_names[..]));
-            let method = req.method.as_str();
-            self.auditor.record(&AuditEntry { login: &login, method, path, graphql, status, duration: elapsed });
-        }
-        let identity = ctx.lease.as_ref().map_or("-", |l| l.identity().id());
-        let upstream = ctx.upstream_status.map_or("-".to_string(), |s| s.to_string());
-        log::info!(
-            "{} {} route={route} identity={identity} status={status} upstream={upstream} {}ms",
-            req.method,
-            path,
-            elapsed.as_millis()
-        );
-        // A mutation whose answer could not be read is taken to have changed something.
-        if let Some(what) = ctx.invalidation.take() {
-            self.invalidate(&what);
-        }
-        // The lease ends here, not when the context is dropped later.
-        ctx.lease = None;
-        // The entry is stored by now: a closed issue or pull request keeps longer.
-        if let (true, Some((key, writes)), Some(200)) = (ctx.closed, &ctx.cache_key, ctx.upstream_status) {
-            self.cache.mark_closed(key, *writes);
-        }
+        self.record(session, ctx).await
     }
 }

@@ -4,7 +4,11 @@
 //! Must never: send a request again once any part of an answer has reached the client, or repeat a
 //! write whose first attempt may have reached GitHub.
 
-use pingora_core::ErrorType;
+use pingora_core::{Error, ErrorType};
+use pingora_proxy::Session;
+
+use super::{Ghpool, RequestCtx};
+use crate::route::Route;
 
 /// What is known about a failed attempt.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,6 +70,35 @@ pub fn is_connection_error(etype: &ErrorType) -> bool {
             | ErrorType::ReadError
             | ErrorType::WriteError
     )
+}
+
+impl Ghpool {
+    /// Apply [`decide`] to a failed attempt.
+    pub(super) fn apply_retry_policy(
+        &self,
+        session: &Session,
+        e: &mut Error,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) {
+        let attempt = Attempt {
+            failover: ctx.failover,
+            answer_started: session.response_written().is_some(),
+            pooled: ctx.route.as_ref().is_some_and(Route::is_pooled),
+            idempotent_method: session.req_header().method.is_idempotent(),
+            body_truncated: session.as_ref().retry_buffer_truncated(),
+            connection_error: is_connection_error(e.etype()),
+            reconnected: ctx.reconnected,
+        };
+        match decide(attempt) {
+            Retry::Yes => {
+                ctx.reconnected |= attempt.connection_error && !attempt.failover;
+                e.set_retry(true)
+            }
+            Retry::No => e.set_retry(false),
+            Retry::IfReused => e.retry.decide_reuse(client_reused),
+        }
+    }
 }
 
 #[cfg(test)]
