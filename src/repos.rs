@@ -1,23 +1,17 @@
 //! Repository ids → owners, for `/repositories/{id}/…` paths (GitHub's own pagination links use
-//! them): learned from the repository JSON that passes through, and for an unknown id resolved with
-//! one pooled `GET /repositories/{id}` before the allowlist decides.
+//! them): learned from the repository JSON that passes through, and from the look-ups the proxy
+//! makes for an unknown id (`proxy::lookup`) before the allowlist decides.
 //!
-//! Owns: the bounded, expiring id → owner map, the ids the pool could not see, and the resolution
-//! call. Must never: allow anything itself (that is `access`), or spend the pool's budget for a write.
+//! Owns: the bounded, expiring id → owner and id ↔ name maps, and the ids the pool could not see.
+//! Pure state: no I/O, no identities. Must never: allow anything itself (that is `access`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::pool::Pool;
-use crate::respond::Refusal;
-use crate::route::ClientCredential;
-use crate::upstream::{get_json, Upstream};
-
 /// Repositories are rarely transferred; an hour bounds how long a transfer goes unnoticed.
 const TTL: Duration = Duration::from_secs(3600);
 const CAPACITY: usize = 100_000;
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an id the pool cannot see is answered 404 without asking GitHub again.
 const MISSING_TTL: Duration = Duration::from_secs(300);
 
@@ -90,69 +84,25 @@ impl RepoOwners {
         }
     }
 
-    /// Ask GitHub who owns repository `id`: with a pool identity for a pooled read, with the
-    /// client's own token for a write. An id GitHub does not show is remembered for a while, so
-    /// asking again costs nothing.
-    pub async fn resolve(
-        &self,
-        id: u64,
-        resolver: Resolver<'_>,
-        client: &reqwest::Client,
-        upstream: &Upstream,
-    ) -> Result<String, Refusal> {
-        if self.recently_missing(id, &resolver) {
-            return Err(Refusal::NotFound);
+    /// Learn the owner (and name) of repository `id` from GitHub's answer for it; its owner,
+    /// lower-cased, or None when the answer names none.
+    pub fn learn_repository(&self, id: u64, repository: &serde_json::Value) -> Option<String> {
+        let owner = repository.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str())?;
+        self.learn(id, owner);
+        if let Some(full_name) = repository.get("full_name").and_then(|n| n.as_str()) {
+            self.learn_name(id, full_name);
         }
-        let lease = match resolver {
-            Resolver::Pool(pool) => Some(pool.pick("core")?),
-            Resolver::Client(_) => None,
-        };
-        let authorization = match (&lease, &resolver) {
-            (Some(lease), _) => lease.identity().token().map(|t| format!("token {}", t.expose())),
-            (None, Resolver::Client(credential)) => Some(credential.0.expose().to_string()),
-            (None, Resolver::Pool(_)) => None,
-        };
-        let path = format!("/repositories/{id}");
-        let answer = get_json(client, upstream, &path, authorization.as_deref(), RESOLVE_TIMEOUT)
-            .await
-            .map_err(|e| Refusal::BadGateway(e.to_string()))?;
-        if let (Some(lease), Resolver::Pool(pool)) = (&lease, &resolver) {
-            pool.observe(lease.identity(), answer.rate.clone(), answer.status);
-        }
-        match answer.status {
-            200 => {
-                let owner = answer.body.get("owner").and_then(|o| o.get("login")).and_then(|l| l.as_str());
-                let owner = owner.ok_or_else(|| Refusal::BadGateway("repository without owner".into()))?;
-                self.learn(id, owner);
-                if let Some(full_name) = answer.body.get("full_name").and_then(|n| n.as_str()) {
-                    self.learn_name(id, full_name);
-                }
-                log::info!("repository {id} belongs to `{owner}`");
-                Ok(owner.to_ascii_lowercase())
-            }
-            404 => {
-                if matches!(resolver, Resolver::Pool(_)) {
-                    self.remember_missing(id);
-                }
-                Err(Refusal::NotFound)
-            }
-            401 if matches!(resolver, Resolver::Client(_)) => Err(Refusal::Unauthenticated),
-            403 if matches!(resolver, Resolver::Client(_)) => Err(Refusal::NotFound),
-            status => Err(Refusal::BadGateway(format!("GitHub answered {status} for {path}"))),
-        }
+        Some(owner.to_ascii_lowercase())
     }
 
-    /// A pooled look-up of `id` failed a moment ago (only the pool's view is remembered: a
-    /// client's token may see what the pool does not).
-    fn recently_missing(&self, id: u64, resolver: &Resolver<'_>) -> bool {
-        if !matches!(resolver, Resolver::Pool(_)) {
-            return false;
-        }
+    /// A pooled look-up of `id` found nothing a moment ago (only the pool's view is remembered:
+    /// a client's token may see what the pool does not).
+    pub fn recently_missing(&self, id: u64) -> bool {
         let missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
         missing.get(&id).is_some_and(|at| at.elapsed() < MISSING_TTL)
     }
 
-    fn remember_missing(&self, id: u64) {
+    pub fn remember_missing(&self, id: u64) {
         let mut missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
         if missing.len() >= CAPACITY {
             missing.retain(|_, at| at.elapsed() < MISSING_TTL);
@@ -172,14 +122,6 @@ impl crate::cache::invalidate::RepoNames for RepoOwners {
     fn id_of(&self, full_name: &str) -> Option<u64> {
         RepoOwners::id_of(self, full_name)
     }
-}
-
-/// Whose credential asks GitHub for a repository's owner.
-pub enum Resolver<'a> {
-    /// A pool identity: for a pooled read, which is charged to its client first.
-    Pool(&'a Pool),
-    /// The client's own token: for a write, which must not spend the pool's budget.
-    Client(&'a ClientCredential),
 }
 
 #[cfg(test)]

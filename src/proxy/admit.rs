@@ -7,10 +7,10 @@ use bytes::Bytes;
 use pingora_proxy::Session;
 
 use super::io::{declared_length, read_body, Read, RETRY_BUFFER};
+use super::lookup::Asker;
 use super::{Ghpool, RequestCtx};
 use crate::access::{normalize, Target, Verdict};
 use crate::admission::{graphql, shape};
-use crate::repos::Resolver;
 use crate::respond::Refusal;
 use crate::route::{classify, is_graphql, Route, Write};
 
@@ -84,8 +84,7 @@ impl Ghpool {
                 if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_rest(&target, owner_of)? {
                     // The look-up costs the pool a request: charged to the client first.
                     self.charge(session, ctx)?;
-                    let owner =
-                        self.repos.resolve(id, Resolver::Pool(&self.pool), &self.client, self.upstream()).await?;
+                    let owner = self.owner_of_repository(id, Asker::Pool).await?;
                     self.allowlist.check_resolved(&owner)?;
                 }
                 ctx.owners = crate::access::rest_read_owners(&target, |id| self.repos.get(id));
@@ -93,8 +92,7 @@ impl Ghpool {
             (Route::Passthrough { write: Write::Rest, credential }, _) => {
                 if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_write(&method, &target, owner_of)? {
                     // A write names its repository with the client's own token, never the pool's.
-                    let resolver = Resolver::Client(credential);
-                    let owner = self.repos.resolve(id, resolver, &self.client, self.upstream()).await?;
+                    let owner = self.owner_of_repository(id, Asker::Client(credential)).await?;
                     self.allowlist.check_resolved(&owner)?;
                 }
             }
@@ -136,10 +134,6 @@ impl Ghpool {
                 _ => Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE),
             }),
         }
-    }
-
-    fn upstream(&self) -> &crate::upstream::Upstream {
-        self.upstream.upstream()
     }
 
     /// Charge this request to its client's share, once: before anything it costs GitHub (an owner

@@ -47,6 +47,7 @@ mod answer;
 mod ctx;
 mod io;
 mod large;
+mod lookup;
 mod outgoing;
 mod record;
 mod retry;
