@@ -79,7 +79,7 @@ fn cache_key(c: &mut Criterion) {
         b.iter(|| key::graphql_key(black_box(&query.normalized), &query.variables, None, headers))
     });
     let primary = format!("http://ghpool:8080\n{}", key::rest_key(&target.path, target.query.as_deref(), headers));
-    let tags: BTreeSet<String> = BTreeSet::from(["repo:acme/widgets".to_string()]);
+    let tags = BTreeSet::from([invalidate::Tag::Repo("acme/widgets".to_string())]);
     group.bench_function("Cache::key (same key again, as a hit)", |b| {
         b.iter(|| cache.key(black_box(&primary), tags.clone()))
     });

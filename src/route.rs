@@ -6,6 +6,8 @@
 
 use crate::access::Target;
 use crate::admission::graphql::{GraphqlRequest, OperationKind};
+pub use crate::admission::target::Resource;
+use crate::admission::target::Shape;
 use crate::respond::Refusal;
 use crate::secrets::Secret;
 
@@ -50,7 +52,7 @@ pub enum Route {
     Admin(AdminPath),
     /// A REST read served with a pool identity, charged to `resource`.
     PooledRead {
-        resource: &'static str,
+        resource: Resource,
     },
     /// A GraphQL query served with a pool identity, charged to `graphql`.
     GraphqlQuery {
@@ -81,10 +83,10 @@ impl Route {
     }
 
     /// The rate-limit resource a pooled route is charged to.
-    pub fn resource(&self) -> Option<&'static str> {
+    pub fn resource(&self) -> Option<Resource> {
         match self {
-            Route::PooledRead { resource } => Some(resource),
-            Route::GraphqlQuery { .. } => Some("graphql"),
+            Route::PooledRead { resource } => Some(*resource),
+            Route::GraphqlQuery { .. } => Some(Resource::Graphql),
             _ => None,
         }
     }
@@ -93,16 +95,6 @@ impl Route {
 /// Is this the GraphQL endpoint (after normalization, `/api/graphql` is `/graphql`)?
 pub fn is_graphql(target: &Target) -> bool {
     target.path == "/graphql"
-}
-
-/// Which rate-limit bucket GitHub charges a request to.
-pub fn resource_for(target: &Target) -> &'static str {
-    match (target.segment(0), target.segment(1)) {
-        (Some("graphql"), None) => "graphql",
-        (Some("search"), Some("code")) => "code_search",
-        (Some("search"), _) => "search",
-        _ => "core",
-    }
 }
 
 /// The client's credential, required for every write: `token X`, `Bearer X`, Basic — any scheme
@@ -142,7 +134,7 @@ pub fn classify(
         };
     }
     match method {
-        "GET" | "HEAD" => Ok(Route::PooledRead { resource: resource_for(target) }),
+        "GET" | "HEAD" => Ok(Route::PooledRead { resource: Shape::of(target).resource() }),
         "POST" | "PATCH" | "PUT" | "DELETE" => {
             Ok(Route::Passthrough { credential: credential(authorization)?, write: Write::Rest })
         }
@@ -182,7 +174,7 @@ mod tests {
     #[test]
     fn graphql_queries_are_pooled_and_mutations_need_a_token() {
         assert_eq!(graphql("{ rateLimit { limit } }", None).unwrap().label(), "graphql_query");
-        assert_eq!(graphql("{ rateLimit { limit } }", None).unwrap().resource(), Some("graphql"));
+        assert_eq!(graphql("{ rateLimit { limit } }", None).unwrap().resource(), Some(Resource::Graphql));
         let mutation = r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#;
         assert_eq!(graphql(mutation, None).unwrap_err().status(), 401);
         let m = graphql(r#"mutation M { addStar(input: {starrableId: "x"}) { clientMutationId } }"#, Some("bearer t"))
@@ -218,14 +210,5 @@ mod tests {
             let got = route(method, path, *auth).map(|r| r.label()).map_err(|e| e.status());
             assert_eq!(&got, want, "{method} {path}");
         }
-    }
-
-    #[test]
-    fn resources() {
-        let res = |p: &str| resource_for(&normalize(p, "h").unwrap());
-        assert_eq!(res("/repos/o/r"), "core");
-        assert_eq!(res("/search/issues"), "search");
-        assert_eq!(res("/search/code"), "code_search");
-        assert_eq!(res("/graphql"), "graphql");
     }
 }

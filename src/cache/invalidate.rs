@@ -11,11 +11,37 @@ use std::collections::BTreeSet;
 
 use crate::access::Target;
 use crate::admission::graphql::Reads;
+use crate::admission::target::Shape;
+
+/// What a cached entry is about, and what a write purges.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tag {
+    /// Repository `owner/name` (lower-cased).
+    Repo(String),
+    /// A repository read by id whose name is not known yet.
+    RepoId(u64),
+    /// An owner's owner-level reads (`/orgs/o`, `/users/o`, GraphQL `organization`, …).
+    Owner(String),
+    Search,
+    Graphql,
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tag::Repo(full_name) => write!(f, "repo:{full_name}"),
+            Tag::RepoId(id) => write!(f, "repoid:{id}"),
+            Tag::Owner(owner) => write!(f, "owner:{owner}"),
+            Tag::Search => f.write_str("search"),
+            Tag::Graphql => f.write_str("graphql"),
+        }
+    }
+}
 
 /// What a successful write purges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
-    Tags(BTreeSet<String>),
+    Tags(BTreeSet<Tag>),
     Everything,
 }
 
@@ -26,29 +52,27 @@ pub trait RepoNames {
 }
 
 /// The repository a REST path belongs to, as `owner/name`, when it does.
-fn rest_repo(target: &Target, names: &dyn RepoNames) -> Option<String> {
-    match (target.segment(0), target.segment(1), target.segment(2)) {
-        (Some("repos"), Some(owner), Some(name)) => Some(format!("{owner}/{name}").to_ascii_lowercase()),
-        (Some("repositories"), Some(id), _) => id.parse().ok().and_then(|id| names.full_name(id)),
+fn rest_repo(shape: &Shape, names: &dyn RepoNames) -> Option<String> {
+    match shape {
+        Shape::Repo { owner, name, .. } => Some(format!("{owner}/{name}").to_ascii_lowercase()),
+        Shape::RepoId { id, .. } => names.full_name(*id),
         _ => None,
     }
 }
 
 /// The tags of a cached REST read.
-pub fn rest_tags(target: &Target, names: &dyn RepoNames) -> BTreeSet<String> {
-    let mut tags = BTreeSet::new();
-    if let Some(repo) = rest_repo(target, names) {
-        tags.insert(format!("repo:{repo}"));
-    }
-    match (target.segment(0), target.segment(1)) {
-        (Some("repositories"), Some(id)) => {
-            tags.insert(format!("repoid:{id}"));
+pub fn rest_tags(target: &Target, names: &dyn RepoNames) -> BTreeSet<Tag> {
+    let shape = Shape::of(target);
+    let mut tags: BTreeSet<Tag> = rest_repo(&shape, names).map(Tag::Repo).into_iter().collect();
+    match shape {
+        Shape::RepoId { id, .. } => {
+            tags.insert(Tag::RepoId(id));
         }
-        (Some("orgs" | "users"), Some(owner)) => {
-            tags.insert(format!("owner:{}", owner.to_ascii_lowercase()));
+        Shape::Account { login } => {
+            tags.insert(Tag::Owner(login.to_ascii_lowercase()));
         }
-        (Some("search"), _) => {
-            tags.insert("search".to_string());
+        Shape::Search { .. } => {
+            tags.insert(Tag::Search);
         }
         _ => {}
     }
@@ -57,36 +81,35 @@ pub fn rest_tags(target: &Target, names: &dyn RepoNames) -> BTreeSet<String> {
 
 /// The tags of a cached GraphQL query: its repositories, and the owners it reads other than
 /// through one of those repositories.
-pub fn graphql_tags(reads: &Reads) -> BTreeSet<String> {
+pub fn graphql_tags(reads: &Reads) -> BTreeSet<Tag> {
     let repo_owners: BTreeSet<&str> = reads.repos.iter().filter_map(|r| r.split('/').next()).collect();
-    let mut tags: BTreeSet<String> = reads.repos.iter().map(|r| format!("repo:{r}")).collect();
-    tags.extend(reads.owners.iter().filter(|o| !repo_owners.contains(o.as_str())).map(|o| format!("owner:{o}")));
-    tags.insert("graphql".to_string());
+    let mut tags: BTreeSet<Tag> = reads.repos.iter().map(|r| Tag::Repo(r.clone())).collect();
+    tags.extend(reads.owners.iter().filter(|o| !repo_owners.contains(o.as_str())).map(|o| Tag::Owner(o.clone())));
+    tags.insert(Tag::Graphql);
     tags
 }
 
 /// The tags a write to repository `owner/name` purges: the repository by name and by id, its
 /// owner's owner-level reads, and searches.
-fn repo_write(full_name: &str, names: &dyn RepoNames) -> BTreeSet<String> {
+fn repo_write(full_name: &str, names: &dyn RepoNames) -> BTreeSet<Tag> {
     let owner = full_name.split('/').next().unwrap_or("");
-    let mut tags = BTreeSet::from([format!("repo:{full_name}"), format!("owner:{owner}"), "search".to_string()]);
+    let mut tags = BTreeSet::from([Tag::Repo(full_name.to_string()), Tag::Owner(owner.to_string()), Tag::Search]);
     if let Some(id) = names.id_of(full_name) {
-        tags.insert(format!("repoid:{id}"));
+        tags.insert(Tag::RepoId(id));
     }
     tags
 }
 
 /// What a successful REST write to `target` purges.
 pub fn for_rest_write(target: &Target, names: &dyn RepoNames) -> Invalidation {
-    if let Some(repo) = rest_repo(target, names) {
+    let shape = Shape::of(target);
+    if let Some(repo) = rest_repo(&shape, names) {
         return Invalidation::Tags(repo_write(&repo, names));
     }
-    match (target.segment(0), target.segment(1)) {
+    match shape {
         // A repository by id whose name ghpool never saw: it may be cached only under its id.
-        (Some("repositories"), Some(id)) => Invalidation::Tags(BTreeSet::from([format!("repoid:{id}")])),
-        (Some("orgs" | "users"), Some(owner)) => {
-            Invalidation::Tags(BTreeSet::from([format!("owner:{}", owner.to_ascii_lowercase())]))
-        }
+        Shape::RepoId { id, .. } => Invalidation::Tags(BTreeSet::from([Tag::RepoId(id)])),
+        Shape::Account { login } => Invalidation::Tags(BTreeSet::from([Tag::Owner(login.to_ascii_lowercase())])),
         _ => Invalidation::Everything,
     }
 }
@@ -109,8 +132,8 @@ pub fn for_mutation(reads: &Reads, names: &dyn RepoNames) -> Invalidation {
     if reads.repos.is_empty() && reads.owners.is_empty() {
         return Invalidation::Everything;
     }
-    let mut tags: BTreeSet<String> = reads.repos.iter().flat_map(|r| repo_write(r, names)).collect();
-    tags.extend(reads.owners.iter().map(|o| format!("owner:{o}")));
+    let mut tags: BTreeSet<Tag> = reads.repos.iter().flat_map(|r| repo_write(r, names)).collect();
+    tags.extend(reads.owners.iter().map(|o| Tag::Owner(o.clone())));
     Invalidation::Tags(tags)
 }
 
@@ -145,30 +168,43 @@ mod tests {
         normalize(path, "h").unwrap()
     }
 
+    /// Tags as they are written (`repo:acme/w`), for tables that read like the index.
     fn set(tags: &[&str]) -> BTreeSet<String> {
         tags.iter().map(|s| s.to_string()).collect()
     }
 
+    fn shown(tags: BTreeSet<Tag>) -> BTreeSet<String> {
+        tags.iter().map(Tag::to_string).collect()
+    }
+
+    /// An invalidation as it is written: the tags it purges, or `*` for everything.
+    fn purged(what: Invalidation) -> BTreeSet<String> {
+        match what {
+            Invalidation::Tags(tags) => shown(tags),
+            Invalidation::Everything => set(&["*"]),
+        }
+    }
+
     #[test]
     fn reads_are_tagged_by_repository_and_owner() {
-        assert_eq!(rest_tags(&t("/repos/Acme/W/issues/1"), &Known), set(&["repo:acme/w"]));
-        assert_eq!(rest_tags(&t("/repositories/7/issues"), &Known), set(&["repo:acme/w", "repoid:7"]));
-        assert_eq!(rest_tags(&t("/repositories/8/issues"), &Known), set(&["repoid:8"]));
-        assert_eq!(rest_tags(&t("/orgs/Acme/repos"), &Known), set(&["owner:acme"]));
+        assert_eq!(shown(rest_tags(&t("/repos/Acme/W/issues/1"), &Known)), set(&["repo:acme/w"]));
+        assert_eq!(shown(rest_tags(&t("/repositories/7/issues"), &Known)), set(&["repo:acme/w", "repoid:7"]));
+        assert_eq!(shown(rest_tags(&t("/repositories/8/issues"), &Known)), set(&["repoid:8"]));
+        assert_eq!(shown(rest_tags(&t("/orgs/Acme/repos"), &Known)), set(&["owner:acme"]));
         let reads = Reads { owners: set(&["acme", "octo"]), repos: set(&["acme/w"]) };
-        assert_eq!(graphql_tags(&reads), set(&["repo:acme/w", "owner:octo", "graphql"]));
+        assert_eq!(shown(graphql_tags(&reads)), set(&["repo:acme/w", "owner:octo", "graphql"]));
     }
 
     #[test]
     fn writes_purge_what_they_can_change() {
         let repo = set(&["repo:acme/w", "repoid:7", "owner:acme", "search"]);
-        assert_eq!(for_rest_write(&t("/repos/acme/w/issues"), &Known), Invalidation::Tags(repo.clone()));
-        assert_eq!(for_rest_write(&t("/repositories/7/issues/1"), &Known), Invalidation::Tags(repo.clone()));
-        assert_eq!(for_rest_write(&t("/repositories/9"), &Known), Invalidation::Tags(set(&["repoid:9"])));
-        assert_eq!(for_rest_write(&t("/orgs/acme/teams"), &Known), Invalidation::Tags(set(&["owner:acme"])));
-        assert_eq!(for_rest_write(&t("/user/repos"), &Known), Invalidation::Everything);
+        assert_eq!(purged(for_rest_write(&t("/repos/acme/w/issues"), &Known)), repo.clone());
+        assert_eq!(purged(for_rest_write(&t("/repositories/7/issues/1"), &Known)), repo.clone());
+        assert_eq!(purged(for_rest_write(&t("/repositories/9"), &Known)), set(&["repoid:9"]));
+        assert_eq!(purged(for_rest_write(&t("/orgs/acme/teams"), &Known)), set(&["owner:acme"]));
+        assert_eq!(purged(for_rest_write(&t("/user/repos"), &Known)), set(&["*"]));
         let mutation = Reads { owners: set(&["acme"]), repos: set(&["acme/w"]) };
-        assert_eq!(for_mutation(&mutation, &Known), Invalidation::Tags(repo));
-        assert_eq!(for_mutation(&Reads::default(), &Known), Invalidation::Everything);
+        assert_eq!(purged(for_mutation(&mutation, &Known)), repo);
+        assert_eq!(purged(for_mutation(&Reads::default(), &Known)), set(&["*"]));
     }
 }

@@ -23,7 +23,7 @@ use pingora_http::ResponseHeader;
 use serde::Serialize;
 
 use crate::config::CacheConfig;
-use invalidate::Invalidation;
+use invalidate::{Invalidation, Tag};
 use storage::{MemoryStorage, StorageStats};
 
 /// Keys remembered per tag for invalidation, in all. Past this the index is dropped along with
@@ -121,7 +121,7 @@ struct Index {
     /// Part of every key: bumping it makes every entry unreachable at once (purge everything).
     epoch: u64,
     /// tag → hashes of the keys of the entries carrying it.
-    by_tag: HashMap<String, HashSet<HashBinary>>,
+    by_tag: HashMap<Tag, HashSet<HashBinary>>,
     size: usize,
 }
 
@@ -160,7 +160,7 @@ impl Cache {
     /// the write from the state before it. Such an entry is revalidated by the next read (a free
     /// 304 when the write did not change it), and so is one a read after the write waited for
     /// through the cache lock.
-    pub fn key(&self, primary: &str, tags: BTreeSet<String>) -> (CacheKey, HashBinary, u64) {
+    pub fn key(&self, primary: &str, tags: BTreeSet<Tag>) -> (CacheKey, HashBinary, u64) {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         if index.size >= INDEX_CAPACITY {
             let epoch = index.epoch + 1;
@@ -402,7 +402,12 @@ mod tests {
         use pingora_cache::Storage;
         let c = cache_with(&[], 0);
         let span = pingora_cache::trace::Span::inactive().handle();
-        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let tag = |t: &str| match t.split_once(':') {
+            Some(("repo", r)) => Tag::Repo(r.to_string()),
+            Some(("owner", o)) => Tag::Owner(o.to_string()),
+            _ => Tag::Graphql,
+        };
+        let tags = |t: &[&str]| t.iter().map(|s| tag(s)).collect::<BTreeSet<_>>();
         let store = |path: &str, tag: &str| {
             let (key, _, _) = c.key(path, tags(&[tag]));
             let meta = c.meta_for(false, path, &resp(200, &[])).unwrap();

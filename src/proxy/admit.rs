@@ -9,7 +9,8 @@ use pingora_proxy::Session;
 use super::io::{declared_length, read_body, Read, RETRY_BUFFER};
 use super::lookup::Asker;
 use super::{Ghpool, RequestCtx};
-use crate::access::{normalize, Target, Verdict};
+use crate::access::{normalize, Verdict};
+use crate::admission::target::Shape;
 use crate::admission::{graphql, shape};
 use crate::respond::Refusal;
 use crate::route::{classify, is_graphql, Route, Write};
@@ -17,11 +18,6 @@ use crate::route::{classify, is_graphql, Route, Write};
 const QUERY_TOO_LARGE: &str = "a pooled GraphQL query is held whole to be sent again on failover and is part of \
     its cache key; only mutations, sent with your own token, may be larger";
 const MUTATION_TOO_LARGE: &str = "GraphQL mutation bodies are limited by `[graphql] max_mutation_body`";
-
-/// A pooled read whose answer is a repository object: `/repos/{o}/{r}` or `/repositories/{id}`.
-fn answers_with_repository(target: &Target) -> bool {
-    matches!((target.segment(0), target.segments.len()), (Some("repos"), 3) | (Some("repositories"), 2))
-}
 
 impl Ghpool {
     /// Normalize, read a GraphQL body, classify, check, pick: what to do with this request.
@@ -109,7 +105,7 @@ impl Ghpool {
         }
         if let Some(resource) = route.resource() {
             ctx.resource = resource;
-            ctx.repo_json = answers_with_repository(&target);
+            ctx.repo_json = Shape::of(&target).is_repository();
         }
         Ok(route)
     }

@@ -89,7 +89,7 @@ impl Ghpool {
                 // Nothing has gone to the client yet: fail over to another identity. When none is
                 // left, `upstream_peer` answers 429 (or 503) and the client sees ghpool's answer.
                 if let Judgement::Limited { until } = verdict {
-                    self.pool.hold_off(lease.identity(), ctx.resource, until);
+                    self.pool.hold_off(lease.identity(), ctx.resource.as_str(), until);
                 }
                 return Err(fail_over(ctx, status));
             }
@@ -156,7 +156,7 @@ impl Ghpool {
         ctx.closed = crate::cache::is_closed(&held);
         if let (Some(lease), Some(status)) = (&ctx.lease, ctx.upstream_status) {
             if ctx.suspect && crate::pool::mentions_secondary_limit(&held) {
-                self.pool.secondary_limit(lease.identity(), ctx.resource);
+                self.pool.secondary_limit(lease.identity(), ctx.resource.as_str());
                 // A short error body nearly always arrives with its status line, before anything
                 // reached the client: fail over now. Otherwise this answer goes out as it is, and
                 // the identity pauses for the next requests.

@@ -15,7 +15,7 @@ pub struct RequestCtx {
     pub(super) route: Option<Route>,
     pub(super) graphql: Option<GraphqlRequest>,
     pub(super) lease: Option<Lease>,
-    pub(super) resource: &'static str,
+    pub(super) resource: crate::route::Resource,
     pub(super) upstream_status: Option<u16>,
     /// This answer is repository JSON: learn its id → owner.
     pub(super) repo_json: bool,
@@ -67,7 +67,7 @@ impl RequestCtx {
             route: None,
             lease: None,
             graphql: None,
-            resource: "core",
+            resource: crate::route::Resource::Core,
             upstream_status: None,
             repo_json: false,
             public_base: String::new(),

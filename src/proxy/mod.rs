@@ -262,7 +262,8 @@ impl ProxyHttp for Ghpool {
                 let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
                 let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| tag_identity(tag).to_string());
                 let owners: Vec<&str> = ctx.owners.iter().map(String::as_str).collect();
-                match self.pool.pick_waiting(resource, &owners, preferred.as_deref(), self.queue_timeout).await {
+                match self.pool.pick_waiting(resource.as_str(), &owners, preferred.as_deref(), self.queue_timeout).await
+                {
                     Ok(lease) => ctx.lease = Some(lease),
                     Err(e) => {
                         return Err(refuse(ctx, Refusal::from(e)));

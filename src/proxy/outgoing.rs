@@ -79,7 +79,7 @@ impl Ghpool {
                 req.remove_header("if-modified-since");
             }
             ctx.after_rotation = validators.after_rotation;
-            self.metrics.upstream_request(identity.id(), ctx.resource);
+            self.metrics.upstream_request(identity.id(), ctx.resource.as_str());
             log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, identity.id());
         } else {
             req.remove_header("proxy-authorization");
