@@ -181,23 +181,35 @@ impl Allowlist {
     /// allowed; a repository named by id must belong to an allowed owner (`owner_of` knows the
     /// owners seen before); sensitive endpoints and shapes GitHub does not document are refused.
     pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
+        self.check_read(target, owner_of).map(|(verdict, _)| verdict)
+    }
+
+    /// [`Allowlist::check_rest`], and the owners the read touches as far as they are known
+    /// (lower-cased; a repository named by id adds its owner once resolved): what decides which
+    /// App installations may serve it. One look-up in the route table per request.
+    pub fn check_read(
+        &self,
+        target: &Target,
+        owner_of: impl Fn(u64) -> Option<String>,
+    ) -> Result<(Verdict, Vec<String>), Refusal> {
         if target.segment(0) == Some("search") && target.segments.len() == 2 {
             // Labels are searched within one repository, named by id: its owner decides.
             if target.segment(1) == Some("labels") {
                 let id =
                     search::repository_id(target.query.as_deref()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
-                return self.check_repository(id, owner_of);
+                let owner = owner_of(id).map(|o| o.to_ascii_lowercase());
+                return Ok((self.check_repository(id, owner.clone())?, owner.into_iter().collect()));
             }
-            return self.check_search(target.query.as_deref()).map(|_| Verdict::Allowed);
+            return Ok((Verdict::Allowed, self.check_search(target.query.as_deref())?));
         }
         if target.path == "/rate_limit" {
-            return Ok(Verdict::Allowed);
+            return Ok((Verdict::Allowed, Vec::new()));
         }
         let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else {
             // Not an endpoint GitHub documents: answered as GitHub would, unless the operator
             // serves it on purpose.
             return match self.is_public(&target.path) {
-                true => Ok(Verdict::Allowed),
+                true => Ok((Verdict::Allowed, Vec::new())),
                 false => Err(Refusal::NotFound),
             };
         };
@@ -225,16 +237,19 @@ impl Allowlist {
         endpoint: &Endpoint<'_>,
         target: &Target,
         owner_of: impl Fn(u64) -> Option<String>,
-    ) -> Result<Verdict, Refusal> {
-        let owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    ) -> Result<(Verdict, Vec<String>), Refusal> {
+        let mut owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
         for owner in &owners {
             self.owner_check(owner)?;
         }
         if let Some(id) = endpoint.repository_id() {
-            return self.check_repository(id, owner_of);
+            let owner = owner_of(id).map(|o| o.to_ascii_lowercase());
+            let verdict = self.check_repository(id, owner.clone())?;
+            owners.extend(owner);
+            return Ok((verdict, owners));
         }
         if !owners.is_empty() || self.is_public(&target.path) {
-            return Ok(Verdict::Allowed);
+            return Ok((Verdict::Allowed, owners));
         }
         Err(Refusal::Forbidden(format!(
             "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
@@ -243,8 +258,8 @@ impl Allowlist {
     }
 
     /// A repository named by id: its owner, known or still to be asked, decides.
-    fn check_repository(&self, id: u64, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
-        match owner_of(id) {
+    fn check_repository(&self, id: u64, owner: Option<String>) -> Result<Verdict, Refusal> {
+        match owner {
             // A repository only the pool can see: GitHub's 404, never its owner's name.
             Some(owner) if !self.allows(&owner) => Err(Refusal::NotFound),
             Some(_) => Ok(Verdict::Allowed),
@@ -275,7 +290,7 @@ impl Allowlist {
                 ))),
             };
         }
-        self.check_endpoint(&endpoint, target, owner_of)
+        self.check_endpoint(&endpoint, target, owner_of).map(|(verdict, _)| verdict)
     }
 
     /// The owner of a repository reached by id, once resolved: GitHub's 404 when it is not allowed
@@ -303,14 +318,16 @@ impl Allowlist {
             .any(|p| path == p || (p.len() > 1 && path.starts_with(p.as_str()) && path[p.len()..].starts_with('/')))
     }
 
-    /// `/search/*`: one `q` parameter, confined to allowed owners as GitHub reads it.
-    fn check_search(&self, query: Option<&str>) -> Result<(), Refusal> {
+    /// `/search/*`: one `q` parameter, confined to allowed owners as GitHub reads it; the owners
+    /// it names.
+    fn check_search(&self, query: Option<&str>) -> Result<Vec<String>, Refusal> {
+        let q = search::q_parameter(query).map_err(|e| Refusal::Forbidden(e.to_string()));
         if matches!(self.policy, OwnerPolicy::AllowAll) {
-            return Ok(());
+            let owners = q.ok().and_then(|q| search::confine(&q, |_| true).ok());
+            return Ok(owners.map(|o| o.into_iter().collect()).unwrap_or_default());
         }
-        let q = search::q_parameter(query).map_err(|e| Refusal::Forbidden(e.to_string()))?;
-        search::confine(&q, |owner| self.allows(owner)).map_err(|e| Refusal::Forbidden(e.to_string()))?;
-        Ok(())
+        let owners = search::confine(&q?, |owner| self.allows(owner)).map_err(|e| Refusal::Forbidden(e.to_string()))?;
+        Ok(owners.into_iter().collect())
     }
 }
 
@@ -318,24 +335,8 @@ impl Allowlist {
 /// `/repositories/{id}` through `owner_of`, a search's qualifiers): what decides which App
 /// installations may serve it. Empty when it names none.
 pub fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
-    if target.segment(0) == Some("search") && target.segment(1) == Some("labels") {
-        let id = search::repository_id(target.query.as_deref()).ok();
-        return id.and_then(owner_of).map(|o| o.to_ascii_lowercase()).into_iter().collect();
-    }
-    if target.segment(0) == Some("search") {
-        // Confined searches only reach this point: every owner they name is allowed.
-        return search::q_parameter(target.query.as_deref())
-            .ok()
-            .and_then(|q| search::confine(&q, |_| true).ok())
-            .map(|owners| owners.into_iter().collect())
-            .unwrap_or_default();
-    }
-    let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else { return Vec::new() };
-    let mut owners = endpoint.owners().unwrap_or_default();
-    if let Some(owner) = endpoint.repository_id().and_then(owner_of) {
-        owners.push(owner.to_ascii_lowercase());
-    }
-    owners
+    let all = Allowlist::new(OwnerPolicy::AllowAll);
+    all.check_read(target, owner_of).map(|(_, owners)| owners).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -28,7 +28,6 @@
 //!   subject claim customization
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const EMBEDDED: &str = include_str!("../../data/github/rest-routes.tsv");
@@ -165,6 +164,8 @@ pub struct Endpoint<'a> {
     pub category: &'a str,
     pub subcategory: &'a str,
     pub params: Vec<Param<'a>>,
+    /// Why it is sensitive, decided once when the table is read.
+    sensitive: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -182,12 +183,36 @@ struct Route {
     segments: Vec<Segment>,
     /// Ends with a parameter in `MULTI_SEGMENT`.
     absorbs: bool,
+    sensitive: Option<&'static str>,
+}
+
+/// A node's literal edges, sorted by name: a binary search per segment (a few comparisons; hashing
+/// each segment cost more on every request).
+#[derive(Debug, Default)]
+struct Literals(Vec<(String, Node)>);
+
+impl Literals {
+    fn get(&self, name: &str) -> Option<&Node> {
+        let at = self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    fn entry(&mut self, name: &str) -> &mut Node {
+        let at = match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (name.to_string(), Node::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
 }
 
 /// A trie over template segments: literals by name, all `{param}`s on one edge.
 #[derive(Debug, Default)]
 struct Node {
-    literals: HashMap<String, Node>,
+    literals: Literals,
     param: Option<Box<Node>>,
     /// Indexes into `RouteTable::routes`, one per method.
     routes: Vec<usize>,
@@ -222,9 +247,10 @@ impl RouteTable {
             }
             let segments = parse_template(template).ok_or_else(|| bad("a template segment mixes text and `{}`"))?;
             let absorbs = matches!(segments.last(), Some(Segment::Param(p)) if MULTI_SEGMENT.contains(&p.as_str()));
+            let sensitive = sensitivity(category, subcategory, template);
             let (method, template) = (method.into(), template.into());
             let (category, subcategory) = (category.into(), subcategory.into());
-            let route = Route { method, template, category, subcategory, segments, absorbs };
+            let route = Route { method, template, category, subcategory, segments, absorbs, sensitive };
             table.insert(i + 1, route)?;
         }
         Ok(table)
@@ -235,7 +261,7 @@ impl RouteTable {
         let mut node = root;
         for segment in &route.segments {
             node = match segment {
-                Segment::Literal(text) => node.literals.entry(text.clone()).or_default(),
+                Segment::Literal(text) => node.literals.entry(text),
                 Segment::Param(_) => node.param.get_or_insert_with(Box::default),
             };
         }
@@ -292,13 +318,13 @@ impl RouteTable {
         if params.iter().any(|p| p.kind == ParamKind::RepositoryId && !is_repository_id(&p.value)) {
             return None;
         }
-        Some(Endpoint { template: &route.template, category: &route.category, subcategory: &route.subcategory, params })
+        let (template, category, subcategory) = (&route.template, &route.category, &route.subcategory);
+        Some(Endpoint { template, category, subcategory, params, sensitive: route.sensitive })
     }
 
     /// Every sensitive (method, template) of the table, with its reason: the list README shows.
     pub fn sensitive_list(&self) -> Vec<(&str, &str, &'static str)> {
-        let why = |r: &Route| sensitivity(&r.category, &r.subcategory, &r.template);
-        self.routes.iter().filter_map(|r| Some((r.method.as_str(), r.template.as_str(), why(r)?))).collect()
+        self.routes.iter().filter_map(|r| Some((r.method.as_str(), r.template.as_str(), r.sensitive?))).collect()
     }
 }
 
@@ -340,7 +366,7 @@ impl Endpoint<'_> {
 
     /// Why ghpool must not serve this endpoint with a pool identity even for an allowed owner, or None.
     pub fn sensitive(&self) -> Option<&'static str> {
-        sensitivity(self.category, self.subcategory, self.template)
+        self.sensitive
     }
 }
 

@@ -32,8 +32,10 @@ impl Ghpool {
         let target = ctx.target.insert(normalize(&raw, self.upstream.upstream().host())?).clone();
         {
             let headers = &req.headers;
-            let header_count = |name: &str| headers.get_all(name).iter().count();
-            let header_readable = |name: &str| headers.get_all(name).iter().all(|v| v.to_str().is_ok());
+            let header = |name: &str| {
+                let values = headers.get_all(name);
+                (values.iter().count(), values.iter().all(|v| v.to_str().is_ok()))
+            };
             let has_body = headers.contains_key("transfer-encoding")
                 || headers.get("content-length").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
             let shape = shape::Shape {
@@ -41,8 +43,7 @@ impl Ghpool {
                 graphql: is_graphql(&target),
                 query: target.query.as_deref(),
                 has_body,
-                header_count: &header_count,
-                header_readable: &header_readable,
+                header: &header,
             };
             shape::check(&shape).map_err(|e| Refusal::BadRequest(e.to_string()))?;
         }
@@ -77,13 +78,15 @@ impl Ghpool {
         let owner_of = |id| self.repos.get(id);
         match (&route, &ctx.graphql) {
             (Route::PooledRead { .. }, _) => {
-                if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_rest(&target, owner_of)? {
+                let (verdict, mut owners) = self.allowlist.check_read(&target, owner_of)?;
+                if let Verdict::NeedsOwnerOf(id) = verdict {
                     // The look-up costs the pool a request: charged to the client first.
                     self.charge(session, ctx)?;
                     let owner = self.owner_of_repository(id, Asker::Pool).await?;
                     self.allowlist.check_resolved(&owner)?;
+                    owners.push(owner);
                 }
-                ctx.owners = crate::access::rest_read_owners(&target, |id| self.repos.get(id));
+                ctx.owners = owners;
             }
             (Route::Passthrough { write: Write::Rest, credential }, _) => {
                 if let Verdict::NeedsOwnerOf(id) = self.allowlist.check_write(&method, &target, owner_of)? {
