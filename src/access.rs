@@ -453,6 +453,8 @@ mod tests {
             "/search/labels?repository_id=666&q=repo:acme/r",
             "/search/labels?q=repo:acme/r",
             "/search/labels?repository_id=7&repository_id=666&q=bug",
+            "/search/labels?repository_id=7&%5Brepository_id%5D=666&q=bug",
+            "/teams/4242/memberships/acme",
             "/api/v3/repos/evil/r",
             "/api/v3/api/v3/repos/acme/r",
             "http://evil.example/repos/acme/r",

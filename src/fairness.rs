@@ -40,7 +40,16 @@ pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<
             .filter(|a| !a.is_empty())
             .map(|a| format!("token:{}", Secret::new(crate::secrets::bare_token(a)).fingerprint()))
     };
-    let from_addr = || addr.map_or_else(|| "address:unknown".to_string(), |a| format!("address:{a}"));
+    // An IPv6 client is its /64: a host is handed a whole /64, and must not mint addresses.
+    let from_addr = || match addr {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V6(v6)) => format!("address:{}", v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
+        Some(a) => format!("address:{a}"),
+        None => "address:unknown".to_string(),
+    };
     match kind {
         ClientKey::Header => from_header().or_else(from_token).unwrap_or_else(from_addr),
         ClientKey::Token => from_token().unwrap_or_else(from_addr),
@@ -145,6 +154,12 @@ mod tests {
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
         assert_eq!(client_name(ClientKey::Header, None, None, Some(ip)), "address:10.1.2.3");
         assert_eq!(client_name(ClientKey::Address, Some("a"), Some("token t"), Some(ip)), "address:10.1.2.3");
+        // Red team of issue #20: an IPv6 host is its /64 (it cannot mint clients by address).
+        let v6 = |a: &str| client_name(ClientKey::Address, None, None, Some(a.parse().unwrap()));
+        assert_eq!(v6("2001:db8:1:2::5"), v6("2001:db8:1:2:ffff::9"));
+        assert_eq!(v6("2001:db8:1:2::5"), "address:2001:db8:1:2::/64");
+        assert_ne!(v6("2001:db8:1:2::5"), v6("2001:db8:1:3::5"));
+        assert_eq!(v6("::ffff:10.1.2.3"), "address:10.1.2.3");
     }
 
     #[test]

@@ -45,6 +45,10 @@ const MULTI_SEGMENT: &[&str] = &["path", "dir", "ref", "branch", "tag", "tree_sh
 /// `actor_identifier` (a Copilot Space collaborator, a login or team slug), `enterprise_or_org`.
 const OWNER_PARAMS: &str = "owner org username template_owner repo_owner assignee target_user actor_identifier \
     enterprise_or_org";
+/// Ids of containers whose owner a path cannot show (`/teams/{team_id}/memberships/{username}`,
+/// `/enterprises/{enterprise}/…/organizations/{org}`): accounts after them are subjects.
+const CONTAINER_IDS: &[&str] =
+    &["team_id", "enterprise", "enterprise-team", "org_id", "organization_id", "account_id", "user_id"];
 /// Owner parameters that, after a path's first account, name a user within that account's data.
 const SUBJECT_PARAMS: &[&str] = &["username", "assignee", "target_user", "actor_identifier"];
 const REPO_PARAMS: &str = "repo template_repo repo_name";
@@ -341,8 +345,12 @@ impl Endpoint<'_> {
     pub fn owners(&self) -> Result<Vec<String>, RouteError> {
         let mut owners: Vec<String> = Vec::new();
         let mut first = true;
+        // Inside a container named only by id (a team, an enterprise), every account is a subject
+        // of that container's data, whose owner the path does not say: the path names no owner.
+        let mut contained = false;
         for param in &self.params {
-            let subject = !first && SUBJECT_PARAMS.contains(&param.name);
+            contained |= first && CONTAINER_IDS.contains(&param.name);
+            let subject = contained || (!first && SUBJECT_PARAMS.contains(&param.name));
             first &= !matches!(param.kind, ParamKind::Owner | ParamKind::RepositoryId);
             let named = match param.kind {
                 ParamKind::Owner if subject => continue,
@@ -512,6 +520,8 @@ mod tests {
         ("second owner", "GET /users/alice/events/orgs/evilcorp", "/users/{username}/events/orgs/{org} alice evilcorp"),
         ("starred", "GET /user/starred/evilcorp/x", "/user/starred/{owner}/{repo} evilcorp"),
         ("member of an org", "GET /orgs/acme/members/someone", "/orgs/{org}/members/{username} acme"),
+        ("team by id: no owner", "GET /teams/4242/memberships/alice", "/teams/{team_id}/memberships/{username}"),
+        ("team repo by id: no owner", "GET /teams/4242/repos/acme/w", "/teams/{team_id}R"),
         ("assignee", "GET /repos/acme/w/assignees/someone", "R/assignees/{assignee} acme"),
         ("user's following", "GET /users/alice/following/bob", "/users/{username}/following/{target_user} alice"),
         ("fork owner", "GET /repos/acme/w/compare/main...evilcorp:feature", "R/compare/{basehead} acme evilcorp"),

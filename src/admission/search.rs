@@ -48,7 +48,13 @@ pub fn repository_id(query_string: Option<&str>) -> Result<u64, SearchRefusal> {
     if query.contains(';') {
         return Err(SearchRefusal::QParameter("`;` in the query string".into()));
     }
-    let mut ids = url::form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name == "repository_id");
+    let pairs: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
+    // Bracketed spellings (`repository_id[]`, `[repository_id]`) are read by some parsers as the
+    // same parameter: refused, as for `q`.
+    if pairs.iter().any(|(name, _)| name != "repository_id" && name.contains("repository_id")) {
+        return Err(SearchRefusal::QParameter("`repository_id` is spelled more than one way".into()));
+    }
+    let mut ids = pairs.into_iter().filter(|(name, _)| name == "repository_id");
     let id = ids.next().ok_or_else(|| SearchRefusal::QParameter("a label search needs `repository_id`".into()))?;
     if ids.next().is_some() {
         return Err(SearchRefusal::QParameter("`repository_id` is sent more than once".into()));
