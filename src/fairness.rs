@@ -57,6 +57,9 @@ pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<
     }
 }
 
+/// How often a full table is swept for clients that owe nothing.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// The bucket new clients share while every tracked client still owes (see `Fairness::take`).
 const OVERFLOW: &str = "overflow";
 
@@ -81,6 +84,9 @@ pub struct Fairness {
     per_second: f64,
     burst: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// When a full table was last swept for refilled buckets: at most once a second, so a flood
+    /// of newcomers does not walk the whole table under the lock each.
+    swept: Mutex<Option<Instant>>,
 }
 
 impl Fairness {
@@ -91,6 +97,7 @@ impl Fairness {
             per_second: per_minute as f64 / 60.0,
             burst: burst.max(1) as f64,
             buckets: Mutex::new(HashMap::new()),
+            swept: Mutex::new(None),
         }
     }
 
@@ -104,8 +111,12 @@ impl Fairness {
         let mut client = client;
         if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
             // Forget the clients whose buckets have refilled: they owe nothing.
-            let (per_second, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if swept.is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY) {
+                *swept = Some(now);
+                let (per_second, burst) = (self.per_second, self.burst);
+                buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+            }
             if buckets.len() >= MAX_CLIENTS {
                 // Every client still owes: newcomers share one bucket rather than reset everyone's
                 // (many source addresses must not buy a fresh share each).
@@ -190,6 +201,12 @@ mod tests {
         assert!(f.take("address:new-1", t0).is_ok(), "the first newcomer takes the shared bucket");
         assert!(f.take("address:new-2", t0).is_err(), "the next shares it");
         assert!(f.take("address:0", t0).is_err(), "nobody was reset");
+        // Within the second, no sweep: the next newcomer shares the bucket too.
+        assert!(f.take("address:new-3", t0 + Duration::from_millis(500)).is_err());
+        // Once buckets have refilled, a sweep forgets them and a newcomer gets its own again.
+        let later = t0 + Duration::from_secs(5);
+        assert!(f.take("address:new-4", later).is_ok());
+        assert!(f.usage().contains_key("address:new-4"), "tracked on its own");
     }
 
     #[test]
