@@ -42,55 +42,55 @@ pub fn confine(query: &str, allowed: impl Fn(&str) -> bool) -> Result<BTreeSet<S
 }
 
 /// The single `q` value of a raw URL query string (form-urlencoded, `&`-separated, `+` is space).
-/// The one `repository_id` parameter of a label search (`/search/labels`), a repository id.
-pub fn repository_id(query_string: Option<&str>) -> Result<u64, SearchRefusal> {
-    let query = query_string.unwrap_or_default();
-    if query.contains(';') {
-        return Err(SearchRefusal::QParameter("`;` in the query string".into()));
-    }
-    let pairs: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
-    // Bracketed spellings (`repository_id[]`, `[repository_id]`) are read by some parsers as the
-    // same parameter: refused, as for `q`.
-    if pairs.iter().any(|(name, _)| name != "repository_id" && name.contains("repository_id")) {
-        return Err(SearchRefusal::QParameter("`repository_id` is spelled more than one way".into()));
-    }
-    let mut ids = pairs.into_iter().filter(|(name, _)| name == "repository_id");
-    let id = ids.next().ok_or_else(|| SearchRefusal::QParameter("a label search needs `repository_id`".into()))?;
-    if ids.next().is_some() {
-        return Err(SearchRefusal::QParameter("`repository_id` is sent more than once".into()));
-    }
-    let valid = !id.1.is_empty() && !id.1.starts_with('0') && id.1.bytes().all(|b| b.is_ascii_digit());
-    id.1.parse().ok().filter(|_| valid).ok_or_else(|| SearchRefusal::QParameter("`repository_id` is not an id".into()))
+pub fn q_parameter(query_string: Option<&str>) -> Result<String, SearchRefusal> {
+    single_parameter(query_string, "q")
 }
 
-pub fn q_parameter(query_string: Option<&str>) -> Result<String, SearchRefusal> {
-    let refuse = |why: &str| SearchRefusal::QParameter(why.to_string());
-    let raw = query_string.ok_or_else(|| refuse("the request has no query string"))?;
-    // Some servers split parameters on `;` too, and would then see a `q` we did not.
+/// The one `repository_id` parameter of a label search (`/search/labels`), a repository id.
+pub fn repository_id(query_string: Option<&str>) -> Result<u64, SearchRefusal> {
+    // Any other name holding `repository_id` is refused too, not only bracketed spellings.
+    let other_spelling = url::form_urlencoded::parse(query_string.unwrap_or_default().as_bytes())
+        .any(|(name, _)| name != "repository_id" && name.contains("repository_id"));
+    if other_spelling {
+        return Err(SearchRefusal::QParameter("`repository_id` is spelled more than one way".into()));
+    }
+    let id = single_parameter(query_string, "repository_id")?;
+    let valid = !id.is_empty() && !id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit());
+    id.parse().ok().filter(|_| valid).ok_or_else(|| SearchRefusal::QParameter("`repository_id` is not an id".into()))
+}
+
+/// The single value of parameter `wanted`, read as strictly as any server could read it: no `;`
+/// separators, no repeats, no bracketed spellings, no doubtful percent-encoding.
+fn single_parameter(query_string: Option<&str>, wanted: &str) -> Result<String, SearchRefusal> {
+    let refuse = |why: String| SearchRefusal::QParameter(why);
+    let raw = query_string.ok_or_else(|| refuse("the request has no query string".into()))?;
+    // Some servers split parameters on `;` too, and would then see a value we did not.
     if raw.contains(';') {
-        return Err(refuse("`;` is refused in a search's query string"));
+        return Err(refuse("`;` is refused in a search's query string".into()));
     }
     let mut found = None;
     for pair in raw.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = form_decode(name).ok_or_else(|| refuse("a parameter name is not valid percent-encoded UTF-8"))?;
-        if name == "q" {
-            let value = form_decode(value).ok_or_else(|| refuse("its value is not valid percent-encoded UTF-8"))?;
+        let name =
+            form_decode(name).ok_or_else(|| refuse("a parameter name is not valid percent-encoded UTF-8".into()))?;
+        if name == wanted {
+            let value =
+                form_decode(value).ok_or_else(|| refuse("its value is not valid percent-encoded UTF-8".into()))?;
             if found.replace(value).is_some() {
-                return Err(refuse("`q` is repeated"));
+                return Err(refuse(format!("`{wanted}` is repeated")));
             }
-        } else if is_bracketed_q(&name) {
+        } else if is_bracketed(&name, wanted) {
             // Rack drops leading brackets and reads `q[]=` / `q[x]=` as a structured `q`: GitHub
-            // might search that one instead of ours.
-            return Err(refuse("`q` spelled with brackets is refused"));
+            // might read that one instead of ours.
+            return Err(refuse(format!("`{wanted}` spelled with brackets is refused")));
         }
     }
-    found.ok_or_else(|| refuse("`q` is missing"))
+    found.ok_or_else(|| refuse(format!("`{wanted}` is missing")))
 }
 
-fn is_bracketed_q(name: &str) -> bool {
+fn is_bracketed(name: &str, wanted: &str) -> bool {
     let bare = name.trim_start_matches(['[', ']']);
-    bare == "q" || bare.starts_with("q[") || bare.starts_with("q]")
+    bare.strip_prefix(wanted).is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', ']']))
 }
 
 /// `application/x-www-form-urlencoded` decoding that refuses what a server could decode differently.
