@@ -158,7 +158,11 @@ nginx_conf() { # nginx_conf MODE: static | cache | proxy
   local mode=$1 dir=$RUN/nginx-$1
   mkdir -p "$dir/tmp" "$dir/cache"
   {
+    # Workers run as whoever runs this script: run as root, nginx would otherwise drop them to
+    # `nobody`, who cannot read the bodies under a private checkout (CI clones into `mktemp -d`, 0700).
+    # Not root: nginx ignores the line with a warning.
     cat <<EOF
+user $(id -un);
 worker_processes $WORKERS;
 daemon off;
 pid $dir/nginx.pid;
