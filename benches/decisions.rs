@@ -7,10 +7,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use ghpool::access::{normalize, Allowlist};
+use ghpool::admission::access::{normalize, Allowlist};
+use ghpool::admission::classify::{classify, Body, GraphqlRules, Parts, Rules};
 use ghpool::config::OwnerPolicy;
+use ghpool::pool::Want;
 use ghpool::pool::{Member, Pool, RateLimit};
-use ghpool::route::classify;
+use ghpool::ratelimit::Resource;
 use ghpool::secrets::Secret;
 
 fn pool_of(n: usize) -> Pool {
@@ -33,12 +35,25 @@ fn pool_of(n: usize) -> Pool {
 
 fn access(c: &mut Criterion) {
     let allow = Allowlist::new(OwnerPolicy::Only(HashSet::from(["acme".to_string()])));
-    c.bench_function("normalize+classify+allowlist /repos/o/r/issues?page=2", |b| {
+    let graphql = GraphqlRules {
+        schema: ghpool::admission::graphql::GithubSchema::github(),
+        limits: Default::default(),
+        max_mutation_body: 1 << 20,
+    };
+    let repos = ghpool::admission::repos::RepoOwners::default();
+    let rules = Rules {
+        allowlist: &allow,
+        graphql: &graphql,
+        upstream_host: "api.github.com",
+        public_url: None,
+        repos: &repos,
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", http::HeaderValue::from_static("ghpool:8080"));
+    c.bench_function("classify GET /api/v3/repos/o/r/issues?page=2", |b| {
         b.iter(|| {
-            let t = normalize(black_box("/api/v3/repos/acme/widgets/issues?page=2"), "api.github.com").unwrap();
-            let route = classify("GET", &t, None, None).unwrap();
-            allow.check_rest(&t, |_| None).unwrap();
-            route
+            let raw_path = black_box(b"/api/v3/repos/acme/widgets/issues?page=2");
+            classify(&Parts { method: "GET", raw_path, headers: &headers }, &Body::None, &rules).unwrap()
         })
     });
 }
@@ -61,6 +76,7 @@ fn allowlist(c: &mut Criterion) {
 /// Cache keys: the REST and GraphQL primary keys, and `Cache::key`, which also records the key under
 /// its invalidation tags (a shared index behind a lock) on every request, hits included.
 fn cache_key(c: &mut Criterion) {
+    use ghpool::admission::tags;
     use ghpool::cache::{invalidate, key, Cache};
     let headers = |name: &str| match name {
         "accept" => Some("application/vnd.github+json"),
@@ -83,8 +99,8 @@ fn cache_key(c: &mut Criterion) {
     group.bench_function("Cache::key (same key again, as a hit)", |b| {
         b.iter(|| cache.key(black_box(&primary), tags.clone()))
     });
-    let names = ghpool::repos::RepoOwners::default();
-    group.bench_function("rest_tags", |b| b.iter(|| invalidate::rest_tags(black_box(&target), &names)));
+    let names = ghpool::admission::repos::RepoOwners::default();
+    group.bench_function("rest_tags", |b| b.iter(|| tags::rest_tags(black_box(&target), &names)));
     group.finish();
 }
 
@@ -93,7 +109,7 @@ fn pick(c: &mut Criterion) {
     for n in [2, 16, 128] {
         let pool = pool_of(n);
         group.bench_with_input(BenchmarkId::new("sequential", n), &pool, |b, pool| {
-            b.iter(|| pool.pick(black_box("core")).unwrap())
+            b.iter(|| pool.try_pick(black_box(&Want::any(Resource::Core)), 1000).unwrap())
         });
         // Every thread picks (and drops its lease) at once: the time per pick as one thread sees it.
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
@@ -113,7 +129,7 @@ fn contended(pool: &Pool, threads: usize, iters: u64) -> Duration {
                     barrier.wait();
                     let start = Instant::now();
                     for _ in 0..iters {
-                        black_box(pool.pick("core").unwrap());
+                        black_box(pool.try_pick(&Want::any(Resource::Core), 1000).unwrap());
                     }
                     start.elapsed()
                 })
@@ -164,14 +180,18 @@ fn rewrite(c: &mut Criterion) {
         body.push(']');
         group.throughput(criterion::Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(format!("{kib}KiB")), &body, |b, body| {
-            b.iter(|| ghpool::rewrite::rewrite_body(body.as_bytes(), "https://api.github.com", "http://ghpool:8080"))
+            b.iter(|| {
+                ghpool::upstream::rewrite::rewrite_body(body.as_bytes(), "https://api.github.com", "http://ghpool:8080")
+            })
         });
     }
     group.finish();
     let link = "<https://api.github.com/repositories/1296269/issues?page=2>; rel=\"next\", \
                 <https://api.github.com/repositories/1296269/issues?page=9>; rel=\"last\"";
     c.bench_function("rewrite::rewrite_header Link", |b| {
-        b.iter(|| ghpool::rewrite::rewrite_header(black_box(link), "https://api.github.com", "http://ghpool:8080"))
+        b.iter(|| {
+            ghpool::upstream::rewrite::rewrite_header(black_box(link), "https://api.github.com", "http://ghpool:8080")
+        })
     });
 }
 

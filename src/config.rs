@@ -28,18 +28,20 @@ pub use raw::{
     DurationText, RawAccess, RawCache, RawConfig, RawFairness, RawGraphql, RawIdentity, RawPool, RawRule, SizeText,
 };
 pub use settings::{parse_duration, parse_size};
-use settings::{
-    pick_access, pick_duration, pick_fairness, pick_graphql, pick_listen, pick_public_url, pick_rules, pick_size,
-};
+use settings::{Settings, SETTINGS};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_UPSTREAM: &str = "https://api.github.com";
 pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
 pub const DEFAULT_SECRETS_DIR: &str = "/etc/secrets";
-const DEFAULT_TTL: Duration = Duration::from_secs(60);
-const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
-const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
-const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(600);
+/// Overrides the port of `listen`.
+const PORT_ENV: &str = "GHPOOL_PORT";
+/// The configuration file.
+const CONFIG_ENV: &str = "GHPOOL_CONFIG";
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
+pub(crate) const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(600);
 /// GitHub allows 100 concurrent requests per user; stay well below by default.
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 50;
 
@@ -206,7 +208,7 @@ impl Config {
     /// Load as the binary does: `$GHPOOL_CONFIG` (default `config.toml`; a missing default file is
     /// fine) under the given environment snapshot.
     pub fn load(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let (path, explicit) = match env.get("GHPOOL_CONFIG") {
+        let (path, explicit) = match env.get(CONFIG_ENV) {
             Some(p) if !p.is_empty() => (p.clone(), true),
             _ => (DEFAULT_CONFIG_PATH.to_string(), false),
         };
@@ -216,7 +218,7 @@ impl Config {
             Err(e) => {
                 return Err(ConfigError {
                     source_name: path.clone(),
-                    issues: vec![issue("GHPOOL_CONFIG", format!("cannot read `{path}`: {e}"))],
+                    issues: vec![issue(CONFIG_ENV, format!("cannot read `{path}`: {e}"))],
                 })
             }
         };
@@ -248,173 +250,88 @@ fn toml_issue(e: &toml::de::Error) -> ConfigIssue {
     issue("toml", message)
 }
 
-/// Every `GHPOOL_*` variable ghpool (or `ghp`) reads, besides the `GHPOOL_PAT_<ID>` and
-/// `GHPOOL_APP_<ID>_<FIELD>` families.
-const KNOWN_ENV: &[&str] = &[
-    "GHPOOL_CONFIG",
-    "GHPOOL_LISTEN",
-    "GHPOOL_PORT",
-    "GHPOOL_UPSTREAM",
-    "GHPOOL_PUBLIC_URL",
-    "GHPOOL_ALLOWED_OWNERS",
-    "GHPOOL_ALLOW_ALL_OWNERS",
-    "GHPOOL_SECRETS_DIR",
-    "GHPOOL_SECRETS_REFRESH",
-    "GHPOOL_CACHE_TTL",
-    "GHPOOL_CACHE_GRAPHQL_TTL",
-    "GHPOOL_CACHE_MAX_SIZE",
-    "GHPOOL_CACHE_STALE_IF_ERROR",
-    "GHPOOL_CACHE_NEGATIVE_TTL",
-    "GHPOOL_CACHE_CLOSED_TTL",
-    "GHPOOL_POOL_MAX_IN_FLIGHT",
-    "GHPOOL_POOL_QUEUE_TIMEOUT",
-    "GHPOOL_POOL_REFRESH",
-    "GHPOOL_FAIRNESS_CLIENT_KEY",
-    "GHPOOL_FAIRNESS_PER_MINUTE",
-    "GHPOOL_FAIRNESS_BURST",
-    "GHPOOL_GRAPHQL_SCHEMA",
-    "GHPOOL_GRAPHQL_MAX_MUTATION_BODY",
-    "GHPOOL_CONNECT_TIMEOUT",
-    "GHPOOL_READ_TIMEOUT",
-    "GHPOOL_GCP_SECRETMANAGER_URL",
-    "GHPOOL_URL",
+/// `GHPOOL_*` variables read besides the settings table's, the `GHPOOL_PAT_<ID>` and
+/// `GHPOOL_APP_<ID>_<FIELD>` families: by the owner policy, the GCP resolver and `ghp`.
+const OTHER_ENV: &[&str] = &[
+    CONFIG_ENV,
+    PORT_ENV,
+    owners::ALLOWED_OWNERS_ENV,
+    owners::ALLOW_ALL_OWNERS_ENV,
+    crate::secrets::gcp::ENDPOINT_ENV,
+    crate::ghp::GHPOOL_URL_ENV,
 ];
 
 /// A `GHPOOL_*` variable nothing reads is most likely a typo: say so at start.
 fn unknown_env(env: &HashMap<String, String>) -> Vec<String> {
+    let known = |k: &str| SETTINGS.iter().any(|s| s.env == k) || OTHER_ENV.contains(&k);
     let mut unknown: Vec<String> = env
         .keys()
         .filter(|k| k.starts_with("GHPOOL_") && !k.starts_with(PAT_PREFIX) && !k.starts_with("GHPOOL_APP_"))
-        .filter(|k| !KNOWN_ENV.contains(&k.as_str()))
+        .filter(|k| !known(k))
         .map(|k| format!("{k} is not a ghpool setting and is ignored (a typo? see README's configuration table)"))
         .collect();
     unknown.sort();
     unknown
 }
 
+/// `listen`, with `GHPOOL_PORT` over its port.
+fn pick_listen(settings: &Settings, env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> SocketAddr {
+    let fallback: SocketAddr = DEFAULT_LISTEN.parse().expect("default listen address parses");
+    let (key, text) = settings.text(&settings::LISTEN).unwrap_or(("listen", DEFAULT_LISTEN.to_string()));
+    let mut addr = text.parse::<SocketAddr>().unwrap_or_else(|_| {
+        issues.push(issue(key, format!("`{text}` is not an address:port such as 0.0.0.0:8080")));
+        fallback
+    });
+    if let Some(port) = env.get(PORT_ENV) {
+        match port.parse::<u16>() {
+            Ok(p) => addr.set_port(p),
+            Err(_) => issues.push(issue(PORT_ENV, format!("`{port}` is not a port number"))),
+        }
+    }
+    addr
+}
+
 fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec<ConfigIssue>> {
+    use settings::*;
     let mut issues = Vec::new();
     let mut warnings = unknown_env(env);
+    let set = settings::read(&raw, env, &mut issues);
 
-    let listen = pick_listen(&raw, env, &mut issues);
-
-    let upstream_text = env.get("GHPOOL_UPSTREAM").cloned().or(raw.upstream.clone());
-    let upstream_key = if env.contains_key("GHPOOL_UPSTREAM") { "GHPOOL_UPSTREAM" } else { "upstream" };
-    let upstream = match Upstream::parse(upstream_text.as_deref().unwrap_or(DEFAULT_UPSTREAM)) {
-        Ok(u) => Some(u),
-        Err(e) => {
-            issues.push(issue(upstream_key, e.to_string()));
-            None
-        }
-    };
-
+    let listen = pick_listen(&set, env, &mut issues);
+    let (upstream_key, upstream_text) = set.text(&UPSTREAM).unwrap_or(("upstream", DEFAULT_UPSTREAM.to_string()));
+    let upstream = Upstream::parse(&upstream_text).map_err(|e| issues.push(issue(upstream_key, e.to_string()))).ok();
+    let public_url = set.text(&PUBLIC_URL).and_then(|(key, text)| pick_public_url(key, &text, &mut issues));
+    let cache_ttl = set.duration(&CACHE_TTL);
     let cache = CacheConfig {
-        ttl: pick_duration(env, "GHPOOL_CACHE_TTL", raw.cache.ttl.as_ref(), "cache.ttl", DEFAULT_TTL, &mut issues),
-        graphql_ttl: Duration::ZERO,
-        max_size: pick_size(env, "GHPOOL_CACHE_MAX_SIZE", raw.cache.max_size.as_ref(), "cache.max_size", &mut issues),
-        stale_if_error: pick_duration(
-            env,
-            "GHPOOL_CACHE_STALE_IF_ERROR",
-            raw.cache.stale_if_error.as_ref(),
-            "cache.stale_if_error",
-            DEFAULT_STALE_IF_ERROR,
-            &mut issues,
-        ),
-        negative_ttl: pick_duration(
-            env,
-            "GHPOOL_CACHE_NEGATIVE_TTL",
-            raw.cache.negative_ttl.as_ref(),
-            "cache.negative_ttl",
-            Duration::ZERO,
-            &mut issues,
-        ),
-        closed_ttl: pick_duration(
-            env,
-            "GHPOOL_CACHE_CLOSED_TTL",
-            raw.cache.closed_ttl.as_ref(),
-            "cache.closed_ttl",
-            DEFAULT_CLOSED_TTL,
-            &mut issues,
-        ),
+        ttl: cache_ttl,
+        graphql_ttl: set.duration_or(&CACHE_GRAPHQL_TTL, cache_ttl),
+        max_size: set.number(&CACHE_MAX_SIZE),
+        stale_if_error: set.duration(&CACHE_STALE_IF_ERROR),
+        negative_ttl: set.duration(&CACHE_NEGATIVE_TTL),
+        closed_ttl: set.duration(&CACHE_CLOSED_TTL),
         rules: pick_rules(&raw.cache.rules, &mut issues),
     };
-    let graphql_ttl = pick_duration(
-        env,
-        "GHPOOL_CACHE_GRAPHQL_TTL",
-        raw.cache.graphql_ttl.as_ref(),
-        "cache.graphql_ttl",
-        cache.ttl,
-        &mut issues,
-    );
-    let cache = CacheConfig { graphql_ttl, ..cache };
-
-    let secrets_dir = PathBuf::from(
-        env.get("GHPOOL_SECRETS_DIR").cloned().or(raw.secrets_dir.clone()).unwrap_or(DEFAULT_SECRETS_DIR.into()),
-    );
-
-    let secrets_refresh = pick_duration(
-        env,
-        "GHPOOL_SECRETS_REFRESH",
-        raw.secrets_refresh.as_ref(),
-        "secrets_refresh",
-        Duration::from_secs(300),
-        &mut issues,
-    )
-    .max(Duration::from_secs(1));
-
-    let public_url = pick_public_url(raw.public_url.as_deref(), env, &mut issues);
-    let max_in_flight = match env.get("GHPOOL_POOL_MAX_IN_FLIGHT") {
-        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
-            issues.push(issue("GHPOOL_POOL_MAX_IN_FLIGHT", format!("`{v}` is not a positive number")));
-            DEFAULT_MAX_IN_FLIGHT
-        }),
-        None => match raw.pool.max_in_flight {
-            Some(0) => {
-                issues.push(issue("pool.max_in_flight", "must be at least 1"));
-                DEFAULT_MAX_IN_FLIGHT
-            }
-            Some(n) => n,
-            None => DEFAULT_MAX_IN_FLIGHT,
-        },
-    };
+    let secrets_dir = PathBuf::from(set.text(&SECRETS_DIR).map(|(_, t)| t).unwrap_or_default());
     let pool = PoolConfig {
-        max_in_flight,
-        queue_timeout: pick_duration(
-            env,
-            "GHPOOL_POOL_QUEUE_TIMEOUT",
-            raw.pool.queue_timeout.as_ref(),
-            "pool.queue_timeout",
-            Duration::from_secs(5),
-            &mut issues,
-        ),
-        refresh: pick_duration(
-            env,
-            "GHPOOL_POOL_REFRESH",
-            raw.pool.refresh.as_ref(),
-            "pool.refresh",
-            Duration::from_secs(60),
-            &mut issues,
-        )
-        .max(Duration::from_secs(1)),
+        max_in_flight: set.number(&POOL_MAX_IN_FLIGHT),
+        queue_timeout: set.duration(&POOL_QUEUE_TIMEOUT),
+        refresh: set.duration(&POOL_REFRESH).max(Duration::from_secs(1)),
     };
-    let fairness = pick_fairness(&raw.fairness, env, &mut issues);
-    let graphql = pick_graphql(&raw.graphql, env, &mut issues);
-    let connect_timeout = pick_duration(
-        env,
-        "GHPOOL_CONNECT_TIMEOUT",
-        raw.connect_timeout.as_ref(),
-        "connect_timeout",
-        Duration::from_secs(10),
-        &mut issues,
-    );
-    let read_timeout = pick_duration(
-        env,
-        "GHPOOL_READ_TIMEOUT",
-        raw.read_timeout.as_ref(),
-        "read_timeout",
-        Duration::from_secs(60),
-        &mut issues,
-    );
+    let (client_key_at, client_key) = set.text(&FAIRNESS_CLIENT_KEY).unwrap_or_default();
+    let client_key = ClientKey::parse(&client_key).unwrap_or_else(|| {
+        issues.push(issue(client_key_at, format!("`{client_key}` is not one of header, token, address")));
+        ClientKey::Token
+    });
+    let per_client_per_minute = set.number(&FAIRNESS_PER_MINUTE);
+    let burst = match set.number(&FAIRNESS_BURST) {
+        0 => per_client_per_minute.max(1),
+        b => b,
+    };
+    let fairness = FairnessConfig { client_key, per_client_per_minute, burst };
+    let graphql = GraphqlConfig {
+        schema: set.text(&GRAPHQL_SCHEMA).map(|(_, path)| PathBuf::from(path)),
+        max_mutation_body: set.number(&GRAPHQL_MAX_MUTATION_BODY),
+    };
     let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let apps = apps::collect_apps(&raw.apps, env, &mut issues);
@@ -430,14 +347,14 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             public_url,
             owners,
             secrets_dir,
-            secrets_refresh,
+            secrets_refresh: set.duration(&SECRETS_REFRESH).max(Duration::from_secs(1)),
             cache,
             access,
             pool,
             fairness,
             graphql,
-            connect_timeout,
-            read_timeout,
+            connect_timeout: set.duration(&CONNECT_TIMEOUT),
+            read_timeout: set.duration(&READ_TIMEOUT),
             identities,
             apps,
             warnings,

@@ -59,6 +59,9 @@ const DIRECT: &[&[&str]] = &[
     &["repo", "sync"],
 ];
 
+/// Where ghpool is, for `ghp`.
+pub const GHPOOL_URL_ENV: &str = "GHPOOL_URL";
+
 /// Whether gh's arguments name a command that goes through ghpool (else: plain gh).
 /// `gh` alone, `--version` and `--help` are plain gh too.
 pub fn through_pool(args: &[OsString]) -> bool {

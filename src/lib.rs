@@ -24,27 +24,17 @@
 //! - `ghp`: the `ghp` shim that points `gh` at ghpool.
 #![forbid(unsafe_code)]
 
-pub mod access;
-pub mod admin;
 pub mod admission;
-pub mod apps;
-pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
-pub mod fairness;
 pub mod ghp;
-pub mod logging;
-pub mod metrics;
+pub mod ops;
 pub mod pool;
 pub mod proxy;
 pub mod ratelimit;
-pub mod repos;
-pub mod respond;
-pub mod rewrite;
-pub mod route;
+pub mod reply;
 pub mod secrets;
-pub mod service;
 pub mod upstream;
 
 /// Sent upstream when the client sent no `User-Agent` (GitHub requires one), and on ghpool's own calls.

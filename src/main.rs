@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use ghpool::config::Config;
-use ghpool::service;
+use ghpool::ops::service;
 use pingora_core::server::configuration::Opt;
 
 fn main() -> ExitCode {
-    ghpool::logging::init();
+    ghpool::ops::logging::init();
     let opt = Opt::parse_args();
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = match Config::load(&env) {

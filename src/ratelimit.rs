@@ -3,6 +3,27 @@
 //! report.
 //! Must never: know about identities, tokens or HTTP types.
 
+/// The rate-limit bucket GitHub charges a request to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Core,
+    Search,
+    CodeSearch,
+    Graphql,
+}
+
+impl Resource {
+    /// GitHub's name for it, as `x-ratelimit-resource` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Core => "core",
+            Resource::Search => "search",
+            Resource::CodeSearch => "code_search",
+            Resource::Graphql => "graphql",
+        }
+    }
+}
+
 /// One response's `x-ratelimit-*` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {

@@ -4,14 +4,14 @@
 mod support;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, Ghpool};
+use support::ghpool::{client, GhpoolProcess};
 
 const POOL_TOKEN: &str = "ghp_poolPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP";
 const CLIENT_TOKEN: &str = "ghp_clientCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 
 struct Setup {
     fake: FakeGithub,
-    gp: Ghpool,
+    gp: GhpoolProcess,
     acme_id: u64,
     evil_id: u64,
 }
@@ -24,7 +24,7 @@ fn setup() -> Setup {
     let evil_id = fake.add_repo("evil", "secrets");
     fake.add_issues("acme", "widgets", 40);
     let upstream = fake.base_url();
-    let gp = Ghpool::start(&[
+    let gp = GhpoolProcess::start(&[
         ("GHPOOL_UPSTREAM", upstream.as_str()),
         ("GHPOOL_ALLOWED_OWNERS", "acme"),
         ("GHPOOL_PAT_POOL", "env:POOL_TOKEN"),
@@ -33,7 +33,7 @@ fn setup() -> Setup {
     Setup { fake, gp, acme_id, evil_id }
 }
 
-fn graphql(gp: &Ghpool, body: serde_json::Value, auth: Option<&str>) -> (u16, serde_json::Value) {
+fn graphql(gp: &GhpoolProcess, body: serde_json::Value, auth: Option<&str>) -> (u16, serde_json::Value) {
     let mut req = client().post(gp.url("/graphql")).json(&body);
     if let Some(token) = auth {
         req = req.header("authorization", format!("bearer {token}"));

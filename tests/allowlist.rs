@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, start_pool, Ghpool};
+use support::ghpool::{client, start_pool, GhpoolProcess};
 
 const POOL_TOKEN: &str = "ghp_poolPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP";
 const CLIENT_TOKEN: &str = "ghp_clientCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
@@ -36,17 +36,17 @@ fn world() -> FakeGithub {
     fake
 }
 
-fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
+fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> GhpoolProcess {
     start_pool(&fake.base_url(), "acme", &[("main", POOL_TOKEN)], extra)
 }
 
-fn get(gp: &Ghpool, path: &str) -> (u16, String) {
+fn get(gp: &GhpoolProcess, path: &str) -> (u16, String) {
     let resp = client().get(gp.url(path)).send().expect("ghpool answers");
     let status = resp.status().as_u16();
     (status, resp.text().unwrap_or_default())
 }
 
-fn graphql(gp: &Ghpool, query: &str) -> (u16, Value) {
+fn graphql(gp: &GhpoolProcess, query: &str) -> (u16, Value) {
     let resp = client().post(gp.url("/graphql")).json(&json!({ "query": query })).send().expect("ghpool answers");
     let status = resp.status().as_u16();
     (status, resp.json().unwrap_or(Value::Null))
@@ -364,7 +364,7 @@ fn a_head_miss_leaves_no_lock_behind_20() {
 }
 
 /// A raw request whose head declares `declared` body bytes, of which `sent` are written.
-fn raw_post(gp: &Ghpool, path: &str, headers: &str, declared: usize, body: &[u8]) -> (u16, String) {
+fn raw_post(gp: &GhpoolProcess, path: &str, headers: &str, declared: usize, body: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", gp.port())).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let head = format!("POST {path} HTTP/1.1\r\nhost: ghpool\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n{headers}\r\n");
@@ -409,7 +409,7 @@ fn commit_mutation(bytes: usize) -> Vec<u8> {
 }
 
 /// `POST /graphql` of `body` with the client's own token.
-fn post_with_token(gp: &Ghpool, body: &[u8]) -> reqwest::blocking::Response {
+fn post_with_token(gp: &GhpoolProcess, body: &[u8]) -> reqwest::blocking::Response {
     client()
         .post(gp.url("/graphql"))
         .header("authorization", format!("bearer {CLIENT_TOKEN}"))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use support::fake_github::apps::key_pair;
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, Ghpool};
+use support::ghpool::{client, GhpoolProcess};
 
 const TOKEN_A: &str = "ghp_appsAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const APP_ID: u64 = 77;
@@ -35,7 +35,7 @@ fn fake() -> FakeGithub {
 
 /// ghpool with the App configured as `apps` entries `(id, owner, repositories)` (by environment),
 /// its key only in `APP_KEY`, plus `extra`.
-fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)]) -> Ghpool {
+fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)]) -> GhpoolProcess {
     let mut env: Vec<(String, String)> = vec![
         ("GHPOOL_UPSTREAM".into(), fake.base_url()),
         ("GHPOOL_ALLOWED_OWNERS".into(), "acme,other".into()),
@@ -52,10 +52,10 @@ fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)])
     }
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Ghpool::start(&env)
+    GhpoolProcess::start(&env)
 }
 
-fn read(gp: &Ghpool, path: &str) -> u16 {
+fn read(gp: &GhpoolProcess, path: &str) -> u16 {
     client().get(gp.url(path)).send().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 

@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, Ghpool};
+use support::ghpool::{client, GhpoolProcess};
 
 const TOKEN_A: &str = "ghp_cacheAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_cacheBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -21,12 +21,12 @@ fn fake() -> FakeGithub {
     fake
 }
 
-fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
+fn start(fake: &FakeGithub, extra: &[(&str, &str)]) -> GhpoolProcess {
     support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], extra)
 }
 
 /// GET through ghpool: status, `X-Ghpool-Cache`, body.
-fn get(gp: &Ghpool, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+fn get(gp: &GhpoolProcess, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     let mut req = client().get(gp.url(path));
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -42,7 +42,7 @@ fn upstream_calls(fake: &FakeGithub, path: &str) -> usize {
 }
 
 /// A write: `POST /repos/acme/widgets/issues` with the client's own token.
-fn create_issue(gp: &Ghpool, title: &str) -> reqwest::blocking::Response {
+fn create_issue(gp: &GhpoolProcess, title: &str) -> reqwest::blocking::Response {
     let req = client().post(gp.url("/repos/acme/widgets/issues"));
     req.header("authorization", format!("token {CLIENT_TOKEN}"))
         .json(&serde_json::json!({"title": title}))
@@ -50,7 +50,7 @@ fn create_issue(gp: &Ghpool, title: &str) -> reqwest::blocking::Response {
         .unwrap()
 }
 
-fn graphql(gp: &Ghpool, body: serde_json::Value) -> (u16, String) {
+fn graphql(gp: &GhpoolProcess, body: serde_json::Value) -> (u16, String) {
     let resp = client().post(gp.url("/graphql")).json(&body).send().unwrap();
     let outcome = resp.headers().get("x-ghpool-cache").map_or("-", |v| v.to_str().unwrap()).to_string();
     (resp.status().as_u16(), outcome)
@@ -297,7 +297,7 @@ fn a_read_that_saw_the_state_before_a_write_is_not_served_after_it() {
     let fake = fake();
     let gp = start(&fake, &[]);
     let path = "/repos/acme/widgets/issues?per_page=5";
-    let first_number = |gp: &Ghpool| -> u64 {
+    let first_number = |gp: &GhpoolProcess| -> u64 {
         let issues: serde_json::Value = client().get(gp.url(path)).send().unwrap().json().unwrap();
         issues[0]["number"].as_u64().unwrap()
     };
@@ -375,7 +375,7 @@ fn ttl_rules_negative_caching_and_closed_items() {
     let upstream = fake.base_url();
     let toml =
         "[cache]\nttl = \"1s\"\nnegative_ttl = \"30s\"\n[[cache.rules]]\npath = \"/repos/*/*/issues/2*\"\nttl = \"30s\"\n";
-    let gp = Ghpool::start_with_config(
+    let gp = GhpoolProcess::start_with_config(
         &[
             ("GHPOOL_UPSTREAM", upstream.as_str()),
             ("GHPOOL_ALLOWED_OWNERS", "acme"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::clients::{client_ok, node_dir, on_path, run, skipped, venv_python, POOL_TOKEN, USER_TOKEN};
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, start_pool, Ghpool};
+use support::ghpool::{client, start_pool, GhpoolProcess};
 
 const OWNER: &str = "octokit-fixture-org";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,7 +22,7 @@ fn scenario(name: &str) -> PathBuf {
 
 /// The fake replaying `scenarios`, ghpool pooling alice in front of it. `None` after a loud SKIPPED
 /// when the fixtures are not installed.
-fn setup(test: &str, scenarios: &[&str]) -> Option<(FakeGithub, Ghpool, Vec<String>)> {
+fn setup(test: &str, scenarios: &[&str]) -> Option<(FakeGithub, GhpoolProcess, Vec<String>)> {
     if let Some(missing) = scenarios.iter().map(|s| scenario(s)).find(|p| !p.is_file()) {
         skipped(test, &format!("@octokit/fixtures is not installed ({} is missing)", missing.display()));
         return None;

@@ -24,13 +24,13 @@ use std::time::Duration;
 use support::clients::{on_path, run, skipped, Output, POOL_TOKEN, USER_TOKEN};
 use support::fake_github::graphql::GraphqlCall;
 use support::fake_github::FakeGithub;
-use support::ghpool::{start_pool, Ghpool};
+use support::ghpool::{start_pool, GhpoolProcess};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Setup {
     fake: FakeGithub,
-    gp: Ghpool,
+    gp: GhpoolProcess,
     /// HOME, GH_CONFIG_DIR, TMPDIR and `bin/gh -> ghp`.
     dir: tempfile::TempDir,
     real_gh_dir: PathBuf,
@@ -62,7 +62,7 @@ fn setup_with(test: &str, toml: Option<&str>) -> Option<Setup> {
             let env = [("GHPOOL_UPSTREAM", fake.base_url()), ("GHPOOL_ALLOWED_OWNERS", "acme".into())];
             let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             env.extend([("GHPOOL_PAT_A", "env:TOKEN_A"), ("TOKEN_A", POOL_TOKEN)]);
-            Ghpool::start_with_config(&env, Some(toml))
+            GhpoolProcess::start_with_config(&env, Some(toml))
         }
     };
     let dir = tempfile::tempdir().unwrap();

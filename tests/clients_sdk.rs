@@ -11,12 +11,12 @@ use support::clients::{
     acme_widgets, node_dir, on_path, readme_block, run, skipped, venv_python, POOL_TOKEN, USER_TOKEN,
 };
 use support::fake_github::FakeGithub;
-use support::ghpool::Ghpool;
+use support::ghpool::GhpoolProcess;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The example's environment: ghpool's URL and the client's token, nothing else of ours.
-fn example(cmd: &mut Command, gp: &Ghpool, base: &str) {
+fn example(cmd: &mut Command, gp: &GhpoolProcess, base: &str) {
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GHPOOL_URL", gp.url(base))

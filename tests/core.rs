@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{burst, client, run_to_exit, Ghpool};
+use support::ghpool::{burst, client, run_to_exit, GhpoolProcess};
 
 const TOKEN_A: &str = "ghp_tokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_tokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -25,7 +25,7 @@ fn fake_with_repo() -> FakeGithub {
 }
 
 /// ghpool with identities `a` and `b` given as `env:` references, allowlisting `acme`.
-fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> Ghpool {
+fn start_pool(fake: &FakeGithub, extra: &[(&str, &str)]) -> GhpoolProcess {
     support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], extra)
 }
 
@@ -137,7 +137,7 @@ fn tokens_of_one_login_share_one_budget() {
 fn logins_are_resolved_at_start_and_a_failing_identity_is_left_out() {
     let fake = fake_with_repo();
     let upstream = fake.base_url();
-    let gp = Ghpool::start(&[
+    let gp = GhpoolProcess::start(&[
         ("GHPOOL_UPSTREAM", upstream.as_str()),
         ("GHPOOL_ALLOWED_OWNERS", "acme"),
         ("GHPOOL_PAT_A", "env:TOKEN_A"),
@@ -275,7 +275,7 @@ fn metrics_pass_promtool() {
 fn anonymous_default_serves_public_reads_without_a_token() {
     let fake = fake_with_repo();
     let upstream = fake.base_url();
-    let gp = Ghpool::start(&[("GHPOOL_UPSTREAM", upstream.as_str())]);
+    let gp = GhpoolProcess::start(&[("GHPOOL_UPSTREAM", upstream.as_str())]);
     let resp = client()
         .get(gp.url("/repos/anyone/widgets"))
         .header("authorization", format!("token {CLIENT_TOKEN}"))
@@ -413,7 +413,7 @@ fn test_flag_checks_the_configuration_without_serving() {
 fn sigterm_without_a_conf_file_stops_within_seconds() {
     let fake = fake_with_repo();
     let upstream = fake.base_url();
-    let mut gp = Ghpool::start(&[("GHPOOL_UPSTREAM", upstream.as_str())]);
+    let mut gp = GhpoolProcess::start(&[("GHPOOL_UPSTREAM", upstream.as_str())]);
     // Pingora's own default grace period is 300 s; ghpool's default drains for 5 s + 5 s.
     let took = gp.terminate(Duration::from_secs(25));
     assert!(took.is_some(), "still running 25 s after SIGTERM:\n{}", gp.log());

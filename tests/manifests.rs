@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use ghpool::admission::classify::{admin_path, AdminPath};
 use ghpool::config::{Config, IdentityConfig};
-use ghpool::route::{AdminPath, Route};
 use ghpool::secrets::{Resolver, SecretRef};
 use pingora_core::server::configuration::ServerConf;
 use serde_json::Value as Json;
@@ -144,11 +144,8 @@ fn config_reads(name: &str) -> bool {
 
 /// Which admin route ghpool answers `path` with, classified as the proxy does.
 fn admin_route(path: &str) -> Option<AdminPath> {
-    let target = ghpool::access::normalize(path, "api.github.com").ok()?;
-    match ghpool::route::classify("GET", &target, None, None) {
-        Ok(Route::Admin(admin)) => Some(admin),
-        _ => None,
-    }
+    let target = ghpool::admission::access::normalize(path, "api.github.com").ok()?;
+    admin_path(&target)
 }
 
 fn resolve(resolver: &Resolver, reference: &SecretRef) -> Result<(), String> {

@@ -4,12 +4,12 @@
 mod support;
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{burst, client, start_pool, Ghpool};
+use support::ghpool::{burst, client, start_pool, GhpoolProcess};
 
 const TOKEN_A: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_poolBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
 
-fn setup() -> (FakeGithub, Ghpool) {
+fn setup() -> (FakeGithub, GhpoolProcess) {
     let fake = FakeGithub::start();
     fake.add_token(TOKEN_A, "alice");
     fake.add_token(TOKEN_B, "bob");
@@ -19,7 +19,7 @@ fn setup() -> (FakeGithub, Ghpool) {
 }
 
 /// `n` distinct reads (the cache answers none); their statuses.
-fn reads(gp: &Ghpool, n: usize) -> Vec<u16> {
+fn reads(gp: &GhpoolProcess, n: usize) -> Vec<u16> {
     (0..n)
         .map(|i| client().get(gp.url(&format!("/repos/acme/widgets?n={i}"))).send().unwrap().status().as_u16())
         .collect()
@@ -221,7 +221,7 @@ fn a_quarantined_identity_comes_back_when_its_secret_is_rotated() {
     fake.revoke_token(TOKEN_A);
     let statuses = reads(&gp, 4);
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let state = |gp: &Ghpool| {
+    let state = |gp: &GhpoolProcess| {
         let stats = gp.get_json("/stats");
         stats["identities"].as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap()["state"].clone()
     };

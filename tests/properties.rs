@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use ghpool::access::{normalize, Allowlist, Verdict};
+use ghpool::admission::access::{normalize, Allowlist, OwnerCheck};
 use ghpool::config::OwnerPolicy;
 use std::collections::BTreeSet;
 
@@ -87,7 +87,7 @@ proptest! {
         let raw = pieces.concat();
         let Ok(target) = normalize(&raw, "upstream.local") else { return Ok(()) };
         let owner_of = |id: u64| Some(if id == 7 { "acme".to_string() } else { "evil".to_string() });
-        let Ok(Verdict::Allowed) = allowlist().check_rest(&target, owner_of) else { return Ok(()) };
+        let Ok(OwnerCheck::Allowed) = allowlist().check_rest(&target, owner_of) else { return Ok(()) };
         // What goes upstream is target.path: decoded once, it must be exactly the checked segments.
         let decoded: Vec<String> = target.path.trim_start_matches('/').split('/')
             .filter(|s| !s.is_empty())

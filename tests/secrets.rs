@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, run_to_exit, Ghpool};
+use support::ghpool::{client, run_to_exit, GhpoolProcess};
 use support::moto::Moto;
 
 const OLD_A: &str = "ghp_rotOLDaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -28,14 +28,14 @@ fn fake() -> FakeGithub {
     fake
 }
 
-fn start(fake: &FakeGithub, env: &[(String, String)]) -> Ghpool {
+fn start(fake: &FakeGithub, env: &[(String, String)]) -> GhpoolProcess {
     let mut all = vec![
         ("GHPOOL_UPSTREAM".to_string(), fake.base_url()),
         ("GHPOOL_ALLOWED_OWNERS".to_string(), "acme".to_string()),
     ];
     all.extend(env.iter().cloned());
     let env: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Ghpool::start(&env)
+    GhpoolProcess::start(&env)
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -48,7 +48,7 @@ struct Readers {
     handle: JoinHandle<Vec<u16>>,
 }
 
-fn read_continuously(gp: &Ghpool) -> Readers {
+fn read_continuously(gp: &GhpoolProcess) -> Readers {
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, base) = (stop.clone(), gp.url("/repos/acme/widgets"));
     let handle = std::thread::spawn(move || {

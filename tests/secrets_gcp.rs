@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use support::fake_gcp::FakeGcp;
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, run_to_exit, Ghpool};
+use support::ghpool::{client, run_to_exit, GhpoolProcess};
 
 const TOKEN_A: &str = "ghp_gcpAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_gcpBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -40,7 +40,7 @@ fn env<'a>(github: &'a str, gcp: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(
 }
 
 /// `n` distinct reads (the cache answers none); their statuses.
-fn reads(gp: &Ghpool, tag: &str, n: usize) -> Vec<u16> {
+fn reads(gp: &GhpoolProcess, tag: &str, n: usize) -> Vec<u16> {
     (0..n)
         .map(|i| client().get(gp.url(&format!("/repos/acme/widgets?{tag}={i}"))).send().unwrap().status().as_u16())
         .collect()
@@ -72,7 +72,7 @@ fn assert_no_secret_in(log: &str, gcp: &FakeGcp, key_file: Option<&str>) {
 fn issue6_a_token_from_the_metadata_server_reads_the_secret() {
     let (github, gcp) = fakes();
     let (github_url, gcp_url, metadata) = (github.base_url(), gcp.base_url(), gcp.metadata_host());
-    let gp = Ghpool::start(&env(
+    let gp = GhpoolProcess::start(&env(
         &github_url,
         &gcp_url,
         &[("GHPOOL_PAT_A", REF_A), ("GCE_METADATA_HOST", metadata.as_str())],
@@ -108,7 +108,7 @@ fn issue6_a_service_account_key_file_reads_every_secret_with_one_token() {
         // Set, yet unused: a key file takes precedence over the metadata server.
         ("GCE_METADATA_HOST", metadata.as_str()),
     ];
-    let gp = Ghpool::start(&env(&github_url, &gcp_url, &extra));
+    let gp = GhpoolProcess::start(&env(&github_url, &gcp_url, &extra));
 
     assert!(reads(&gp, "s", 6).iter().all(|s| *s == 200));
     let mut who = tokens_upstream(&github, "/user");
@@ -203,10 +203,10 @@ fn issue6_a_quarantined_identity_comes_back_when_its_gcp_secret_gets_a_new_versi
         ("GCE_METADATA_HOST", metadata.as_str()),
         ("GHPOOL_POOL_REFRESH", "1s"),
     ];
-    let gp = Ghpool::start(&env(&github_url, &gcp_url, &extra));
+    let gp = GhpoolProcess::start(&env(&github_url, &gcp_url, &extra));
     github.revoke_token(TOKEN_A);
     assert!(reads(&gp, "before", 4).iter().all(|s| *s == 200));
-    let state = |gp: &Ghpool| {
+    let state = |gp: &GhpoolProcess| {
         let stats = gp.get_json("/stats");
         stats["identities"].as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap()["state"].clone()
     };

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use support::fake_github::FakeGithub;
-use support::ghpool::{client, Ghpool};
+use support::ghpool::{client, GhpoolProcess};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
@@ -88,7 +88,7 @@ fn setup() -> (FakeGithub, TlsFront, tempfile::TempDir, String) {
 fn upstream_tls_is_verified_against_the_configured_ca_with_sni() {
     let (fake, front, _dir, conf) = setup();
     let upstream = format!("https://localhost:{}", front.port);
-    let gp = Ghpool::start_full(&[("GHPOOL_UPSTREAM", &upstream)], None, &["-c", &conf]);
+    let gp = GhpoolProcess::start_full(&[("GHPOOL_UPSTREAM", &upstream)], None, &["-c", &conf]);
     let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
     assert_eq!(resp.status(), 200, "{}", gp.log());
     assert_eq!(fake.requests_to("/repos/acme/widgets").len(), 1);
@@ -100,7 +100,7 @@ fn an_untrusted_upstream_certificate_is_refused() {
     let (fake, front, _dir, _conf) = setup();
     let upstream = format!("https://localhost:{}", front.port);
     // No ca_file: the system roots do not know the test CA.
-    let gp = Ghpool::start(&[("GHPOOL_UPSTREAM", &upstream)]);
+    let gp = GhpoolProcess::start(&[("GHPOOL_UPSTREAM", &upstream)]);
     let resp = client().get(gp.url("/repos/acme/widgets")).send().unwrap();
     assert_eq!(resp.status(), 502);
     let body: serde_json::Value = resp.json().unwrap();

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::fake_github::FakeGithub;
-use support::ghpool::Ghpool;
+use support::ghpool::GhpoolProcess;
 
 const TOKEN_A: &str = "ghp_upgrAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_upgrBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -177,7 +177,7 @@ fn load_thread(
     })
 }
 
-fn wait_for_file(path: &Path, process: &mut Ghpool, timeout: Duration) {
+fn wait_for_file(path: &Path, process: &mut GhpoolProcess, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     while !path.exists() {
         if let Some(status) = process.wait_exit(Duration::ZERO) {
@@ -199,7 +199,7 @@ fn an_upgrade_under_load_loses_no_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (conf, sock) = write_conf(dir.path());
     let conf = conf.to_str().expect("utf-8 path").to_string();
-    let mut old = Ghpool::start_full(&refs(&env), None, &["-c", &conf]);
+    let mut old = GhpoolProcess::start_full(&refs(&env), None, &["-c", &conf]);
     fake.set_delay(Duration::from_millis(20));
 
     let started = Instant::now();
@@ -213,7 +213,7 @@ fn an_upgrade_under_load_loses_no_request() {
     // The new process binds the upgrade socket and waits for the listeners; the old one sends them
     // on SIGQUIT, keeps accepting for Pingora's close timeout, then drains for its grace period.
     std::thread::sleep(Duration::from_millis(1000));
-    let mut new = Ghpool::spawn_on(old.port(), &refs(&env), &["-c", &conf, "-u"]);
+    let mut new = GhpoolProcess::spawn_on(old.port(), &refs(&env), &["-c", &conf, "-u"]);
     wait_for_file(&sock, &mut new, Duration::from_secs(15));
     let quit_at = started.elapsed();
     old.signal("QUIT");
@@ -280,7 +280,7 @@ fn sigterm_loses_no_in_flight_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (conf, _) = write_conf(dir.path());
     let conf = conf.to_str().expect("utf-8 path").to_string();
-    let mut gp = Ghpool::start_full(&refs(&env), None, &["-c", &conf]);
+    let mut gp = GhpoolProcess::start_full(&refs(&env), None, &["-c", &conf]);
     fake.set_delay(Duration::from_secs(1));
 
     let handles: Vec<_> = (0..N)
@@ -318,7 +318,7 @@ fn a_connection_made_just_before_sigterm_still_gets_its_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (conf, _) = write_conf(dir.path());
     let conf = conf.to_str().expect("utf-8 path").to_string();
-    let mut gp = Ghpool::start_full(&refs(&env), None, &["-c", &conf]);
+    let mut gp = GhpoolProcess::start_full(&refs(&env), None, &["-c", &conf]);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", gp.port())).expect("connect");
     stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
     std::thread::sleep(Duration::from_millis(300));

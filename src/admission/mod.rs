@@ -1,16 +1,23 @@
-//! Admission: what a request is and what it may read, decided before anything goes upstream, and
-//! what a pooled answer may carry back.
+//! Admission: what a request is and what it may read, decided once before anything goes upstream
+//! (`classify` → a `Plan`), and what a pooled answer may carry back.
 //!
-//! Owns: `graphql` (documents typed against GitHub's published schema, probes, answer screening)
-//! `search` (search queries parsed as GitHub reads them), `rest_routes` (REST paths matched to
-//! GitHub's published endpoints), `rest_screen` (pooled REST answers screened by owner), `shape`
-//! (what a request may carry besides its target) and `target` (a REST path's shape, read once).
-//! Pure: no I/O, no Pingora.
+//! Owns, in the order a request meets them: `classify` (the plan, and the order of the checks),
+//! `access` (the target made canonical; the owner allowlist), `envelope` (what a request may carry
+//! besides its target), `target` (a REST path's shape, read once), `rest_routes` (REST paths
+//! matched to GitHub's published endpoints), `search` (search queries parsed as GitHub reads them),
+//! `graphql` (documents typed against GitHub's published schema, probes, answer screening), `tags`
+//! (what a read is filed under and a write purges), `repos` (repository ids and their owners, as
+//! learned), and `rest_screen` (pooled REST answers screened by owner).
+//! Pure: no I/O, no Pingora, no identities.
 //! Must never: let a request past that it could not read unambiguously; fail open.
 
+pub mod access;
+pub mod classify;
+pub mod envelope;
 pub mod graphql;
+pub mod repos;
 pub mod rest_routes;
 pub mod rest_screen;
 pub mod search;
-pub mod shape;
+pub mod tags;
 pub mod target;

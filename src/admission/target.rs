@@ -3,36 +3,16 @@
 //! allowlist — the rate-limit resource a read is charged to, the cache tags of an entry, what a
 //! write purges, whether an answer is repository JSON to learn from.
 //!
-//! Owns: [`Shape`] and [`Resource`]. Pure. The allowlist itself reads GitHub's route table
+//! Owns: [`RestTarget`]. Pure. The allowlist itself reads GitHub's route table
 //! (`admission::rest_routes`), which names every owner a path holds.
 //! Must never: allow anything (that is `access`).
 
-use crate::access::Target;
-
-/// The rate-limit bucket GitHub charges a request to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resource {
-    Core,
-    Search,
-    CodeSearch,
-    Graphql,
-}
-
-impl Resource {
-    /// GitHub's name for it, as `x-ratelimit-resource` says it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Resource::Core => "core",
-            Resource::Search => "search",
-            Resource::CodeSearch => "code_search",
-            Resource::Graphql => "graphql",
-        }
-    }
-}
+use crate::admission::access::Target;
+use crate::ratelimit::Resource;
 
 /// What a REST path is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Shape<'a> {
+pub enum RestTarget<'a> {
     /// `/repos/{owner}/{name}[/…]`; `whole` when the path is the repository itself.
     Repo {
         owner: &'a str,
@@ -57,28 +37,28 @@ pub enum Shape<'a> {
     Other,
 }
 
-impl<'a> Shape<'a> {
-    pub fn of(target: &'a Target) -> Shape<'a> {
+impl<'a> RestTarget<'a> {
+    pub fn of(target: &'a Target) -> RestTarget<'a> {
         let whole = target.segments.len() <= 3;
         match (target.segment(0), target.segment(1), target.segment(2)) {
-            (Some("repos"), Some(owner), Some(name)) => Shape::Repo { owner, name, whole },
+            (Some("repos"), Some(owner), Some(name)) => RestTarget::Repo { owner, name, whole },
             (Some("repositories"), Some(id), _) => match id.parse() {
-                Ok(id) => Shape::RepoId { id, whole: target.segments.len() == 2 },
-                Err(_) => Shape::Other,
+                Ok(id) => RestTarget::RepoId { id, whole: target.segments.len() == 2 },
+                Err(_) => RestTarget::Other,
             },
-            (Some("orgs" | "users"), Some(login), _) => Shape::Account { login },
-            (Some("search"), Some(kind), None) => Shape::Search { code: kind == "code" },
-            (Some("graphql"), None, _) => Shape::Graphql,
-            _ => Shape::Other,
+            (Some("orgs" | "users"), Some(login), _) => RestTarget::Account { login },
+            (Some("search"), Some(kind), None) => RestTarget::Search { code: kind == "code" },
+            (Some("graphql"), None, _) => RestTarget::Graphql,
+            _ => RestTarget::Other,
         }
     }
 
     /// The bucket a read of this shape is charged to.
     pub fn resource(&self) -> Resource {
         match self {
-            Shape::Graphql => Resource::Graphql,
-            Shape::Search { code: true } => Resource::CodeSearch,
-            Shape::Search { code: false } => Resource::Search,
+            RestTarget::Graphql => Resource::Graphql,
+            RestTarget::Search { code: true } => Resource::CodeSearch,
+            RestTarget::Search { code: false } => Resource::Search,
             _ => Resource::Core,
         }
     }
@@ -86,20 +66,20 @@ impl<'a> Shape<'a> {
     /// The answer is one repository's JSON (`/repos/{o}/{r}`, `/repositories/{id}`): its id and
     /// owner are learned from it.
     pub fn is_repository(&self) -> bool {
-        matches!(self, Shape::Repo { whole: true, .. } | Shape::RepoId { whole: true, .. })
+        matches!(self, RestTarget::Repo { whole: true, .. } | RestTarget::RepoId { whole: true, .. })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::normalize;
+    use crate::admission::access::normalize;
 
     #[test]
     fn shapes() {
         let shape = |p: &str| {
             let t = normalize(p, "h").unwrap();
-            let s = Shape::of(&t);
+            let s = RestTarget::of(&t);
             (format!("{s:?}"), s.resource().as_str(), s.is_repository())
         };
         let repo = r#"Repo { owner: "acme", name: "w", whole: true }"#;

@@ -27,7 +27,7 @@ fn run() -> Result<std::convert::Infallible> {
     let gh = real_gh()?;
     let mut command = Command::new(&gh);
     command.args(&args);
-    let ghpool_url = std::env::var("GHPOOL_URL").ok().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let ghpool_url = std::env::var(ghp::GHPOOL_URL_ENV).ok().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
     if let Some(url) = ghpool_url.filter(|_| ghp::through_pool(&args)) {
         let var = |name: &str| std::env::var(name).ok();
         let token = match ghp::token_from_env(var) {

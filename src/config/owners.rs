@@ -68,6 +68,11 @@ pub(super) fn collect_identities(
         .collect()
 }
 
+/// The allowlist, comma-separated (over `allowed_owners`).
+pub(super) const ALLOWED_OWNERS_ENV: &str = "GHPOOL_ALLOWED_OWNERS";
+/// `true` serves every owner (over `allow_all_owners`).
+pub(super) const ALLOW_ALL_OWNERS_ENV: &str = "GHPOOL_ALLOW_ALL_OWNERS";
+
 pub(super) fn pick_owners(
     raw: &RawConfig,
     env: &HashMap<String, String>,
@@ -75,22 +80,21 @@ pub(super) fn pick_owners(
     issues: &mut Vec<ConfigIssue>,
     warnings: &mut Vec<String>,
 ) -> OwnerPolicy {
-    let allow_all = match env.get("GHPOOL_ALLOW_ALL_OWNERS") {
+    let allow_all = match env.get(ALLOW_ALL_OWNERS_ENV) {
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" => true,
             "0" | "false" | "no" | "" => false,
             _ => {
-                issues.push(issue("GHPOOL_ALLOW_ALL_OWNERS", format!("`{v}` is not true or false")));
+                issues.push(issue(ALLOW_ALL_OWNERS_ENV, format!("`{v}` is not true or false")));
                 false
             }
         },
         None => raw.allow_all_owners.unwrap_or(false),
     };
-    let (key, listed): (&str, Option<Vec<String>>) = match env.get("GHPOOL_ALLOWED_OWNERS") {
-        Some(v) => (
-            "GHPOOL_ALLOWED_OWNERS",
-            Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
-        ),
+    let (key, listed): (&str, Option<Vec<String>>) = match env.get(ALLOWED_OWNERS_ENV) {
+        Some(v) => {
+            (ALLOWED_OWNERS_ENV, Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()))
+        }
         None => ("allowed_owners", raw.allowed_owners.clone()),
     };
     let mut owners = HashSet::new();

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use crate::apps::{renew_at, AppClient};
 use crate::config::Config;
+use crate::pool::apps::{renew_at, AppClient};
 use crate::secrets::{Resolver, Secret, SecretRef};
 use crate::upstream::{get_json, ApiError, Upstream};
 

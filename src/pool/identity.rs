@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use super::{lock, Budgets};
-use crate::apps::Installation;
+use crate::pool::apps::Installation;
 use crate::secrets::{Secret, SecretRef};
 
 /// The budget of one GitHub account, shared by its identities.

@@ -6,13 +6,15 @@
 //! has a budget of its own, and serves only the owner it is installed on.
 //! Must never: see a client's token, or hand a pool token to anything but a pooled read.
 
+pub mod apps;
 mod budget;
 mod build;
+pub mod fairness;
 mod identity;
+mod judge;
 mod keeper;
 mod renew;
 mod snapshot;
-mod verdict;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,14 +25,15 @@ pub use crate::ratelimit::{parse_headers, RateLimit};
 pub use budget::{assumed_limit, Budgets};
 pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Login, LoginError};
 pub use identity::{tag_identity, Identity, Lease, State};
+pub use judge::{judge, mentions_secondary_limit, Judgement};
 pub use keeper::Keeper;
 pub use renew::Renewer;
 pub use snapshot::{IdentitySnapshot, ResourceSnapshot};
-pub use verdict::{judge, mentions_secondary_limit, Judgement};
 
 use identity::Account;
 
-use crate::apps::Installation;
+use crate::pool::apps::Installation;
+use crate::ratelimit::Resource;
 use crate::secrets::{Secret, SecretRef};
 
 pub use crate::config::DEFAULT_MAX_IN_FLIGHT;
@@ -53,20 +56,40 @@ pub enum PickError {
 }
 
 /// What a client is told when no identity can serve its request.
-impl From<PickError> for crate::respond::Refusal {
-    fn from(e: PickError) -> crate::respond::Refusal {
+impl From<PickError> for crate::reply::Refusal {
+    fn from(e: PickError) -> crate::reply::Refusal {
         match e {
             PickError::Exhausted { resource, reset } => {
                 let now = now_epoch();
-                crate::respond::Refusal::Exhausted {
+                crate::reply::Refusal::Exhausted {
                     resource,
-                    retry_after_secs: crate::respond::retry_after(reset, now),
+                    retry_after_secs: crate::reply::retry_after(reset, now),
                     reset,
                 }
             }
-            PickError::NoneUsable => crate::respond::Refusal::NoIdentity,
-            PickError::Busy => crate::respond::Refusal::Busy,
+            PickError::NoneUsable => crate::reply::Refusal::NoIdentity,
+            PickError::Busy => crate::reply::Refusal::Busy,
         }
+    }
+}
+
+/// What a request needs of an identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    /// The rate-limit bucket it is charged to.
+    pub resource: Resource,
+    /// The owners it reads (an App installation serves only its own).
+    pub owners: &'a [&'a str],
+    /// The identity that fetched the cached entry being revalidated.
+    pub preferred: Option<&'a str>,
+    /// How long to wait for an identity below its in-flight cap.
+    pub wait: Duration,
+}
+
+impl Want<'static> {
+    /// Any identity with budget for `resource`, now or never.
+    pub fn any(resource: Resource) -> Want<'static> {
+        Want { resource, owners: &[], preferred: None, wait: Duration::ZERO }
     }
 }
 
@@ -155,20 +178,14 @@ impl Pool {
         self
     }
 
-    /// Pick like [`Pool::pick_preferring`]; when every identity is at its in-flight cap, wait up
-    /// to `timeout` for one to free up.
-    pub async fn pick_waiting(
-        &self,
-        resource: &str,
-        owners: &[&str],
-        preferred: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Lease, PickError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// The identity for a request ([`Want`]); when every identity that could serve it is at its
+    /// in-flight cap, wait up to `want.wait` for one to free up.
+    pub async fn pick(&self, want: &Want<'_>) -> Result<Lease, PickError> {
+        let deadline = tokio::time::Instant::now() + want.wait;
         loop {
             // Register before trying, so a release between the try and the wait is not missed.
             let released = self.released.notified();
-            match self.pick_preferring(resource, owners, preferred) {
+            match self.try_pick(want, now_epoch()) {
                 Err(PickError::Busy) => {
                     if tokio::time::timeout_at(deadline, released).await.is_err() {
                         return Err(PickError::Busy);
@@ -191,31 +208,23 @@ impl Pool {
         self.identities.iter().filter(|i| i.is_usable()).count()
     }
 
-    /// The identity with the most budget left for `resource`, counting requests already in flight
-    /// against it (so a burst spreads instead of piling onto whoever looked best a moment ago).
-    pub fn pick(&self, resource: &str) -> Result<Lease, PickError> {
-        self.pick_at(resource, now_epoch())
-    }
-
-    /// Like [`Pool::pick`] for a read of `owners`' resources, but `preferred` (the identity that
-    /// fetched a cached entry, whose ETag only it can revalidate) wins whenever it is usable, serves
-    /// those owners and has budget left.
-    pub fn pick_preferring(
-        &self,
-        resource: &str,
-        owners: &[&str],
-        preferred: Option<&str>,
-    ) -> Result<Lease, PickError> {
-        let now = now_epoch();
-        if let Some(identity) = preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
+    /// One try at time `now`, without waiting: `want.preferred` (the identity that fetched a cached
+    /// entry, whose ETag only it can revalidate) wins whenever it is usable, serves the owners,
+    /// is below its cap and has budget left; otherwise the identity that serves the owners with the
+    /// most budget left for the resource, counting requests already in flight against it (so a
+    /// burst spreads instead of piling onto whoever looked best a moment ago).
+    pub fn try_pick(&self, want: &Want<'_>, now: u64) -> Result<Lease, PickError> {
+        let resource = want.resource.as_str();
+        if let Some(identity) = want.preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
             let _serial = lock(&self.pick_lock);
             let budgets = lock(&identity.account.budgets);
             let below_cap = identity.in_flight.load(Ordering::Relaxed) < self.max_in_flight;
-            if identity.is_usable() && identity.serves(owners) && below_cap && budgets.remaining(resource, now) > 0 {
+            if identity.is_usable() && identity.serves(want.owners) && below_cap && budgets.remaining(resource, now) > 0
+            {
                 return Ok(self.lease(identity));
             }
         }
-        self.pick_for(resource, owners, now)
+        self.pick_best(resource, want.owners, now)
     }
 
     /// Put a new token in service for `identity` (a rotated secret, a fresh App installation
@@ -237,12 +246,8 @@ impl Pool {
         Lease { identity: identity.clone(), released: self.released.clone() }
     }
 
-    pub fn pick_at(&self, resource: &str, now: u64) -> Result<Lease, PickError> {
-        self.pick_for(resource, &[], now)
-    }
-
     /// The best identity among those that serve `owners`.
-    fn pick_for(&self, resource: &str, owners: &[&str], now: u64) -> Result<Lease, PickError> {
+    fn pick_best(&self, resource: &str, owners: &[&str], now: u64) -> Result<Lease, PickError> {
         let _serial = lock(&self.pick_lock);
         let mut best: Option<(i64, u64, &Arc<Identity>)> = None;
         let mut earliest_reset: Option<u64> = None;

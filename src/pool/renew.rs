@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::apps::renew_at;
+use crate::pool::apps::renew_at;
 
 use super::{now_epoch, AppRenewal, Pool};
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::identity::{Account, State};
 use super::{assumed_limit, lock, now_epoch, Pool};
-use crate::apps::Installation;
+use crate::pool::apps::Installation;
 
 impl Pool {
     /// The pool's combined budget per resource, over distinct usable accounts: what `GET /rate_limit`

@@ -36,7 +36,9 @@ fn installations_have_budgets_of_their_own_and_serve_only_their_account() {
     let remaining: Vec<u64> =
         pool.identities().iter().map(|i| lock(&i.account.budgets).remaining("core", 1000)).collect();
     assert_eq!(remaining, [4000, 3000, 100]);
-    let pick = |owners: &[&str]| pool.pick_for("core", owners, 1000).unwrap().identity().id().to_string();
+    let pick = |owners: &[&str]| {
+        pool.try_pick(&Want { owners, ..Want::any(Resource::Core) }, 1000).unwrap().identity().id().to_string()
+    };
     assert_eq!(pick(&["acme"]), "acme_bot");
     assert_eq!(pick(&["Other"]), "other_bot", "owners compare case-insensitively");
     assert_eq!(pick(&["elsewhere"]), "pat", "only a PAT reads for an owner no installation covers");
@@ -51,13 +53,13 @@ fn installations_have_budgets_of_their_own_and_serve_only_their_account() {
 #[test]
 fn picks_the_highest_remaining() {
     let pool = Pool::new(vec![member("a", "alice", 100), member("b", "bob", 4000), member("c", "carol", 50)]);
-    assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+    assert_eq!(pool.try_pick(&Want::any(Resource::Core), 1000).unwrap().identity().id(), "b");
 }
 
 #[test]
 fn in_flight_spreads_a_burst() {
     let pool = Pool::new(vec![member("a", "alice", 1000), member("b", "bob", 1000)]);
-    let leases: Vec<Lease> = (0..50).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
+    let leases: Vec<Lease> = (0..50).map(|_| pool.try_pick(&Want::any(Resource::Core), 1000).unwrap()).collect();
     let on_a = leases.iter().filter(|l| l.identity().id() == "a").count();
     assert_eq!(on_a, 25);
     drop(leases);
@@ -71,10 +73,10 @@ fn same_login_shares_one_budget() {
     assert!(Arc::ptr_eq(&a1.account, &a2.account));
     pool.observe(a1, Some(("core".into(), RateLimit { limit: 5000, remaining: 10, used: 4990, reset: 2000 })), 200);
     // a2 never answered anything, but its account is down to 10: bob wins.
-    assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+    assert_eq!(pool.try_pick(&Want::any(Resource::Core), 1000).unwrap().identity().id(), "b");
     // In-flight on one token of alice counts against the other.
     let pool = Pool::new(vec![member("a1", "alice", 1000), member("a2", "alice", 1000), member("b", "bob", 1000)]);
-    let leases: Vec<Lease> = (0..30).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
+    let leases: Vec<Lease> = (0..30).map(|_| pool.try_pick(&Want::any(Resource::Core), 1000).unwrap()).collect();
     let on_bob = leases.iter().filter(|l| l.identity().id() == "b").count();
     assert_eq!(on_bob, 15, "alice's two tokens together get as much as bob's one");
 }
@@ -82,26 +84,35 @@ fn same_login_shares_one_budget() {
 #[test]
 fn exhausted_and_quarantined_are_skipped() {
     let pool = Pool::new(vec![member("a", "alice", 0), member("b", "bob", 10)]);
-    assert_eq!(pool.pick_at("core", 1000).unwrap().identity().id(), "b");
+    assert_eq!(pool.try_pick(&Want::any(Resource::Core), 1000).unwrap().identity().id(), "b");
     let b = pool.identities()[1].clone();
     pool.observe(&b, None, 401);
     assert!(!b.is_usable());
-    assert_eq!(pool.pick_at("core", 1000).unwrap_err(), PickError::Exhausted { resource: "core".into(), reset: 2000 });
-    assert_eq!(pool.pick_at("core", 2000).unwrap().identity().id(), "a", "a passed reset restores a");
+    assert_eq!(
+        pool.try_pick(&Want::any(Resource::Core), 1000).unwrap_err(),
+        PickError::Exhausted { resource: "core".into(), reset: 2000 }
+    );
+    assert_eq!(
+        pool.try_pick(&Want::any(Resource::Core), 2000).unwrap().identity().id(),
+        "a",
+        "a passed reset restores a"
+    );
     assert_eq!(pool.usable_count(), 1);
 }
 
 #[test]
 fn the_in_flight_cap_holds_and_waiters_get_a_freed_slot() {
     let pool = Arc::new(Pool::new(vec![member("a", "alice", 1000), member("b", "bob", 1000)]).with_max_in_flight(2));
-    let leases: Vec<Lease> = (0..4).map(|_| pool.pick_at("core", 1000).unwrap()).collect();
-    assert_eq!(pool.pick_at("core", 1000).unwrap_err(), PickError::Busy);
+    let leases: Vec<Lease> = (0..4).map(|_| pool.try_pick(&Want::any(Resource::Core), 1000).unwrap()).collect();
+    assert_eq!(pool.try_pick(&Want::any(Resource::Core), 1000).unwrap_err(), PickError::Busy);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let waited = rt.block_on(pool.pick_waiting("core", &[], None, Duration::from_millis(50)));
+    let waited = rt.block_on(pool.pick(&Want { wait: Duration::from_millis(50), ..Want::any(Resource::Core) }));
     assert_eq!(waited.unwrap_err(), PickError::Busy, "a bounded wait");
     let (pool2, mut leases) = (pool.clone(), leases);
     let got = rt.block_on(async move {
-        let waiter = tokio::spawn(async move { pool2.pick_waiting("core", &[], None, Duration::from_secs(5)).await });
+        let waiter = tokio::spawn(async move {
+            pool2.pick(&Want { wait: Duration::from_secs(5), ..Want::any(Resource::Core) }).await
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
         leases.pop();
         waiter.await.unwrap()
@@ -113,7 +124,7 @@ fn the_in_flight_cap_holds_and_waiters_get_a_freed_slot() {
 fn repeated_secondary_limits_back_off_exponentially() {
     let pool = Pool::new(vec![member("a", "alice", 1000)]);
     let a = pool.identities()[0].clone();
-    let until = |pool: &Pool| pool.pick("core").unwrap_err();
+    let until = |pool: &Pool| pool.try_pick(&Want::any(Resource::Core), now_epoch()).unwrap_err();
     pool.secondary_limit(&a, "core");
     let PickError::Exhausted { reset: first, .. } = until(&pool) else { panic!() };
     pool.secondary_limit(&a, "core");
@@ -154,11 +165,30 @@ fn the_fetching_identity_is_preferred_while_it_can_serve() {
         let seen = RateLimit { limit: 5000, remaining, used: 5000 - remaining, reset: u64::MAX };
         pool.observe(&pool.identities()[i], Some(("core".into(), seen)), 200);
     }
-    assert_eq!(pool.pick_preferring("core", &[], Some("a")).unwrap().identity().id(), "a");
-    assert_eq!(pool.pick_preferring("core", &[], Some("zz")).unwrap().identity().id(), "b");
+    assert_eq!(
+        pool.try_pick(&Want { preferred: Some("a"), ..Want::any(Resource::Core) }, now_epoch())
+            .unwrap()
+            .identity()
+            .id(),
+        "a"
+    );
+    assert_eq!(
+        pool.try_pick(&Want { preferred: Some("zz"), ..Want::any(Resource::Core) }, now_epoch())
+            .unwrap()
+            .identity()
+            .id(),
+        "b"
+    );
     let a = pool.identities()[0].clone();
     pool.observe(&a, None, 401);
-    assert_eq!(pool.pick_preferring("core", &[], Some("a")).unwrap().identity().id(), "b", "quarantined");
+    assert_eq!(
+        pool.try_pick(&Want { preferred: Some("a"), ..Want::any(Resource::Core) }, now_epoch())
+            .unwrap()
+            .identity()
+            .id(),
+        "b",
+        "quarantined"
+    );
 }
 
 #[test]
@@ -168,5 +198,5 @@ fn resources_are_separate() {
     pool.observe(&a, Some(("search".into(), RateLimit { limit: 30, remaining: 30, used: 0, reset: 2000 })), 200);
     let b = pool.identities()[1].clone();
     pool.observe(&b, Some(("search".into(), RateLimit { limit: 30, remaining: 2, used: 28, reset: 2000 })), 200);
-    assert_eq!(pool.pick_at("search", 1000).unwrap().identity().id(), "a");
+    assert_eq!(pool.try_pick(&Want::any(Resource::Search), 1000).unwrap().identity().id(), "a");
 }

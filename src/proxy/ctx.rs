@@ -1,92 +1,73 @@
-//! The per-request state the hooks fill in as a request moves through them.
+//! The per-request state: the plan admission made (immutable once made), and what each attempt
+//! upstream learns as it goes.
+//! Must never: hold a decision a hook could make again from the plan.
 
 use std::time::Instant;
 
-use crate::access::Target;
-use crate::admission::graphql::GraphqlRequest;
+use crate::admission::classify::Plan;
 use crate::pool::Lease;
-use crate::respond::Refusal;
-use crate::route::Route;
+use crate::reply::Refusal;
 
-/// Per-request state, filled in as the request moves through the hooks.
+/// Per-request state.
 pub struct RequestCtx {
     pub(super) started: Instant,
-    pub(super) target: Option<Target>,
-    pub(super) route: Option<Route>,
-    pub(super) graphql: Option<GraphqlRequest>,
-    pub(super) lease: Option<Lease>,
-    pub(super) resource: crate::route::Resource,
-    pub(super) upstream_status: Option<u16>,
-    /// This answer is repository JSON: learn its id → owner.
-    pub(super) repo_json: bool,
-    /// ghpool's base URL as this client reaches it.
-    pub(super) public_base: String,
-    /// A JSON answer held whole to rewrite its URLs.
-    pub(super) body: Option<Vec<u8>>,
-    /// A probed query: its answer is screened (`graphql::screen::screen`) before anything else.
-    pub(super) screened: bool,
-    /// A pooled REST JSON answer of an allowlisted proxy: screened (`rest_screen`) when complete.
-    pub(super) rest_screened: bool,
-    /// The body sent upstream instead of the client's: its document probed for the owner of every
-    /// object that may belong to another owner.
-    pub(super) probed: Option<bytes::Bytes>,
-    /// This attempt has not sent `probed` yet (every retry sends it again).
-    pub(super) probe_pending: bool,
+    /// What admission decided; `None` only for a request refused before it had a plan.
+    pub(super) plan: Option<Plan>,
+    /// Charged to its client's share (once, however many identities it tries).
+    pub(super) charged: bool,
     /// The cache key's hash and the cache's write count when it was made, once keyed.
     pub(super) cache_key: Option<(pingora_cache::key::HashBinary, u64)>,
-    /// The answer is a closed issue or pull request: stored for `closed_ttl`.
-    pub(super) closed: bool,
-    /// Why no identity could take the request upstream, answered by `fail_to_proxy`.
+    /// Why no identity could take the request upstream: answered by `fail_to_proxy`, and lets
+    /// `should_serve_stale` serve an expired entry instead.
     pub(super) refusal: Option<Refusal>,
-    /// This request has been charged to its client's share.
-    pub(super) charged: bool,
-    /// The last answer was a rate limit or a bad token for its identity: Pingora retries the request,
-    /// `upstream_peer` picks another identity.
-    pub(super) failover: bool,
+    /// Sent again once after a connection error already (once is enough).
+    pub(super) reconnected: bool,
+    /// The attempt upstream under way (a failover starts a new one).
+    pub(super) attempt: Attempt,
+    /// What GitHub's last answer turned out to be, for `logging`.
+    pub(super) answered: Answered,
+}
+
+/// One attempt upstream, with one identity (or the client's own token).
+#[derive(Default)]
+pub(super) struct Attempt {
+    /// The pool identity this attempt goes with; `None` for a write.
+    pub(super) lease: Option<Lease>,
+    /// The identity was limited or refused: Pingora retries, `upstream_peer` picks another.
+    pub(super) failing_over: bool,
+    /// The probed body replaced the client's on this attempt.
+    pub(super) probe_sent: bool,
+    /// A revalidation by the identity that cached the entry, with a token rotated since: its ETag
+    /// cannot match, a 200 is expected.
+    pub(super) after_rotation: bool,
+    /// The answer's body, held whole until its end, and what it needs then.
+    pub(super) held: Option<super::answer::Held>,
     /// A 403/429 that named no limit in its headers: its body may still say "secondary rate limit".
     pub(super) suspect: bool,
-    /// The request was sent again after a connection error (once is enough).
-    pub(super) reconnected: bool,
-    /// The owners a pooled read touches: an App installation serves only its own.
-    pub(super) owners: Vec<String>,
-    /// A revalidation by the identity that cached the entry, but with a token rotated since: its
-    /// ETag cannot match, a 200 is expected.
-    pub(super) after_rotation: bool,
-    /// What a successful mutation purges, once its answer says it changed something.
-    pub(super) invalidation: Option<crate::cache::invalidate::Invalidation>,
-    /// A mutation body larger than Pingora's retry buffer: ghpool sends it itself
-    /// (`proxy::large`), once, with the client's token, and drops it with the answer.
-    pub(super) large_body: Option<bytes::Bytes>,
+}
+
+/// What the answer said, once it came.
+#[derive(Default)]
+pub(super) struct Answered {
+    pub(super) status: Option<u16>,
+    /// A closed issue or pull request: its entry is kept for `closed_ttl`.
+    pub(super) closed: bool,
+    /// A write that succeeded and changed something: what it makes stale is purged when the
+    /// request ends (a mutation's 200 may say it changed nothing).
+    pub(super) purge: bool,
 }
 
 impl RequestCtx {
     pub(super) fn new() -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
-            target: None,
-            route: None,
-            lease: None,
-            graphql: None,
-            resource: crate::route::Resource::Core,
-            upstream_status: None,
-            repo_json: false,
-            public_base: String::new(),
-            body: None,
-            screened: false,
-            rest_screened: false,
-            probed: None,
-            probe_pending: false,
-            cache_key: None,
-            closed: false,
-            refusal: None,
-            failover: false,
+            plan: None,
             charged: false,
-            suspect: false,
+            cache_key: None,
+            refusal: None,
             reconnected: false,
-            owners: Vec::new(),
-            after_rotation: false,
-            invalidation: None,
-            large_body: None,
+            attempt: Attempt::default(),
+            answered: Answered::default(),
         }
     }
 }

@@ -10,16 +10,12 @@ use pingora_proxy::Session;
 
 use super::RequestCtx;
 use crate::cache::Outcome;
-use crate::respond::Refusal;
+use crate::reply::Refusal;
 
 /// How long a client may stay silent while sending a body, and the base of the whole body's
 /// deadline (which grows by [`BODY_SECONDS_PER_MIB`] for every MiB received).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_SECONDS_PER_MIB: u64 = 1;
-
-/// What Pingora keeps of a request body to send it again on a retry (its retry buffer): a body
-/// that goes upstream through Pingora, a pooled GraphQL query, is at most this long.
-pub const RETRY_BUFFER: usize = 64 * 1024;
 
 /// Stop before going upstream: `fail_to_proxy` answers with `refusal` (or a stale entry is served).
 pub fn refuse(ctx: &mut RequestCtx, refusal: Refusal) -> Box<Error> {
@@ -43,7 +39,7 @@ pub enum Read {
 }
 
 /// Read a request body of at most `limit` bytes. Retry buffering is enabled first, so Pingora can
-/// replay a body of up to [`RETRY_BUFFER`] bytes to the upstream. A silent client is cut after
+/// replay a body of up to [`crate::admission::classify::RETRY_BUFFER`] bytes to the upstream. A silent client is cut after
 /// [`BODY_READ_TIMEOUT`]; a slow one once the whole body has taken longer than that plus
 /// [`BODY_SECONDS_PER_MIB`] per MiB received.
 pub async fn read_body(session: &mut Session, limit: usize) -> Result<Read, Refusal> {

@@ -13,11 +13,11 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use super::{Ghpool, RequestCtx};
-use crate::admission::shape::METHOD_OVERRIDES;
-use crate::cache::invalidate;
+use crate::admission::envelope::METHOD_OVERRIDES;
+use crate::cache::invalidate::mutation_changed;
 use crate::cache::Outcome;
-use crate::respond::Refusal;
-use crate::rewrite;
+use crate::reply::Refusal;
+use crate::upstream::rewrite;
 
 /// Request headers that describe one hop, or that ghpool sets itself: never copied onto its call.
 const NOT_FORWARDED: &[&str] = &[
@@ -43,10 +43,15 @@ const NOT_RETURNED: &[&str] =
 impl Ghpool {
     /// Send `ctx.large_body` to GitHub with the client's headers (its token among them) and answer
     /// the client. The body is dropped as soon as it is sent.
-    pub(super) async fn send_large_mutation(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(body) = ctx.large_body.take() else { return Ok(()) };
+    pub(super) async fn send_large_mutation(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        body: Bytes,
+    ) -> Result<()> {
+        let Some(plan) = &ctx.plan else { return Ok(()) };
         let up = self.upstream.upstream();
-        let path = ctx.target.as_ref().map_or("/graphql", |t| t.path.as_str());
+        let path = plan.target.path.as_str();
         let url =
             format!("{}://{}{}", if up.tls() { "https" } else { "http" }, up.host_header(), up.target(path, None));
         let mut request = self
@@ -68,13 +73,12 @@ impl Ghpool {
                     // reqwest's error text names the URL, never a header value.
                     false => Refusal::BadGateway(e.without_url().to_string()),
                 };
-                let a = refusal.answer();
-                ctx.upstream_status = None;
-                return super::io::send(session, a.status, &a.headers, a.body).await;
+                let r = refusal.reply();
+                return super::io::send(session, r.status, &r.headers, r.body).await;
             }
         };
         let status = answer.status().as_u16();
-        ctx.upstream_status = Some(status);
+        ctx.answered.status = Some(status);
         let mut resp = ResponseHeader::build(status, Some(answer.headers().len() + 2))?;
         for (name, value) in answer.headers() {
             if !NOT_RETURNED.contains(&name.as_str()) {
@@ -89,15 +93,15 @@ impl Ghpool {
                 return Ok(());
             }
         };
-        self.rewrite_headers(&mut resp, ctx)?;
+        let Some(plan) = &ctx.plan else { return Ok(()) };
+        self.rewrite_headers(&mut resp, &plan.public_base)?;
         resp.insert_header("x-ghpool-cache", Outcome::Bypass.label())?;
         let upstream_base = up.base_url();
-        let body = Bytes::from(rewrite::rewrite_body(&body, &upstream_base, &ctx.public_base).into_owned());
+        let body = Bytes::from(rewrite::rewrite_body(&body, &upstream_base, &plan.public_base).into_owned());
         resp.insert_header("content-length", body.len().to_string())?;
-        if status == 200 && invalidate::mutation_changed(&body) {
-            if let Some(g) = &ctx.graphql {
-                self.invalidate(&invalidate::for_mutation(&g.reads, &*self.repos));
-            }
+        // Purged before the client has the answer: its next read sees the write.
+        if let (true, Some(write)) = (status == 200 && mutation_changed(&body), plan.write()) {
+            self.invalidate(&write.purge);
         }
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(body), true).await?;

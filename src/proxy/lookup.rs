@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 use super::Ghpool;
-use crate::respond::Refusal;
-use crate::route::ClientCredential;
+use crate::admission::classify::ClientCredential;
+use crate::pool::Want;
+use crate::ratelimit::Resource;
+use crate::reply::Refusal;
 use crate::upstream::get_json;
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +29,7 @@ impl Ghpool {
             return Err(Refusal::NotFound);
         }
         let lease = match asker {
-            Asker::Pool => Some(self.pool.pick("core")?),
+            Asker::Pool => Some(self.pool.pick(&Want::any(Resource::Core)).await?),
             Asker::Client(_) => None,
         };
         let authorization = match (&lease, &asker) {

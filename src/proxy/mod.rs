@@ -29,17 +29,16 @@ use pingora_core::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
-use crate::access::Allowlist;
-use crate::admin::{self, AdminView};
-use crate::audit::Auditor;
-use crate::cache::invalidate::{self, Invalidation};
+use crate::admission::access::Allowlist;
+use crate::admission::classify::{Flow, GraphqlRules, Plan, ReadOf, WriteOf};
+use crate::admission::repos::RepoOwners;
+use crate::cache::invalidate::Invalidation;
 use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
-use crate::metrics::Metrics;
-use crate::pool::{tag_identity, Pool};
-use crate::repos::RepoOwners;
-use crate::respond::Refusal;
-use crate::rewrite;
-use crate::route::{Route, Write};
+use crate::ops::admin::{self, AdminView};
+use crate::ops::audit::Auditor;
+use crate::ops::metrics::Metrics;
+use crate::pool::{tag_identity, Pool, Want};
+use crate::reply::Refusal;
 use crate::upstream::ResolvedUpstream;
 
 mod admit;
@@ -54,14 +53,6 @@ mod retry;
 
 pub use ctx::RequestCtx;
 use io::{refuse, send};
-
-/// Headers that describe the token a request was sent with: on a pooled read that is the pool's
-/// token, not the caller's, so they are stripped (GITHUB.md, "Authentication").
-const POOL_DESCRIBING_HEADERS: &[&str] = &["x-oauth-scopes", "github-authentication-token-expiration"];
-
-/// JSON answers up to this size are held whole to rewrite their URLs (and learn repository
-/// owners); larger ones pass through as they are.
-const REWRITE_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How long to wait on GitHub.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +77,7 @@ pub struct Ghpool {
     pub repos: Arc<RepoOwners>,
     pub auditor: Arc<Auditor>,
     pub cache: Arc<Cache>,
-    pub fairness: Arc<crate::fairness::Fairness>,
+    pub fairness: Arc<crate::pool::fairness::Fairness>,
     /// `public_url` from the configuration, if set.
     pub public_url: Option<String>,
     /// For ghpool's own calls (repository owners).
@@ -101,20 +92,11 @@ pub struct Ghpool {
     pub graphql: GraphqlRules,
 }
 
-/// How GraphQL documents are read.
-#[derive(Debug, Clone, Copy)]
-pub struct GraphqlRules {
-    pub schema: &'static crate::admission::graphql::GithubSchema,
-    pub limits: crate::admission::graphql::Limits,
-    /// The largest mutation body, sent with the client's own token.
-    pub max_mutation_body: u64,
-}
-
 /// The identity was limited or refused and nothing has reached the client: drop its lease and let
 /// Pingora retry; `upstream_peer` picks another identity, or answers 429/503 when none is left.
 fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
-    ctx.lease = None;
-    ctx.failover = true;
+    ctx.attempt.lease = None;
+    ctx.attempt.failing_over = true;
     let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
     e.set_retry(true);
     e
@@ -147,43 +129,44 @@ impl ProxyHttp for Ghpool {
         RequestCtx::new()
     }
 
-    /// Decide, and answer locally when the answer is ours to give (admin, refusals).
+    /// Admit (`admit`: the plan, or a refusal), and answer locally when the answer is ours to give
+    /// (admin endpoints, refusals); a large mutation is sent from here (`large`).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match self.admit(session, ctx).await {
-            Ok(Route::Admin(path)) => {
-                let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());
-                let a = admin::answer(path, accept, &self.admin_view());
-                ctx.route = Some(Route::Admin(path));
-                send(session, a.status, &[("content-type", a.content_type.to_string())], a.body.into_bytes()).await?;
-                Ok(true)
-            }
-            Ok(route) => {
-                let host = session.req_header().headers.get("host").and_then(|v| v.to_str().ok());
-                let ghes = ctx.target.as_ref().is_some_and(|t| t.ghes_layout);
-                ctx.public_base = rewrite::public_base(self.public_url.as_deref(), "http", host, ghes);
-                ctx.route = Some(route);
-                if ctx.large_body.is_some() {
-                    self.send_large_mutation(session, ctx).await?;
-                    return Ok(true);
-                }
-                Ok(false)
-            }
+        let plan = match self.admit(session, ctx).await {
+            Ok(plan) => plan,
             Err(refusal) => {
                 // A body, if one was sent, was not read: the connection cannot be reused safely.
                 let method = &session.req_header().method;
                 if method != http::Method::GET && method != http::Method::HEAD {
                     session.set_keepalive(None);
                 }
-                let a = refusal.answer();
-                send(session, a.status, &a.headers, a.body).await?;
-                Ok(true)
+                let r = refusal.reply();
+                send(session, r.status, &r.headers, r.body).await?;
+                return Ok(true);
             }
+        };
+        let large_body = plan.large_body().cloned();
+        let admin = match plan.flow {
+            Flow::Admin(path) => Some(path),
+            _ => None,
+        };
+        ctx.plan = Some(plan);
+        if let Some(path) = admin {
+            let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());
+            let r = admin::reply(path, accept, &self.admin_view());
+            send(session, r.status, &r.headers, r.body).await?;
+            return Ok(true);
         }
+        if let Some(body) = large_body {
+            self.send_large_mutation(session, ctx, body).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Pooled reads and GraphQL queries are cached; nothing else is.
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        if ctx.route.as_ref().is_some_and(Route::is_pooled) {
+        if ctx.plan.as_ref().is_some_and(|p| p.read().is_some()) {
             let c = &self.cache;
             // A HEAD miss does not fill the entry: a lock it took would be left for the next GET
             // to wait out.
@@ -193,21 +176,21 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
+    /// The plan's primary key (with the client's view of ghpool: answers are stored rewritten
+    /// for it) and its tags.
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let Some((plan, read)) = ctx.plan.as_ref().and_then(|p| Some((p, p.read()?))) else {
+            return Error::e_explain(ErrorType::InternalError, "cache key without a read");
+        };
         let headers = &session.req_header().headers;
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let (primary, tags) = match (&ctx.graphql, &ctx.target) {
-            (Some(g), _) => (
-                key::graphql_key(&g.normalized, &g.variables, g.operation_name.as_deref(), get),
-                invalidate::graphql_tags(&g.reads),
-            ),
-            (None, Some(t)) => {
-                (key::rest_key(&t.path, t.query.as_deref(), get), invalidate::rest_tags(t, &*self.repos))
+        let primary = match &read.of {
+            ReadOf::Graphql { request: g, .. } => {
+                key::graphql_key(&g.normalized, &g.variables, g.operation_name.as_deref(), get)
             }
-            (None, None) => return Error::e_explain(ErrorType::InternalError, "cache key without a target"),
+            ReadOf::Rest { .. } => key::rest_key(&plan.target.path, plan.target.query.as_deref(), get),
         };
-        // Answers are stored with their URLs rewritten for this client's view of ghpool.
-        let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", ctx.public_base), tags);
+        let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", plan.public_base), read.tags.clone());
         ctx.cache_key = Some((hash, writes));
         Ok(key)
     }
@@ -235,8 +218,11 @@ impl ProxyHttp for Ghpool {
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        let path = ctx.target.as_ref().map_or("", |t| t.path.as_str());
-        match self.cache.meta_for(ctx.graphql.is_some(), path, resp) {
+        let (graphql, path) = match &ctx.plan {
+            Some(plan) => (plan.graphql().is_some(), plan.target.path.as_str()),
+            None => (false, ""),
+        };
+        match self.cache.meta_for(graphql, path, resp) {
             Some(meta) => Ok(RespCacheable::Cacheable(meta)),
             None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
         }
@@ -252,23 +238,26 @@ impl ProxyHttp for Ghpool {
 
     /// Pick the identity here, once the cache has had its say: a hit costs no budget.
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        if ctx.lease.is_none() {
-            if let Some(resource) = ctx.route.as_ref().and_then(Route::resource) {
-                // A request is charged to its client once, however many identities it tries.
-                // Named only here, on the way upstream: a cache hit does not digest a token.
-                if let Err(refusal) = self.charge(session, ctx) {
-                    return Err(refuse(ctx, refusal));
+        let pooled = ctx.plan.as_ref().is_some_and(|p| p.read().is_some());
+        if pooled && ctx.attempt.lease.is_none() {
+            // A request is charged to its client once, however many identities it tries.
+            // Named only here, on the way upstream: a cache hit does not digest a token.
+            if let Err(refusal) = self.charge(session, ctx) {
+                return Err(refuse(ctx, refusal));
+            }
+            let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
+            let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity);
+            let picked = match ctx.plan.as_ref().and_then(Plan::read) {
+                Some(read) => {
+                    let owners: Vec<&str> = read.owners.iter().map(String::as_str).collect();
+                    let want = Want { resource: read.resource, owners: &owners, preferred, wait: self.queue_timeout };
+                    self.pool.pick(&want).await
                 }
-                let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
-                let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(|tag| tag_identity(tag).to_string());
-                let owners: Vec<&str> = ctx.owners.iter().map(String::as_str).collect();
-                match self.pool.pick_waiting(resource.as_str(), &owners, preferred.as_deref(), self.queue_timeout).await
-                {
-                    Ok(lease) => ctx.lease = Some(lease),
-                    Err(e) => {
-                        return Err(refuse(ctx, Refusal::from(e)));
-                    }
-                }
+                None => return Error::e_explain(ErrorType::InternalError, "pooled without a read"),
+            };
+            match picked {
+                Ok(lease) => ctx.attempt.lease = Some(lease),
+                Err(e) => return Err(refuse(ctx, Refusal::from(e))),
             }
         }
         let addr = match self.upstream.addr() {
@@ -297,9 +286,9 @@ impl ProxyHttp for Ghpool {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(probed) = &ctx.probed {
+        if let Some(probed) = ctx.plan.as_ref().and_then(Plan::probed) {
             if body.as_ref().is_some_and(|b| !b.is_empty()) {
-                let first = std::mem::take(&mut ctx.probe_pending);
+                let first = !std::mem::replace(&mut ctx.attempt.probe_sent, true);
                 *body = Some(if first { probed.clone() } else { Bytes::new() });
             }
         }
@@ -337,30 +326,23 @@ impl ProxyHttp for Ghpool {
     ) -> Result<()> {
         resp.remove_header(IDENTITY_HEADER);
         resp.remove_header(CLOSED_HEADER);
-        let outcome = match ctx.route.as_ref().is_some_and(Route::is_pooled) {
-            true => Outcome::from_phase(&session.cache.phase()),
-            false => Outcome::Bypass,
+        let Some(plan) = &ctx.plan else { return Ok(()) };
+        let outcome = match plan.read() {
+            Some(_) => Outcome::from_phase(&session.cache.phase()),
+            None => Outcome::Bypass,
         };
         self.cache.record(outcome);
         resp.insert_header("x-ghpool-cache", outcome.label())?;
         // A hit's header was rewritten before it was stored.
         if outcome != Outcome::Hit {
-            self.rewrite_headers(resp, ctx)?;
+            self.rewrite_headers(resp, &plan.public_base)?;
         }
-
-        if let Some(Route::Passthrough { write, .. }) = &ctx.route {
-            if resp.status.is_success() {
-                let what = match (write, &ctx.graphql, &ctx.target) {
-                    (Write::Mutation { .. }, Some(g), _) => invalidate::for_mutation(&g.reads, &*self.repos),
-                    (Write::Rest, _, Some(t)) => invalidate::for_rest_write(t, &*self.repos),
-                    _ => Invalidation::Everything,
-                };
+        if let (Some(write), true) = (plan.write(), resp.status.is_success()) {
+            match write.of {
                 // A mutation's 200 may say it changed nothing (`errors`, no data): decided when
-                // its body has been read (`logging` purges if it never was).
-                match write {
-                    Write::Mutation { .. } => ctx.invalidation = Some(what),
-                    Write::Rest => self.invalidate(&what),
-                }
+                // its body has been read (`logging` purges).
+                WriteOf::Mutation { .. } => ctx.answered.purge = true,
+                WriteOf::Rest => self.invalidate(&write.purge),
             }
         }
         Ok(())
@@ -404,7 +386,7 @@ impl ProxyHttp for Ghpool {
     ) -> Box<Error> {
         let mut e = e;
         // Nothing was sent: Pingora's own verdict on the error stands unless the policy says retry.
-        if ctx.failover || ctx.lease.is_some() {
+        if ctx.attempt.failing_over || ctx.attempt.lease.is_some() {
             self.apply_retry_policy(session, &mut e, ctx, false);
         }
         e
@@ -425,13 +407,13 @@ impl ProxyHttp for Ghpool {
         let Some(refusal) = refusal else {
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         };
-        let a = refusal.answer();
+        let r = refusal.reply();
         if session.response_written().is_none() {
-            if let Err(err) = send(session, a.status, &a.headers, a.body).await {
-                log::debug!("could not send the error answer: {err}");
+            if let Err(err) = send(session, r.status, &r.headers, r.body).await {
+                log::debug!("could not send the error reply: {err}");
             }
         }
-        FailToProxy { error_code: a.status, can_reuse_downstream: false }
+        FailToProxy { error_code: r.status, can_reuse_downstream: false }
     }
 
     /// One line per request for operators, and the request metrics.

@@ -1,5 +1,5 @@
 //! The request ghpool sends upstream: GitHub's target and host, the right credential, and only
-//! the headers that were checked — on a pooled request the allow-list `admission::shape` names, and
+//! the headers that were checked — on a pooled request the allow-list `admission::envelope` names, and
 //! the cached entry's validators only when the identity that fetched it asks again.
 //! Must never: forward a client's token on a pooled request, a pool token on a write, or a method
 //! override on any.
@@ -9,7 +9,7 @@ use pingora_http::RequestHeader;
 use pingora_proxy::Session;
 
 use super::{Ghpool, RequestCtx};
-use crate::admission::shape::{METHOD_OVERRIDES, POOLED_FORWARD};
+use crate::admission::envelope::{METHOD_OVERRIDES, POOLED_FORWARD};
 use crate::cache::IDENTITY_HEADER;
 use crate::pool::tag_identity;
 
@@ -39,8 +39,9 @@ impl Ghpool {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let Some(plan) = &ctx.plan else { return Error::e_explain(ErrorType::InternalError, "no plan") };
         let up = self.upstream.upstream();
-        let target = ctx.target.as_ref().ok_or_else(|| Error::explain(ErrorType::InternalError, "no target"))?;
+        let target = &plan.target;
         let uri: http::Uri = up
             .target(&target.path, target.query.as_deref())
             .parse()
@@ -48,45 +49,49 @@ impl Ghpool {
         req.set_uri(uri);
         req.insert_header("host", up.host_header())?;
         req.remove_header("proxy-connection");
-        if let Some(probed) = &ctx.probed {
+        if let Some(probed) = plan.probed() {
             req.remove_header("transfer-encoding");
             req.insert_header("content-length", probed.len().to_string())?;
-            ctx.probe_pending = true;
+            ctx.attempt.probe_sent = false;
         }
         for name in METHOD_OVERRIDES {
             req.remove_header(*name);
         }
-        if let Some(lease) = &ctx.lease {
-            // A pooled request carries only what its cache key and allowlist check account for.
-            let dropped: Vec<http::HeaderName> = req
-                .headers
-                .keys()
-                .filter(|n| n.as_str() != "host" && !POOLED_FORWARD.contains(&n.as_str()))
-                .cloned()
-                .collect();
-            for name in dropped {
-                req.remove_header(&name);
+        match (&ctx.attempt.lease, plan.read()) {
+            (Some(lease), Some(read)) => {
+                // A pooled request carries only what its cache key and allowlist check account for.
+                let dropped: Vec<http::HeaderName> = req
+                    .headers
+                    .keys()
+                    .filter(|n| n.as_str() != "host" && !POOLED_FORWARD.contains(&n.as_str()))
+                    .cloned()
+                    .collect();
+                for name in dropped {
+                    req.remove_header(&name);
+                }
+                let identity = lease.identity();
+                if let Some(token) = identity.token() {
+                    req.insert_header("authorization", format!("token {}", token.expose()))?;
+                }
+                let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
+                let tag = fetched_by.and_then(|v| v.to_str().ok());
+                let validators = validators(tag, identity.id(), &identity.token_tag());
+                if !validators.keep {
+                    req.remove_header("if-none-match");
+                    req.remove_header("if-modified-since");
+                }
+                ctx.attempt.after_rotation = validators.after_rotation;
+                self.metrics.upstream_request(identity.id(), read.resource.as_str());
+                log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, identity.id());
             }
-            let identity = lease.identity();
-            if let Some(token) = identity.token() {
-                req.insert_header("authorization", format!("token {}", token.expose()))?;
+            (None, None) => {
+                req.remove_header("proxy-authorization");
+                if plan.graphql().is_some() {
+                    // A mutation's answer is read (did it change anything?): sent uncompressed.
+                    req.remove_header("accept-encoding");
+                }
             }
-            let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER).cloned());
-            let tag = fetched_by.as_ref().and_then(|v| v.to_str().ok());
-            let validators = validators(tag, identity.id(), &identity.token_tag());
-            if !validators.keep {
-                req.remove_header("if-none-match");
-                req.remove_header("if-modified-since");
-            }
-            ctx.after_rotation = validators.after_rotation;
-            self.metrics.upstream_request(identity.id(), ctx.resource.as_str());
-            log::debug!("{} {} goes upstream with identity `{}`", req.method, target.path, identity.id());
-        } else {
-            req.remove_header("proxy-authorization");
-            if ctx.graphql.is_some() {
-                // A mutation's answer is read (did it change anything?): sent uncompressed.
-                req.remove_header("accept-encoding");
-            }
+            _ => return Error::e_explain(ErrorType::InternalError, "a read without an identity, or a write with one"),
         }
         if req.headers.get("user-agent").is_none() {
             req.insert_header("user-agent", crate::USER_AGENT)?;

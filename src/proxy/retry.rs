@@ -8,7 +8,6 @@ use pingora_core::{Error, ErrorType};
 use pingora_proxy::Session;
 
 use super::{Ghpool, RequestCtx};
-use crate::route::Route;
 
 /// What is known about a failed attempt.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,9 +81,9 @@ impl Ghpool {
         client_reused: bool,
     ) {
         let attempt = Attempt {
-            failover: ctx.failover,
+            failover: ctx.attempt.failing_over,
             answer_started: session.response_written().is_some(),
-            pooled: ctx.route.as_ref().is_some_and(Route::is_pooled),
+            pooled: ctx.plan.as_ref().is_some_and(|p| p.read().is_some()),
             idempotent_method: session.req_header().method.is_idempotent(),
             body_truncated: session.as_ref().retry_buffer_truncated(),
             connection_error: is_connection_error(e.etype()),

@@ -92,11 +92,14 @@ enum Credentials {
     Metadata { host: String },
 }
 
+/// Overrides Secret Manager's endpoint (an emulator, a private endpoint).
+pub const ENDPOINT_ENV: &str = "GHPOOL_GCP_SECRETMANAGER_URL";
+
 impl Settings {
     /// Read through the resolver's lookup (a map in tests); empty values count as unset.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Settings {
         let var = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let endpoint = var("GHPOOL_GCP_SECRETMANAGER_URL").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let endpoint = var(ENDPOINT_ENV).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let credentials = match var("GOOGLE_APPLICATION_CREDENTIALS") {
             Some(path) => Credentials::KeyFile(PathBuf::from(path)),
             None => Credentials::Metadata { host: var("GCE_METADATA_HOST").unwrap_or(DEFAULT_METADATA_HOST.into()) },

@@ -7,7 +7,7 @@
 //! to read the value is the explicit [`Secret::expose`], used where a header is built.
 
 mod aws;
-mod gcp;
+pub mod gcp;
 mod resolve;
 
 use std::fmt;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::fake_github::FakeGithub;
-use super::ghpool::{start_pool, Ghpool};
+use super::ghpool::{start_pool, GhpoolProcess};
 
 /// The pool identity (alice) and the client's own token (carol) of the client suites.
 pub const POOL_TOKEN: &str = "ghp_poolAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -15,7 +15,7 @@ pub const USER_TOKEN: &str = "ghp_userCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
 
 /// `acme/widgets` with 45 issues (four of them closed), one pool identity (alice), and the client
 /// carol; ghpool in front of it.
-pub fn acme_widgets() -> (FakeGithub, Ghpool) {
+pub fn acme_widgets() -> (FakeGithub, GhpoolProcess) {
     let fake = FakeGithub::start();
     fake.add_token(POOL_TOKEN, "alice");
     fake.add_token(USER_TOKEN, "carol");

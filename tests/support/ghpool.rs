@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct Ghpool {
+/// A ghpool binary running under test (the proxy itself is `ghpool::proxy::Ghpool`).
+pub struct GhpoolProcess {
     child: Child,
     port: u16,
     output: Arc<Mutex<String>>,
@@ -58,19 +59,19 @@ fn capture(child: &mut Child) -> Arc<Mutex<String>> {
     output
 }
 
-impl Ghpool {
+impl GhpoolProcess {
     /// Start with these environment variables (GHPOOL_LISTEN is set here) and wait for /healthz.
-    pub fn start(env: &[(&str, &str)]) -> Ghpool {
+    pub fn start(env: &[(&str, &str)]) -> GhpoolProcess {
         Self::start_with_config(env, None)
     }
 
     /// Same, with a TOML file written to the working directory as `config.toml`.
-    pub fn start_with_config(env: &[(&str, &str)], toml: Option<&str>) -> Ghpool {
+    pub fn start_with_config(env: &[(&str, &str)], toml: Option<&str>) -> GhpoolProcess {
         Self::start_full(env, toml, &[])
     }
 
     /// Same, with command-line arguments (Pingora's `-c conf.yaml`, …).
-    pub fn start_full(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> Ghpool {
+    pub fn start_full(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> GhpoolProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Some(toml) = toml {
             std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
@@ -81,7 +82,7 @@ impl Ghpool {
         env.push(("GHPOOL_LISTEN", &listen));
         let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
         let output = capture(&mut child);
-        let mut g = Ghpool { child, port, output, _dir: dir };
+        let mut g = GhpoolProcess { child, port, output, _dir: dir };
         let deadline = Instant::now() + START_TIMEOUT;
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         loop {
@@ -153,7 +154,7 @@ impl Ghpool {
     }
 }
 
-impl Drop for Ghpool {
+impl Drop for GhpoolProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -162,7 +163,7 @@ impl Drop for Ghpool {
 
 /// ghpool in front of `upstream`, allowlisting `owners`, with each `(id, token)` configured as
 /// `GHPOOL_PAT_<ID>=env:TOKEN_<ID>` (the token itself only in that variable), plus `extra`.
-pub fn start_pool(upstream: &str, owners: &str, identities: &[(&str, &str)], extra: &[(&str, &str)]) -> Ghpool {
+pub fn start_pool(upstream: &str, owners: &str, identities: &[(&str, &str)], extra: &[(&str, &str)]) -> GhpoolProcess {
     let mut owned: Vec<(String, String)> =
         vec![("GHPOOL_UPSTREAM".into(), upstream.into()), ("GHPOOL_ALLOWED_OWNERS".into(), owners.into())];
     for (id, token) in identities {
@@ -172,7 +173,7 @@ pub fn start_pool(upstream: &str, owners: &str, identities: &[(&str, &str)], ext
     }
     owned.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Ghpool::start(&env)
+    GhpoolProcess::start(&env)
 }
 
 /// `n` concurrent GETs of `url`, each with its own query (`?n=i`) so the cache answers none of
@@ -223,18 +224,18 @@ pub fn run_to_exit(env: &[(&str, &str)], toml: Option<&str>, args: &[&str]) -> (
     }
 }
 
-impl Ghpool {
+impl GhpoolProcess {
     /// Spawn ghpool listening on `127.0.0.1:port` and return at once, without waiting for it to
     /// serve: the new process of a graceful upgrade (`-u`) serves only once the old one has handed
     /// over its listening socket, so the caller decides what to wait for.
-    pub fn spawn_on(port: u16, env: &[(&str, &str)], args: &[&str]) -> Ghpool {
+    pub fn spawn_on(port: u16, env: &[(&str, &str)], args: &[&str]) -> GhpoolProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = format!("127.0.0.1:{port}");
         let mut env = env.to_vec();
         env.push(("GHPOOL_LISTEN", &listen));
         let mut child = command(&env, dir.path()).args(args).spawn().expect("spawn ghpool");
         let output = capture(&mut child);
-        Ghpool { child, port, output, _dir: dir }
+        GhpoolProcess { child, port, output, _dir: dir }
     }
 
     /// Wait at most `timeout` for the process to exit by itself (no signal is sent): its exit

@@ -8,20 +8,13 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::admission::classify::AdminPath;
 use crate::cache::CacheSnapshot;
-use crate::metrics::Metrics;
+use crate::ops::metrics::Metrics;
 use crate::pool::Pool;
-use crate::route::AdminPath;
+use crate::reply::Reply;
 
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// What an admin endpoint answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminAnswer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-}
 
 /// Everything the admin endpoints read.
 pub struct AdminView<'a> {
@@ -32,7 +25,7 @@ pub struct AdminView<'a> {
     pub started: Instant,
     pub cache: CacheSnapshot,
     /// Per-client usage of the pool's budget (names never carry a token).
-    pub clients: std::collections::BTreeMap<String, crate::fairness::ClientUsage>,
+    pub clients: std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -42,13 +35,15 @@ pub fn wants_prometheus(accept: Option<&str>) -> bool {
     compact.contains("application/openmetrics-text") || compact.contains("text/plain;version=0.0.4")
 }
 
-fn json_answer(status: u16, value: serde_json::Value) -> AdminAnswer {
-    AdminAnswer { status, content_type: "application/json; charset=utf-8", body: value.to_string() }
+fn json_reply(status: u16, value: serde_json::Value) -> Reply {
+    let headers = vec![("content-type", "application/json; charset=utf-8".to_string())];
+    Reply { status, headers, body: value.to_string().into_bytes() }
 }
 
-pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminAnswer {
+/// What an admin endpoint says.
+pub fn reply(path: AdminPath, accept: Option<&str>, view: &AdminView) -> Reply {
     match path {
-        AdminPath::Healthz => json_answer(200, json!({"status": "ok"})),
+        AdminPath::Healthz => json_reply(200, json!({"status": "ok"})),
         AdminPath::Readyz => {
             let usable = view.pool.usable_count();
             let ready = usable > 0 && view.upstream_resolved;
@@ -58,24 +53,21 @@ pub fn answer(path: AdminPath, accept: Option<&str>, view: &AdminView) -> AdminA
                 "identities": view.pool.identities().len(),
                 "upstream_resolved": view.upstream_resolved,
             });
-            json_answer(if ready { 200 } else { 503 }, body)
+            json_reply(if ready { 200 } else { 503 }, body)
         }
         AdminPath::Metrics => prometheus(view),
         AdminPath::RateLimit => {
             let totals = view.pool.totals();
-            json_answer(200, json!({ "resources": totals, "rate": totals.get("core") }))
+            json_reply(200, json!({ "resources": totals, "rate": totals.get("core") }))
         }
         AdminPath::Stats if wants_prometheus(accept) => prometheus(view),
-        AdminPath::Stats => json_answer(200, stats(view)),
+        AdminPath::Stats => json_reply(200, stats(view)),
     }
 }
 
-fn prometheus(view: &AdminView) -> AdminAnswer {
-    AdminAnswer {
-        status: 200,
-        content_type: PROMETHEUS_CONTENT_TYPE,
-        body: view.metrics.render(view.pool, &view.cache, &view.clients),
-    }
+fn prometheus(view: &AdminView) -> Reply {
+    let body = view.metrics.render(view.pool, &view.cache, &view.clients).into_bytes();
+    Reply { status: 200, headers: vec![("content-type", PROMETHEUS_CONTENT_TYPE.to_string())], body }
 }
 
 fn stats(view: &AdminView) -> serde_json::Value {
@@ -120,11 +112,11 @@ mod tests {
             cache: CacheSnapshot::default(),
             clients: Default::default(),
         };
-        assert_eq!(answer(AdminPath::Readyz, None, &view).status, 503);
+        assert_eq!(reply(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;
-        assert_eq!(answer(AdminPath::Readyz, None, &view).status, 200);
-        let stats = answer(AdminPath::Stats, None, &view);
-        let v: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+        assert_eq!(reply(AdminPath::Readyz, None, &view).status, 200);
+        let stats = reply(AdminPath::Stats, None, &view);
+        let v: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
         assert_eq!(v["mode"], "anonymous");
         assert_eq!(v["identities"][0]["id"], "anonymous");
     }

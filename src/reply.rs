@@ -48,9 +48,9 @@ struct Body<'a> {
     documentation_url: &'a str,
 }
 
-/// A ready-to-send answer: status, extra headers, JSON body.
+/// A reply ghpool makes itself, ready to send: status, headers, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
@@ -73,7 +73,7 @@ impl Refusal {
         }
     }
 
-    pub fn answer(&self) -> Answer {
+    pub fn reply(&self) -> Reply {
         let documentation_url = match self {
             Refusal::Exhausted { .. } => RATE_DOCS,
             _ => DOCS,
@@ -92,7 +92,7 @@ impl Refusal {
             Refusal::OverShare { retry_after_secs } => headers.push(("retry-after", retry_after_secs.to_string())),
             _ => {}
         }
-        Answer { status: self.status(), headers, body }
+        Reply { status: self.status(), headers, body }
     }
 }
 
@@ -106,8 +106,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn answers_in_githubs_shape() {
-        let a = Refusal::Forbidden("owner `evil` is not allowed".into()).answer();
+    fn replies_in_githubs_shape() {
+        let a = Refusal::Forbidden("owner `evil` is not allowed".into()).reply();
         assert_eq!(a.status, 403);
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         assert_eq!(v["message"], "owner `evil` is not allowed");
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn exhaustion_says_when_to_come_back() {
         let a = Refusal::Exhausted { resource: "core".into(), retry_after_secs: retry_after(1100, 1000), reset: 1100 }
-            .answer();
+            .reply();
         assert_eq!(a.status, 429);
         assert!(a.headers.contains(&("retry-after", "100".to_string())));
         assert!(a.headers.contains(&("x-ratelimit-reset", "1100".to_string())));

@@ -114,8 +114,11 @@ impl RepoOwners {
     }
 }
 
-/// What the cache's invalidation needs to know of repositories (it never reaches this module).
-impl crate::cache::invalidate::RepoNames for RepoOwners {
+/// What admission needs to know of repositories.
+impl crate::admission::tags::KnownRepos for RepoOwners {
+    fn owner_of(&self, id: u64) -> Option<String> {
+        RepoOwners::get(self, id)
+    }
     fn full_name(&self, id: u64) -> Option<String> {
         RepoOwners::full_name(self, id)
     }

@@ -9,6 +9,8 @@
 //! made with reqwest outside Pingora's request path.
 //! Must never: decide anything about a request, or put a credential in an error.
 
+pub mod rewrite;
+
 use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -132,7 +134,7 @@ impl ResolvedUpstream {
 
 /// GitHub's answer to one of ghpool's own calls.
 #[derive(Debug)]
-pub struct ApiAnswer {
+pub struct Fetched {
     pub status: u16,
     pub rate: Option<(String, RateLimit)>,
     pub token_expires: Option<String>,
@@ -140,7 +142,7 @@ pub struct ApiAnswer {
     pub body: serde_json::Value,
 }
 
-impl ApiAnswer {
+impl Fetched {
     /// GitHub's `message`, for error reports.
     pub fn message(&self) -> String {
         self.body.get("message").and_then(|m| m.as_str()).unwrap_or("no message").to_string()
@@ -163,7 +165,7 @@ pub async fn get_json(
     path: &str,
     authorization: Option<&str>,
     timeout: Duration,
-) -> Result<ApiAnswer, ApiError> {
+) -> Result<Fetched, ApiError> {
     call_json(client, upstream, reqwest::Method::GET, path, authorization, None, timeout).await
 }
 
@@ -176,7 +178,7 @@ pub async fn call_json(
     authorization: Option<&str>,
     body: Option<&serde_json::Value>,
     timeout: Duration,
-) -> Result<ApiAnswer, ApiError> {
+) -> Result<Fetched, ApiError> {
     let mut request = client
         .request(method, format!("{}{path}", upstream.base_url()))
         .header("accept", "application/vnd.github+json")
@@ -204,7 +206,7 @@ pub async fn call_json(
         Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
         Err(e) => return Err(ApiError::Unreachable(e.to_string())),
     };
-    Ok(ApiAnswer { status, rate, token_expires, body })
+    Ok(Fetched { status, rate, token_expires, body })
 }
 
 #[cfg(test)]

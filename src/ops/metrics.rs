@@ -199,7 +199,7 @@ impl Metrics {
         &self,
         pool: &Pool,
         cache: &CacheSnapshot,
-        clients: &std::collections::BTreeMap<String, crate::fairness::ClientUsage>,
+        clients: &std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
     ) -> String {
         self.sync_cache(cache);
         for (client, usage) in clients {
@@ -214,7 +214,7 @@ impl Metrics {
                 let (app_id, installation_id) = (app.app_id.to_string(), app.installation_id.to_string());
                 self.installation.with_label_values(&[&identity.id, &app_id, &installation_id, &app.account]).set(1);
             }
-            if let Some(expiry) = identity.token_expires.as_deref().and_then(crate::apps::parse_time) {
+            if let Some(expiry) = identity.token_expires.as_deref().and_then(crate::pool::apps::parse_time) {
                 self.token_expiry.with_label_values(&[&identity.id]).set(expiry as i64);
             }
             for (resource, b) in &identity.resources {

@@ -29,7 +29,7 @@ pub const POOLED_FORWARD: &[&str] = &[
 pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ShapeError {
+pub enum EnvelopeError {
     #[error("a {0} request carries no body; ghpool does not forward one")]
     BodyOnRead(String),
     #[error("POST /graphql takes its query, variables and operation name in the JSON body, not the URL")]
@@ -45,7 +45,7 @@ pub enum ShapeError {
 }
 
 /// What [`check`] needs to know about a request.
-pub struct Shape<'a> {
+pub struct Envelope<'a> {
     pub method: &'a str,
     pub graphql: bool,
     pub query: Option<&'a str>,
@@ -57,30 +57,30 @@ pub struct Shape<'a> {
 }
 
 /// Refuse what ghpool could not forward with the meaning it checked.
-pub fn check(shape: &Shape<'_>) -> Result<(), ShapeError> {
+pub fn check(shape: &Envelope<'_>) -> Result<(), EnvelopeError> {
     let read = matches!(shape.method, "GET" | "HEAD");
     if read && shape.has_body {
-        return Err(ShapeError::BodyOnRead(shape.method.to_string()));
+        return Err(EnvelopeError::BodyOnRead(shape.method.to_string()));
     }
     let query = shape.query.filter(|q| !q.is_empty());
     if shape.graphql && query.is_some() {
-        return Err(ShapeError::QueryOnGraphql);
+        return Err(EnvelopeError::QueryOnGraphql);
     }
     if let (true, Some(query)) = (read, query) {
         if query.contains(';') {
-            return Err(ShapeError::Semicolon);
+            return Err(EnvelopeError::Semicolon);
         }
         let callback = url::form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name.trim() == "callback");
         if callback {
-            return Err(ShapeError::Callback);
+            return Err(EnvelopeError::Callback);
         }
     }
     for name in GRAPHQL_VARY {
         match (shape.header)(name) {
-            (count, _) if count > 1 => return Err(ShapeError::RepeatedHeader(name)),
+            (count, _) if count > 1 => return Err(EnvelopeError::RepeatedHeader(name)),
             // The key is built from what it can read; a value it cannot would be keyed as absent
             // and forwarded as sent.
-            (_, false) => return Err(ShapeError::OpaqueHeader(name)),
+            (_, false) => return Err(EnvelopeError::OpaqueHeader(name)),
             _ => {}
         }
     }
@@ -91,8 +91,12 @@ pub fn check(shape: &Shape<'_>) -> Result<(), ShapeError> {
 mod tests {
     use super::*;
 
-    fn shape<'a>(method: &'a str, query: Option<&'a str>, header: &'a dyn Fn(&str) -> (usize, bool)) -> Shape<'a> {
-        Shape { method, graphql: false, query, has_body: false, header }
+    fn envelope<'a>(
+        method: &'a str,
+        query: Option<&'a str>,
+        header: &'a dyn Fn(&str) -> (usize, bool),
+    ) -> Envelope<'a> {
+        Envelope { method, graphql: false, query, has_body: false, header }
     }
 
     /// Issue #20 (5, 8): each refusal, and what stays allowed.
@@ -100,25 +104,25 @@ mod tests {
     fn request_shapes_20() {
         let once = |_: &str| (1, true);
         let twice_accept = |h: &str| if h == "accept" { (2, true) } else { (1, true) };
-        let ok = |s: Shape<'_>| check(&s);
-        assert_eq!(ok(shape("GET", Some("per_page=3&page=2"), &once)), Ok(()));
-        assert_eq!(ok(shape("GET", Some("q=a%3Bb"), &once)), Ok(()));
-        assert_eq!(ok(shape("GET", Some("callback=cb"), &once)), Err(ShapeError::Callback));
-        assert_eq!(ok(shape("GET", Some("a=1&callback"), &once)), Err(ShapeError::Callback));
-        assert_eq!(ok(shape("HEAD", Some("a=1;callback=x"), &once)), Err(ShapeError::Semicolon));
-        assert_eq!(ok(shape("GET", None, &twice_accept)), Err(ShapeError::RepeatedHeader("accept")));
+        let ok = |s: Envelope<'_>| check(&s);
+        assert_eq!(ok(envelope("GET", Some("per_page=3&page=2"), &once)), Ok(()));
+        assert_eq!(ok(envelope("GET", Some("q=a%3Bb"), &once)), Ok(()));
+        assert_eq!(ok(envelope("GET", Some("callback=cb"), &once)), Err(EnvelopeError::Callback));
+        assert_eq!(ok(envelope("GET", Some("a=1&callback"), &once)), Err(EnvelopeError::Callback));
+        assert_eq!(ok(envelope("HEAD", Some("a=1;callback=x"), &once)), Err(EnvelopeError::Semicolon));
+        assert_eq!(ok(envelope("GET", None, &twice_accept)), Err(EnvelopeError::RepeatedHeader("accept")));
         // Writes go with the client's own token and are not cached: their query is theirs.
-        assert_eq!(ok(shape("POST", Some("a;b"), &once)), Ok(()));
-        let body = Shape { has_body: true, ..shape("GET", None, &once) };
-        assert!(matches!(check(&body), Err(ShapeError::BodyOnRead(_))));
-        let body = Shape { has_body: true, ..shape("POST", None, &once) };
+        assert_eq!(ok(envelope("POST", Some("a;b"), &once)), Ok(()));
+        let body = Envelope { has_body: true, ..envelope("GET", None, &once) };
+        assert!(matches!(check(&body), Err(EnvelopeError::BodyOnRead(_))));
+        let body = Envelope { has_body: true, ..envelope("POST", None, &once) };
         assert_eq!(check(&body), Ok(()));
-        let graphql = Shape { graphql: true, ..shape("POST", Some("query={viewer{login}}"), &once) };
-        assert_eq!(check(&graphql), Err(ShapeError::QueryOnGraphql));
-        let graphql = Shape { graphql: true, ..shape("POST", None, &once) };
+        let graphql = Envelope { graphql: true, ..envelope("POST", Some("query={viewer{login}}"), &once) };
+        assert_eq!(check(&graphql), Err(EnvelopeError::QueryOnGraphql));
+        let graphql = Envelope { graphql: true, ..envelope("POST", None, &once) };
         assert_eq!(check(&graphql), Ok(()));
         let opaque = |h: &str| (1, h != "accept");
-        let opaque = shape("GET", None, &opaque);
-        assert_eq!(check(&opaque), Err(ShapeError::OpaqueHeader("accept")));
+        let opaque = envelope("GET", None, &opaque);
+        assert_eq!(check(&opaque), Err(EnvelopeError::OpaqueHeader("accept")));
     }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use crate::admission::rest_routes::{Endpoint, RouteTable};
 use crate::admission::search;
 use crate::config::OwnerPolicy;
-use crate::respond::Refusal;
+use crate::reply::Refusal;
 
 /// Hosts an absolute-form request line may name: GitHub's API hosts and the configured upstream.
 const GITHUB_API_HOSTS: &[&str] = &["api.github.com", "api.github.localhost"];
@@ -141,7 +141,7 @@ pub struct Allowlist {
 
 /// What a REST check needs before it can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum OwnerCheck {
     Allowed,
     /// `/repositories/{id}/…`: allowed or not depending on the repository's owner, not known yet.
     NeedsOwnerOf(u64),
@@ -169,9 +169,9 @@ impl Allowlist {
         Refusal::Forbidden(format!("ghpool: owner `{owner}` is not in this proxy's allowlist"))
     }
 
-    fn owner_check(&self, owner: &str) -> Result<Verdict, Refusal> {
+    fn owner_check(&self, owner: &str) -> Result<OwnerCheck, Refusal> {
         match self.allows(owner) {
-            true => Ok(Verdict::Allowed),
+            true => Ok(OwnerCheck::Allowed),
             false => Err(Self::denied(owner)),
         }
     }
@@ -180,7 +180,7 @@ impl Allowlist {
     /// documents (`admission::rest_routes`): every owner it names, wherever it stands, must be
     /// allowed; a repository named by id must belong to an allowed owner (`owner_of` knows the
     /// owners seen before); sensitive endpoints and shapes GitHub does not document are refused.
-    pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<Verdict, Refusal> {
+    pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<OwnerCheck, Refusal> {
         self.check_read(target, owner_of).map(|(verdict, _)| verdict)
     }
 
@@ -191,7 +191,7 @@ impl Allowlist {
         &self,
         target: &Target,
         owner_of: impl Fn(u64) -> Option<String>,
-    ) -> Result<(Verdict, Vec<String>), Refusal> {
+    ) -> Result<(OwnerCheck, Vec<String>), Refusal> {
         if target.segment(0) == Some("search") && target.segments.len() == 2 {
             // Labels are searched within one repository, named by id: its owner decides.
             if target.segment(1) == Some("labels") {
@@ -200,16 +200,16 @@ impl Allowlist {
                 let owner = owner_of(id).map(|o| o.to_ascii_lowercase());
                 return Ok((self.check_repository(id, owner.clone())?, owner.into_iter().collect()));
             }
-            return Ok((Verdict::Allowed, self.check_search(target.query.as_deref())?));
+            return Ok((OwnerCheck::Allowed, self.check_search(target.query.as_deref())?));
         }
         if target.path == "/rate_limit" {
-            return Ok((Verdict::Allowed, Vec::new()));
+            return Ok((OwnerCheck::Allowed, Vec::new()));
         }
         let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else {
             // Not an endpoint GitHub documents: answered as GitHub would, unless the operator
             // serves it on purpose.
             return match self.is_public(&target.path) {
-                true => Ok((Verdict::Allowed, Vec::new())),
+                true => Ok((OwnerCheck::Allowed, Vec::new())),
                 false => Err(Refusal::NotFound),
             };
         };
@@ -237,7 +237,7 @@ impl Allowlist {
         endpoint: &Endpoint<'_>,
         target: &Target,
         owner_of: impl Fn(u64) -> Option<String>,
-    ) -> Result<(Verdict, Vec<String>), Refusal> {
+    ) -> Result<(OwnerCheck, Vec<String>), Refusal> {
         let mut owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
         for owner in &owners {
             self.owner_check(owner)?;
@@ -249,7 +249,7 @@ impl Allowlist {
             return Ok((verdict, owners));
         }
         if !owners.is_empty() || self.is_public(&target.path) {
-            return Ok((Verdict::Allowed, owners));
+            return Ok((OwnerCheck::Allowed, owners));
         }
         Err(Refusal::Forbidden(format!(
             "ghpool: `{}` belongs to no owner and would expose the pool identity; it is not served through the pool",
@@ -258,13 +258,13 @@ impl Allowlist {
     }
 
     /// A repository named by id: its owner, known or still to be asked, decides.
-    fn check_repository(&self, id: u64, owner: Option<String>) -> Result<Verdict, Refusal> {
+    fn check_repository(&self, id: u64, owner: Option<String>) -> Result<OwnerCheck, Refusal> {
         match owner {
             // A repository only the pool can see: GitHub's 404, never its owner's name.
             Some(owner) if !self.allows(&owner) => Err(Refusal::NotFound),
-            Some(_) => Ok(Verdict::Allowed),
-            None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(Verdict::Allowed),
-            None => Ok(Verdict::NeedsOwnerOf(id)),
+            Some(_) => Ok(OwnerCheck::Allowed),
+            None if matches!(self.policy, OwnerPolicy::AllowAll) => Ok(OwnerCheck::Allowed),
+            None => Ok(OwnerCheck::NeedsOwnerOf(id)),
         }
     }
 
@@ -276,14 +276,14 @@ impl Allowlist {
         method: &str,
         target: &Target,
         owner_of: impl Fn(u64) -> Option<String>,
-    ) -> Result<Verdict, Refusal> {
+    ) -> Result<OwnerCheck, Refusal> {
         let Some(endpoint) = RouteTable::github().lookup(method, &target.segments) else {
             return Err(Refusal::NotFound);
         };
         let owners = endpoint.owners().map_err(|e| Refusal::BadRequest(e.to_string()))?;
         if owners.is_empty() && endpoint.repository_id().is_none() {
             return match self.policy {
-                OwnerPolicy::AllowAll => Ok(Verdict::Allowed),
+                OwnerPolicy::AllowAll => Ok(OwnerCheck::Allowed),
                 OwnerPolicy::Only(_) => Err(Refusal::Forbidden(format!(
                     "ghpool: `{}` belongs to no owner; writes through ghpool must name an allowed owner",
                     target.path
@@ -291,15 +291,6 @@ impl Allowlist {
             };
         }
         self.check_endpoint(&endpoint, target, owner_of).map(|(verdict, _)| verdict)
-    }
-
-    /// The owner of a repository reached by id, once resolved: GitHub's 404 when it is not allowed
-    /// (the refusal must not confirm that the repository exists, nor name its owner).
-    pub fn check_resolved(&self, owner: &str) -> Result<(), Refusal> {
-        match self.allows(owner) {
-            true => Ok(()),
-            false => Err(Refusal::NotFound),
-        }
     }
 
     /// Whether answers of pooled GraphQL queries are screened: when an allowlist is in force.
@@ -331,17 +322,16 @@ impl Allowlist {
     }
 }
 
-/// The owners a pooled REST read touches, as far as its path names them (every owner parameter,
-/// `/repositories/{id}` through `owner_of`, a search's qualifiers): what decides which App
-/// installations may serve it. Empty when it names none.
-pub fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
-    let all = Allowlist::new(OwnerPolicy::AllowAll);
-    all.check_read(target, owner_of).map(|(_, owners)| owners).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod read_owner_tests {
     use super::*;
+
+    /// The owners a pooled REST read touches, as far as its path names them (every owner
+    /// parameter, `/repositories/{id}` through `owner_of`, a search's qualifiers).
+    fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
+        let all = Allowlist::new(OwnerPolicy::AllowAll);
+        all.check_read(target, owner_of).map(|(_, owners)| owners).unwrap_or_default()
+    }
 
     #[test]
     fn owners_of_rest_reads() {
@@ -373,8 +363,8 @@ mod tests {
         let t = normalize(target, "upstream.local")?;
         let owner_of = |id| (id == 7).then(|| "acme".to_string()).or((id == 666).then(|| "evil".to_string()));
         match only(&["acme"]).check_rest(&t, owner_of)? {
-            Verdict::Allowed => Ok(()),
-            Verdict::NeedsOwnerOf(_) => Err(Refusal::NotFound),
+            OwnerCheck::Allowed => Ok(()),
+            OwnerCheck::NeedsOwnerOf(_) => Err(Refusal::NotFound),
         }
     }
 
@@ -471,17 +461,17 @@ mod tests {
     fn allow_all_still_hides_the_pool_identity() {
         let all = Allowlist::new(OwnerPolicy::AllowAll);
         let none = |_| None;
-        assert_eq!(all.check_rest(&normalize("/repos/any/r", "h").unwrap(), none), Ok(Verdict::Allowed));
+        assert_eq!(all.check_rest(&normalize("/repos/any/r", "h").unwrap(), none), Ok(OwnerCheck::Allowed));
         assert!(all.check_rest(&normalize("/user", "h").unwrap(), none).is_err());
-        assert_eq!(all.check_write("POST", &normalize("/user/repos", "h").unwrap(), none), Ok(Verdict::Allowed));
+        assert_eq!(all.check_write("POST", &normalize("/user/repos", "h").unwrap(), none), Ok(OwnerCheck::Allowed));
     }
 
     #[test]
     fn unknown_repository_ids_need_resolving() {
         let t = normalize("/repositories/42/issues", "h").unwrap();
-        assert_eq!(only(&["acme"]).check_rest(&t, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
+        assert_eq!(only(&["acme"]).check_rest(&t, |_| None), Ok(OwnerCheck::NeedsOwnerOf(42)));
         let post = normalize("/repositories/42/issues", "h").unwrap();
-        assert_eq!(only(&["acme"]).check_write("POST", &post, |_| None), Ok(Verdict::NeedsOwnerOf(42)));
+        assert_eq!(only(&["acme"]).check_write("POST", &post, |_| None), Ok(OwnerCheck::NeedsOwnerOf(42)));
     }
 
     #[test]
@@ -489,15 +479,15 @@ mod tests {
         let none = |_| None;
         let list = only(&["acme"]);
         let write = |method: &str, path: &str| list.check_write(method, &normalize(path, "h").unwrap(), none);
-        assert_eq!(write("POST", "/repos/acme/r/issues"), Ok(Verdict::Allowed));
-        assert_eq!(write("PATCH", "/repos/acme/r/issues/3"), Ok(Verdict::Allowed));
+        assert_eq!(write("POST", "/repos/acme/r/issues"), Ok(OwnerCheck::Allowed));
+        assert_eq!(write("PATCH", "/repos/acme/r/issues/3"), Ok(OwnerCheck::Allowed));
         assert!(write("POST", "/repos/evil/r/issues").is_err());
         assert!(write("POST", "/user/repos").is_err());
         // A shape GitHub does not document for this method.
         assert_eq!(write("POST", "/repos/acme/r/nothing-here"), Err(Refusal::NotFound));
         assert_eq!(write("PATCH", "/repos/acme/r/issues"), Err(Refusal::NotFound));
         // A user inside an allowed organization is a subject of its data, not an owner.
-        assert_eq!(write("PUT", "/orgs/acme/memberships/someone"), Ok(Verdict::Allowed));
+        assert_eq!(write("PUT", "/orgs/acme/memberships/someone"), Ok(OwnerCheck::Allowed));
     }
 
     /// Issue #20 (7, 8): sensitive endpoints, owners later in the path, unknown shapes, and
@@ -531,16 +521,14 @@ mod tests {
             assert!(matches!(read(sensitive), Err(Refusal::Forbidden(_))), "{sensitive}: {:?}", read(sensitive));
         }
         assert!(matches!(read("/users/acme/events/orgs/evil"), Err(Refusal::Forbidden(_))));
-        assert_eq!(read("/users/acme/events/orgs/acme"), Ok(Verdict::Allowed));
+        assert_eq!(read("/users/acme/events/orgs/acme"), Ok(OwnerCheck::Allowed));
         assert!(read("/repos/acme/r/compare/main...evil:feature").is_err());
-        assert_eq!(read("/repos/acme/r/compare/main...acme:feature"), Ok(Verdict::Allowed));
-        assert_eq!(read("/repos/acme/r/compare/main...feature/x"), Ok(Verdict::Allowed));
-        assert_eq!(read("/repos/acme/r/contents/dir/file.txt"), Ok(Verdict::Allowed));
-        assert_eq!(read("/repos/acme/r/issues/1/timeline"), Ok(Verdict::Allowed));
+        assert_eq!(read("/repos/acme/r/compare/main...acme:feature"), Ok(OwnerCheck::Allowed));
+        assert_eq!(read("/repos/acme/r/compare/main...feature/x"), Ok(OwnerCheck::Allowed));
+        assert_eq!(read("/repos/acme/r/contents/dir/file.txt"), Ok(OwnerCheck::Allowed));
+        assert_eq!(read("/repos/acme/r/issues/1/timeline"), Ok(OwnerCheck::Allowed));
         assert_eq!(read("/repos/acme/r/nothing-here"), Err(Refusal::NotFound));
         assert_eq!(read("/repositories/666/issues"), Err(Refusal::NotFound), "no owner named");
-        assert_eq!(read("/repositories/7/issues"), Ok(Verdict::NeedsOwnerOf(7)));
-        assert_eq!(list.check_resolved("EVIL"), Err(Refusal::NotFound));
-        assert_eq!(list.check_resolved("Acme"), Ok(()));
+        assert_eq!(read("/repositories/7/issues"), Ok(OwnerCheck::NeedsOwnerOf(7)));
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::admission::classify::ClientCredential;
 use crate::pool::{fetch_login, LoginError};
-use crate::route::ClientCredential;
 use crate::upstream::Upstream;
 
 const TTL: Duration = Duration::from_secs(600);
@@ -108,7 +108,7 @@ impl Auditor {
     }
 
     pub fn record(&self, entry: &AuditEntry) {
-        log::info!(target: "ghpool::audit", "{}", audit_line(entry, SystemTime::now()));
+        log::info!(target: "ghpool::ops::audit", "{}", audit_line(entry, SystemTime::now()));
     }
 }
 

@@ -17,14 +17,15 @@ use pingora_core::services::background::{background_service, BackgroundService};
 use pingora_core::services::listening::Service;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::access::Allowlist;
-use crate::audit::Auditor;
+use crate::admission::access::Allowlist;
+use crate::admission::classify::GraphqlRules;
+use crate::admission::repos::RepoOwners;
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::ops::audit::Auditor;
+use crate::ops::metrics::Metrics;
 use crate::pool::{build_pool, BuildError, Keeper, Renewer};
-use crate::proxy::{Ghpool, GraphqlRules, Timeouts};
-use crate::repos::RepoOwners;
+use crate::proxy::{Ghpool, Timeouts};
 use crate::secrets::Resolver;
 use crate::upstream::ResolvedUpstream;
 
@@ -116,7 +117,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         repos: Arc::new(RepoOwners::default()),
         cache: Arc::new(Cache::new(&config.cache)),
         public_url: config.public_url.clone(),
-        fairness: Arc::new(crate::fairness::Fairness::new(
+        fairness: Arc::new(crate::pool::fairness::Fairness::new(
             config.fairness.client_key,
             config.fairness.per_client_per_minute,
             config.fairness.burst,

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::config::{AppConfig, InstallationRef};
 use crate::secrets::Secret;
-use crate::upstream::{call_json, get_json, ApiAnswer, ApiError, Upstream};
+use crate::upstream::{call_json, get_json, ApiError, Fetched, Upstream};
 
 /// How long a call to GitHub's App endpoints may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,7 +104,7 @@ impl AppClient {
         Ok(AppClient { config, key, client, upstream })
     }
 
-    async fn get(&self, path: &str) -> Result<ApiAnswer, AppError> {
+    async fn get(&self, path: &str) -> Result<Fetched, AppError> {
         let jwt = self.key.jwt(crate::clock::now_epoch())?;
         Ok(get_json(&self.client, &self.upstream, path, Some(jwt.expose()), CALL_TIMEOUT).await?)
     }
@@ -144,7 +144,7 @@ impl AppClient {
     }
 
     /// `GET /orgs/{owner}/installation`, else `/users/{owner}/installation`.
-    async fn installation_of(&self, owner: &str) -> Result<ApiAnswer, AppError> {
+    async fn installation_of(&self, owner: &str) -> Result<Fetched, AppError> {
         for kind in ["orgs", "users"] {
             let a = self.get(&format!("/{kind}/{owner}/installation")).await?;
             match a.status {
@@ -188,7 +188,7 @@ impl AppClient {
     }
 }
 
-fn refused(what: &str, status: u16, answer: &ApiAnswer) -> AppError {
+fn refused(what: &str, status: u16, answer: &Fetched) -> AppError {
     AppError::Refused { what: what.to_string(), status, message: answer.message() }
 }
 

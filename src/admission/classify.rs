@@ -1,0 +1,469 @@
+//! A request understood once: [`classify`] turns the request line, headers and (for `POST
+//! /graphql`) body into an immutable [`Plan`], or a [`Refusal`]. Everything that follows —
+//! the identity pick, the cache key and tags, the headers sent upstream, what the answer needs
+//! (held, screened, learned from), what a write purges, the audit — reads the plan; nothing
+//! matches the path again.
+//!
+//! Owns: [`Plan`] and its parts ([`Flow`], [`Read`], [`Write`]), the admin paths, the client
+//! credential a write needs, and the order of the checks: target made canonical (`access`),
+//! envelope (`envelope`), GraphQL document (`graphql`), allowlist (`access`), tags (`tags`).
+//! Pure: what ghpool has learned of repositories is passed in ([`KnownRepos`]); a repository
+//! named by an id whose owner is not known yet comes back as [`Admission::NeedsOwner`], to be
+//! asked and classified again.
+//! Must never: return a plan without an allowlist decision, classify a write as a read, or let a
+//! pooled plan carry the client's credential.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::access::{normalize, Allowlist, OwnerCheck, Target};
+use super::envelope;
+use super::graphql::{self, GithubSchema, GraphqlRequest, Limits, OperationKind};
+use super::tags::{self, KnownRepos};
+use super::target::RestTarget;
+use crate::cache::invalidate::{Invalidation, Tag};
+use crate::ratelimit::Resource;
+use crate::reply::Refusal;
+use crate::secrets::Secret;
+use crate::upstream::rewrite;
+
+/// Pingora keeps at most this much of a request body to send it again on a retry (its retry
+/// buffer): a pooled GraphQL query must fit, to fail over to another identity.
+pub const RETRY_BUFFER: usize = 64 * 1024;
+
+const QUERY_TOO_LARGE: &str = "a pooled GraphQL query is held whole to be sent again on failover and is part of \
+    its cache key; only mutations, sent with your own token, may be larger";
+const MUTATION_TOO_LARGE: &str = "GraphQL mutation bodies are limited by `[graphql] max_mutation_body`";
+
+/// How GraphQL documents are read.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlRules {
+    pub schema: &'static GithubSchema,
+    pub limits: Limits,
+    /// The largest mutation body, sent with the client's own token.
+    pub max_mutation_body: u64,
+}
+
+/// What [`classify`] consults besides the request.
+pub struct Rules<'a> {
+    pub allowlist: &'a Allowlist,
+    pub graphql: &'a GraphqlRules,
+    /// The configured upstream's host, also accepted in an absolute-form request line.
+    pub upstream_host: &'a str,
+    /// `public_url` from the configuration, if set.
+    pub public_url: Option<&'a str>,
+    /// What ghpool knows of repositories (ids, names, owners).
+    pub repos: &'a dyn KnownRepos,
+}
+
+/// The request as it arrived: its line and headers.
+pub struct Parts<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a [u8],
+    pub headers: &'a http::HeaderMap,
+}
+
+impl Parts<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn authorization(&self) -> Option<&str> {
+        self.header("authorization")
+    }
+}
+
+/// The request body, as far as it was read: only `POST /graphql` bodies are ([`body_limit`]).
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Whole(Bytes),
+    /// More than the limit was sent: its first bytes.
+    Cut(Bytes),
+}
+
+/// The local endpoints, never proxied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminPath {
+    Healthz,
+    Readyz,
+    Stats,
+    Metrics,
+    /// `GET /rate_limit`, answered from the pool's own state.
+    RateLimit,
+}
+
+impl AdminPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminPath::Healthz => "healthz",
+            AdminPath::Readyz => "readyz",
+            AdminPath::Stats => "stats",
+            AdminPath::Metrics => "metrics",
+            AdminPath::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// The client's own `Authorization` header, carried only by writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredential(pub Secret);
+
+/// What ghpool does with one request, decided once, before anything goes upstream; never changed
+/// after.
+#[derive(Debug)]
+pub struct Plan {
+    pub target: Target,
+    /// ghpool's base URL as this client reaches it: GitHub's URLs in answers are pointed there.
+    pub public_base: String,
+    pub flow: Flow,
+}
+
+#[derive(Debug)]
+pub enum Flow {
+    /// Answered by ghpool itself.
+    Admin(AdminPath),
+    /// A REST read or a GraphQL query, served with a pool identity and cached.
+    Read(Read),
+    /// A write, sent with the client's own token.
+    Write(Write),
+}
+
+/// A pooled read.
+#[derive(Debug)]
+pub struct Read {
+    /// The rate-limit bucket it is charged to.
+    pub resource: Resource,
+    /// The owners it touches (lower-cased): an App installation serves only its own.
+    pub owners: Vec<String>,
+    /// What its cache entry is filed under, for writes to purge.
+    pub tags: BTreeSet<Tag>,
+    pub of: ReadOf,
+}
+
+#[derive(Debug)]
+pub enum ReadOf {
+    Rest {
+        /// The answer is one repository's JSON: its id and owner are learned from it.
+        repository: bool,
+        /// An allowlist is in force: a JSON answer is screened by owner (`rest_screen`).
+        screened: bool,
+    },
+    Graphql {
+        request: Box<GraphqlRequest>,
+        /// The body sent upstream instead of the client's, its document probed for the owner of
+        /// every object that may belong to another owner; its answer is screened.
+        probed: Option<Bytes>,
+    },
+}
+
+/// A write.
+#[derive(Debug)]
+pub struct Write {
+    pub credential: ClientCredential,
+    /// What a successful write makes stale.
+    pub purge: Invalidation,
+    pub of: WriteOf,
+}
+
+#[derive(Debug)]
+pub enum WriteOf {
+    /// REST `POST`/`PATCH`/`PUT`/`DELETE`.
+    Rest,
+    Mutation {
+        request: Box<GraphqlRequest>,
+        /// A body larger than [`RETRY_BUFFER`]: Pingora could not send it again, so ghpool sends it
+        /// itself, once (`proxy::large`).
+        large_body: Option<Bytes>,
+    },
+}
+
+impl Plan {
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match &self.flow {
+            Flow::Admin(_) => "admin",
+            Flow::Read(Read { of: ReadOf::Rest { .. }, .. }) => "pooled_read",
+            Flow::Read(Read { of: ReadOf::Graphql { .. }, .. }) => "graphql_query",
+            Flow::Write(Write { of: WriteOf::Rest, .. }) => "passthrough",
+            Flow::Write(Write { of: WriteOf::Mutation { .. }, .. }) => "graphql_mutation",
+        }
+    }
+
+    /// The pooled read, if this is one.
+    pub fn read(&self) -> Option<&Read> {
+        match &self.flow {
+            Flow::Read(read) => Some(read),
+            _ => None,
+        }
+    }
+
+    pub fn write(&self) -> Option<&Write> {
+        match &self.flow {
+            Flow::Write(write) => Some(write),
+            _ => None,
+        }
+    }
+
+    /// The GraphQL document, for a query or a mutation.
+    pub fn graphql(&self) -> Option<&GraphqlRequest> {
+        match &self.flow {
+            Flow::Read(Read { of: ReadOf::Graphql { request, .. }, .. }) => Some(request),
+            Flow::Write(Write { of: WriteOf::Mutation { request, .. }, .. }) => Some(request),
+            _ => None,
+        }
+    }
+
+    /// The probed body sent upstream instead of the client's.
+    pub fn probed(&self) -> Option<&Bytes> {
+        match &self.flow {
+            Flow::Read(Read { of: ReadOf::Graphql { probed, .. }, .. }) => probed.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A mutation body ghpool sends itself.
+    pub fn large_body(&self) -> Option<&Bytes> {
+        match &self.flow {
+            Flow::Write(Write { of: WriteOf::Mutation { large_body, .. }, .. }) => large_body.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// What [`classify`] concluded.
+#[derive(Debug)]
+// Made once per request and moved into its context: boxing the plan would cost every request an
+// allocation to save a few bytes on a rare answer.
+#[allow(clippy::large_enum_variant)]
+pub enum Admission {
+    Plan(Plan),
+    /// A repository named by id decides: ask GitHub for its owner (with the pool's token for a
+    /// read, with the client's own for a write), then classify again knowing it
+    /// ([`KnowingOwner`]).
+    NeedsOwner {
+        id: u64,
+        client: Option<ClientCredential>,
+    },
+}
+
+/// [`KnownRepos`], plus the owner of one repository just asked.
+pub struct KnowingOwner<'a> {
+    pub known: &'a dyn KnownRepos,
+    pub id: u64,
+    pub owner: &'a str,
+}
+
+impl KnownRepos for KnowingOwner<'_> {
+    fn owner_of(&self, id: u64) -> Option<String> {
+        match id == self.id {
+            true => Some(self.owner.to_ascii_lowercase()),
+            false => self.known.owner_of(id),
+        }
+    }
+    fn full_name(&self, id: u64) -> Option<String> {
+        self.known.full_name(id)
+    }
+    fn id_of(&self, full_name: &str) -> Option<u64> {
+        self.known.id_of(full_name)
+    }
+}
+
+/// Is this the GraphQL endpoint (after normalization, `/api/graphql` is `/graphql`)?
+pub fn is_graphql(target: &Target) -> bool {
+    target.path == "/graphql"
+}
+
+/// The local endpoint a canonical path names, if any.
+pub fn admin_path(target: &Target) -> Option<AdminPath> {
+    match target.path.as_str() {
+        "/healthz" => Some(AdminPath::Healthz),
+        "/readyz" => Some(AdminPath::Readyz),
+        "/stats" => Some(AdminPath::Stats),
+        "/metrics" => Some(AdminPath::Metrics),
+        "/rate_limit" => Some(AdminPath::RateLimit),
+        _ => None,
+    }
+}
+
+/// How much of the body to read before classifying: `None` when it is not read (only `POST
+/// /graphql` bodies are). A query fits Pingora's retry buffer; a mutation, sent with the client's
+/// token, may be as large as `[graphql] max_mutation_body`: a body declared larger is refused
+/// before any of it is read.
+pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal> {
+    if parts.method != "POST" {
+        return Ok(None);
+    }
+    let raw = String::from_utf8_lossy(parts.raw_path);
+    match normalize(&raw, rules.upstream_host) {
+        // Refused as it stands, before its body is read.
+        Ok(target) if is_graphql(&target) => check_envelope(parts, &target)?,
+        _ => return Ok(None),
+    }
+    let max = usize::try_from(rules.graphql.max_mutation_body).unwrap_or(usize::MAX);
+    let declared = parts.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max.max(RETRY_BUFFER)) {
+        return Err(Refusal::TooLarge(max, MUTATION_TOO_LARGE));
+    }
+    Ok(Some(if parts.authorization().is_some() { max.max(RETRY_BUFFER) } else { RETRY_BUFFER }))
+}
+
+/// Classify a request: its canonical target, its envelope, its GraphQL document, its route and the
+/// allowlist's decision, the owners and tags of a read, what a write purges.
+pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, Refusal> {
+    let raw = std::str::from_utf8(parts.raw_path)
+        .map_err(|_| Refusal::BadRequest("Invalid request path: not UTF-8".into()))?;
+    let target = normalize(raw, rules.upstream_host)?;
+    check_envelope(parts, &target)?;
+    let host = parts.header("host");
+    let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
+    let flow = match admin_path(&target) {
+        Some(admin) => match parts.method {
+            "GET" | "HEAD" => Flow::Admin(admin),
+            _ => return Err(Refusal::MethodNotAllowed),
+        },
+        None if is_graphql(&target) => match graphql_flow(parts, body, rules)? {
+            Some(flow) => flow,
+            None => return Err(Refusal::MethodNotAllowed),
+        },
+        None => match rest_flow(parts, &target, rules)? {
+            Ok(flow) => flow,
+            Err(needs_owner) => return Ok(needs_owner),
+        },
+    };
+    Ok(Admission::Plan(Plan { target, public_base, flow }))
+}
+
+/// What a request may carry besides its target (`envelope`).
+fn check_envelope(parts: &Parts, target: &Target) -> Result<(), Refusal> {
+    let headers = parts.headers;
+    let header = |name: &str| {
+        let values = headers.get_all(name);
+        (values.iter().count(), values.iter().all(|v| v.to_str().is_ok()))
+    };
+    let has_body =
+        headers.contains_key("transfer-encoding") || parts.header("content-length").is_some_and(|v| v.trim() != "0");
+    let envelope = envelope::Envelope {
+        method: parts.method,
+        graphql: is_graphql(target),
+        query: target.query.as_deref(),
+        has_body,
+        header: &header,
+    };
+    envelope::check(&envelope).map_err(|e| Refusal::BadRequest(e.to_string()))
+}
+
+/// The client's credential, required for every write: `token X`, `Bearer X`, Basic — any scheme
+/// GitHub accepts; GitHub judges it, ghpool only insists that there is one.
+fn credential(authorization: Option<&str>) -> Result<ClientCredential, Refusal> {
+    let value = authorization.map(str::trim).filter(|v| !v.is_empty()).ok_or(Refusal::Unauthenticated)?;
+    Ok(ClientCredential(Secret::new(value)))
+}
+
+/// `POST /graphql`: a query is a pooled read of the owners its document names, a mutation a
+/// write. `None`: not a method GraphQL takes.
+fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow>, Refusal> {
+    if parts.method != "POST" {
+        return Ok(None);
+    }
+    let body = match body {
+        Body::Whole(body) => body,
+        Body::None => return Err(Refusal::BadRequest("A GraphQL request needs a JSON body".into())),
+        Body::Cut(_) if parts.authorization().is_some() => {
+            return Err(Refusal::TooLarge(max_mutation(rules), MUTATION_TOO_LARGE))
+        }
+        // A mutation needs the client's token whatever its size; anything else this large is over
+        // a query's limit (a document cut off in the prefix included).
+        Body::Cut(prefix) => {
+            return Err(match graphql::sniff::sniff_kind(prefix, &rules.graphql.limits) {
+                Some(OperationKind::Mutation) => Refusal::Unauthenticated,
+                _ => Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE),
+            })
+        }
+    };
+    let allowlist = rules.allowlist;
+    let allows = |owner: &str| allowlist.allows(owner);
+    let scope = graphql::Scope {
+        allows: &allows,
+        screens: allowlist.screens(),
+        unscoped_roots: allowlist.graphql_unscoped_fields(),
+    };
+    let (schema, limits) = (rules.graphql.schema, &rules.graphql.limits);
+    let large = body.len() > RETRY_BUFFER;
+    let request = match large {
+        false => graphql::parse_request(body, schema, limits, &scope),
+        // Too large to be a query; read without copying its variables.
+        true => graphql::parse_large_request(body, schema, limits, &scope),
+    };
+    let request = request.map_err(|e| match e.status() {
+        403 => Refusal::Forbidden(e.to_string()),
+        413 => Refusal::TooLarge(RETRY_BUFFER, QUERY_TOO_LARGE),
+        _ => Refusal::BadRequest(e.to_string()),
+    })?;
+    Ok(Some(match request.kind {
+        OperationKind::Query => {
+            let probed = match &request.probed {
+                Some(document) => Some(Bytes::from(
+                    graphql::probed_body(body, document)
+                        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?,
+                )),
+                None => None,
+            };
+            Flow::Read(Read {
+                resource: Resource::Graphql,
+                owners: request.reads.owners.iter().cloned().collect(),
+                tags: tags::graphql_tags(&request.reads),
+                of: ReadOf::Graphql { request: Box::new(request), probed },
+            })
+        }
+        OperationKind::Mutation => Flow::Write(Write {
+            credential: credential(parts.authorization())?,
+            purge: tags::for_mutation(&request.reads, rules.repos),
+            // Sent by ghpool itself (`proxy::large`): Pingora could not send it again.
+            of: WriteOf::Mutation { large_body: large.then(|| body.clone()), request: Box::new(request) },
+        }),
+    }))
+}
+
+fn max_mutation(rules: &Rules) -> usize {
+    usize::try_from(rules.graphql.max_mutation_body).unwrap_or(usize::MAX)
+}
+
+/// A REST request: a read through the pool, or a write with the client's token; either way
+/// checked against the allowlist. `Err(NeedsOwner)` when a repository's unknown owner decides.
+fn rest_flow(parts: &Parts, target: &Target, rules: &Rules) -> Result<Result<Flow, Admission>, Refusal> {
+    let repos = rules.repos;
+    let owner_of = |id| repos.owner_of(id);
+    let shape = RestTarget::of(target);
+    match parts.method {
+        "GET" | "HEAD" => {
+            let (check, owners) = rules.allowlist.check_read(target, owner_of)?;
+            if let OwnerCheck::NeedsOwnerOf(id) = check {
+                return Ok(Err(Admission::NeedsOwner { id, client: None }));
+            }
+            Ok(Ok(Flow::Read(Read {
+                resource: shape.resource(),
+                owners,
+                tags: tags::rest_tags(target, repos),
+                of: ReadOf::Rest {
+                    repository: shape.is_repository(),
+                    screened: rules.allowlist.screens() && target.path != "/",
+                },
+            })))
+        }
+        "POST" | "PATCH" | "PUT" | "DELETE" => {
+            let credential = credential(parts.authorization())?;
+            if let OwnerCheck::NeedsOwnerOf(id) = rules.allowlist.check_write(parts.method, target, owner_of)? {
+                // A write names its repository with the client's own token, never the pool's.
+                return Ok(Err(Admission::NeedsOwner { id, client: Some(credential) }));
+            }
+            let purge = tags::for_rest_write(target, repos);
+            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest })))
+        }
+        _ => Err(Refusal::MethodNotAllowed),
+    }
+}
+
+#[cfg(test)]
+mod tests;

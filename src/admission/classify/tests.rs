@@ -1,0 +1,221 @@
+//! [`classify`], as a table: what each request becomes.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::admission::repos::RepoOwners;
+use crate::config::OwnerPolicy;
+
+fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'a> {
+    static GRAPHQL: std::sync::OnceLock<GraphqlRules> = std::sync::OnceLock::new();
+    let graphql = GRAPHQL.get_or_init(|| GraphqlRules {
+        schema: GithubSchema::github(),
+        limits: Limits::default(),
+        max_mutation_body: 1 << 20,
+    });
+    Rules { allowlist, graphql, upstream_host: "api.github.com", public_url: None, repos }
+}
+
+fn acme_only() -> Allowlist {
+    Allowlist::new(OwnerPolicy::Only(["acme".to_string()].into()))
+}
+
+fn known() -> RepoOwners {
+    let repos = RepoOwners::default();
+    repos.learn_from_json(br#"{"id": 7, "owner": {"login": "acme"}, "full_name": "acme/w"}"#);
+    repos.learn_from_json(br#"{"id": 666, "owner": {"login": "evil"}, "full_name": "evil/x"}"#);
+    repos
+}
+
+fn headers(authorization: Option<&str>, body: &Body) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", "ghpool.internal:8080".parse().unwrap());
+    if let Some(a) = authorization {
+        headers.insert("authorization", a.parse().unwrap());
+    }
+    if let Body::Whole(b) | Body::Cut(b) = body {
+        headers.insert("content-length", b.len().to_string().parse().unwrap());
+    }
+    headers
+}
+
+fn run(allowlist: &Allowlist, method: &str, path: &str, auth: Option<&str>, body: Body) -> Result<Admission, Refusal> {
+    let repos = known();
+    let headers = headers(auth, &body);
+    let parts = Parts { method, raw_path: path.as_bytes(), headers: &headers };
+    classify(&parts, &body, &rules_for(allowlist, &repos))
+}
+
+fn graphql_body(doc: &str) -> Body {
+    Body::Whole(Bytes::from(serde_json::json!({ "query": doc }).to_string()))
+}
+
+/// What a request became: the plan's label, `needs owner N`, or the refusal's status.
+fn outcome(result: Result<Admission, Refusal>) -> Result<String, u16> {
+    match result {
+        Ok(Admission::Plan(plan)) => Ok(plan.label().to_string()),
+        Ok(Admission::NeedsOwner { id, client }) => {
+            Ok(format!("needs owner {id} ({})", if client.is_some() { "client" } else { "pool" }))
+        }
+        Err(refusal) => Err(refusal.status()),
+    }
+}
+
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, Result<&'a str, u16>);
+
+#[test]
+fn routes_and_refusals() {
+    let everyone = Allowlist::new(OwnerPolicy::AllowAll);
+    let cases: &[Case] = &[
+        ("GET", "/repos/o/r", None, Ok("pooled_read")),
+        ("HEAD", "/repos/o/r", None, Ok("pooled_read")),
+        ("GET", "/repos/o/r", Some("token client"), Ok("pooled_read")),
+        ("GET", "/healthz", None, Ok("admin")),
+        ("GET", "/api/v3/stats", None, Ok("admin")),
+        ("GET", "/rate_limit", None, Ok("admin")),
+        ("POST", "/healthz", None, Err(405)),
+        ("POST", "/repos/o/r/issues", None, Err(401)),
+        ("POST", "/repos/o/r/issues", Some("  "), Err(401)),
+        ("POST", "/repos/o/r/issues", Some("token t"), Ok("passthrough")),
+        ("PATCH", "/repos/o/r", Some("Bearer t"), Ok("passthrough")),
+        ("PUT", "/repos/o/r/topics", Some("bearer t"), Ok("passthrough")),
+        ("DELETE", "/repos/o/r", Some("Basic dTp0"), Ok("passthrough")),
+        ("POST", "/graphql", None, Err(400)),
+        ("GET", "/graphql", None, Err(405)),
+        ("OPTIONS", "/repos/o/r", None, Err(405)),
+        ("GET", "/repos/o/../x/r", None, Err(400)),
+        ("GET", "/repos/o/r?callback=x", None, Err(400)),
+    ];
+    for (method, path, auth, want) in cases {
+        let got = outcome(run(&everyone, method, path, *auth, Body::None));
+        assert_eq!(got.as_deref().map_err(|s| *s), *want, "{method} {path}");
+    }
+}
+
+#[test]
+fn the_allowlist_decides_before_a_plan_exists() {
+    let acme = acme_only();
+    let cases: &[Case] = &[
+        ("GET", "/repos/acme/w/issues", None, Ok("pooled_read")),
+        ("GET", "/repos/evil/x/issues", None, Err(403)),
+        ("GET", "/repositories/7/issues", None, Ok("pooled_read")),
+        ("GET", "/repositories/666/issues", None, Err(404)),
+        ("GET", "/repositories/8/issues", None, Ok("needs owner 8 (pool)")),
+        ("PATCH", "/repositories/8", Some("token t"), Ok("needs owner 8 (client)")),
+        ("POST", "/repos/evil/x/issues", Some("token t"), Err(403)),
+        ("GET", "/search/issues?q=repo%3Aacme%2Fw", None, Ok("pooled_read")),
+        ("GET", "/search/issues?q=repo%3Aevil%2Fx", None, Err(403)),
+        ("GET", "/user/repos", None, Err(403)),
+    ];
+    for (method, path, auth, want) in cases {
+        let got = outcome(run(&acme, method, path, *auth, Body::None));
+        assert_eq!(got.as_deref().map_err(|s| *s), *want, "{method} {path}");
+    }
+}
+
+#[test]
+fn an_owner_asked_for_is_classified_again() {
+    let acme = acme_only();
+    let repos = known();
+    let headers = headers(None, &Body::None);
+    let parts = Parts { method: "GET", raw_path: b"/repositories/8/issues", headers: &headers };
+    for (owner, want) in [("Acme", Ok("pooled_read".to_string())), ("evil", Err(404))] {
+        let knowing = KnowingOwner { known: &repos, id: 8, owner };
+        let got = classify(&parts, &Body::None, &rules_for(&acme, &knowing));
+        assert_eq!(outcome(got), want, "{owner}");
+    }
+    let knowing = KnowingOwner { known: &repos, id: 8, owner: "acme" };
+    let Ok(Admission::Plan(plan)) = classify(&parts, &Body::None, &rules_for(&acme, &knowing)) else { panic!() };
+    assert_eq!(plan.read().unwrap().owners, ["acme"]);
+}
+
+fn plan(allowlist: &Allowlist, method: &str, path: &str, auth: Option<&str>, body: Body) -> Plan {
+    match run(allowlist, method, path, auth, body) {
+        Ok(Admission::Plan(plan)) => plan,
+        other => panic!("{method} {path}: {other:?}"),
+    }
+}
+
+fn shown(tags: &BTreeSet<Tag>) -> Vec<String> {
+    tags.iter().map(Tag::to_string).collect()
+}
+
+#[test]
+fn a_read_plan_carries_what_follows_admission() {
+    let acme = acme_only();
+    let p = plan(&acme, "GET", "/repos/Acme/W", None, Body::None);
+    assert_eq!(p.public_base, "http://ghpool.internal:8080");
+    let read = p.read().unwrap();
+    assert_eq!(
+        (read.resource, read.owners.clone(), shown(&read.tags)),
+        (Resource::Core, vec!["acme".into()], vec!["repo:acme/w".into()])
+    );
+    assert!(matches!(read.of, ReadOf::Rest { repository: true, screened: true }));
+    let p = plan(&Allowlist::new(OwnerPolicy::AllowAll), "GET", "/repos/a/b/issues", None, Body::None);
+    assert!(matches!(p.read().unwrap().of, ReadOf::Rest { repository: false, screened: false }));
+    let p = plan(&acme, "GET", "/search/code?q=org%3Aacme+x", None, Body::None);
+    assert_eq!(
+        (p.read().unwrap().resource, shown(&p.read().unwrap().tags)),
+        (Resource::CodeSearch, vec!["search".into()])
+    );
+    let p = plan(&acme, "GET", "/api/v3/repos/acme/w", None, Body::None);
+    assert_eq!(p.public_base, "http://ghpool.internal:8080/api/v3");
+}
+
+#[test]
+fn graphql_queries_are_pooled_and_probed_mutations_need_a_token() {
+    let acme = acme_only();
+    let query = "{ repository(owner: \"acme\", name: \"w\") { issues(first: 1) { nodes { title } } } }";
+    let p = plan(&acme, "POST", "/graphql", None, graphql_body(query));
+    assert_eq!(p.label(), "graphql_query");
+    assert_eq!(p.read().unwrap().resource, Resource::Graphql);
+    assert_eq!(shown(&p.read().unwrap().tags), ["repo:acme/w", "graphql"]);
+    let node = "{ node(id: \"x\") { id } }";
+    let p = plan(&acme, "POST", "/graphql", None, graphql_body(node));
+    assert!(p.probed().is_some(), "a node read is probed for its owner");
+    let mutation = "mutation { addStar(input: {starrableId: \"x\"}) { clientMutationId } }";
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", None, graphql_body(mutation))), Err(401));
+    let p = plan(&acme, "POST", "/graphql", Some("bearer t"), graphql_body(mutation));
+    assert_eq!(p.label(), "graphql_mutation");
+    assert!(p.read().is_none() && p.probed().is_none() && p.large_body().is_none());
+    assert_eq!(p.write().unwrap().purge, Invalidation::Everything, "names no repository: purges all");
+    let evil = "{ repository(owner: \"evil\", name: \"x\") { id } }";
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", None, graphql_body(evil))), Err(403));
+}
+
+#[test]
+fn bodies_too_large_are_refused_by_what_they_are() {
+    let acme = acme_only();
+    let mutation = "mutation { addStar(input: {starrableId: \"x\"}) { clientMutationId } }";
+    let cut = |doc: &str| Body::Cut(Bytes::from(serde_json::json!({ "query": doc }).to_string()));
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", None, cut(mutation))), Err(401));
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", None, cut("{ viewer { login } }"))), Err(413));
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", Some("token t"), cut(mutation))), Err(413));
+    let padding = "x".repeat(RETRY_BUFFER);
+    let large = serde_json::json!({ "query": mutation, "variables": { "pad": padding } }).to_string();
+    let p = plan(&acme, "POST", "/graphql", Some("token t"), Body::Whole(Bytes::from(large.clone())));
+    assert_eq!(p.large_body().map(|b| b.len()), Some(large.len()));
+    let large_query = serde_json::json!({ "query": "{ viewer { login } }", "variables": { "pad": padding } });
+    let body = Body::Whole(Bytes::from(large_query.to_string()));
+    assert_eq!(outcome(run(&acme, "POST", "/graphql", Some("token t"), body)), Err(413));
+}
+
+#[test]
+fn only_graphql_bodies_are_read() {
+    let acme = acme_only();
+    let repos = known();
+    let rules = rules_for(&acme, &repos);
+    let limit = |method: &str, path: &str, auth: Option<&str>, length: Option<usize>| {
+        let mut headers = headers(auth, &Body::None);
+        if let Some(n) = length {
+            headers.insert("content-length", n.to_string().parse().unwrap());
+        }
+        body_limit(&Parts { method, raw_path: path.as_bytes(), headers: &headers }, &rules).map_err(|r| r.status())
+    };
+    assert_eq!(limit("POST", "/repos/acme/w/issues", Some("token t"), Some(10)), Ok(None));
+    assert_eq!(limit("GET", "/graphql", None, None), Ok(None));
+    assert_eq!(limit("POST", "/graphql", None, Some(10)), Ok(Some(RETRY_BUFFER)));
+    assert_eq!(limit("POST", "/api/graphql", Some("token t"), Some(10)), Ok(Some(1 << 20)));
+    assert_eq!(limit("POST", "/graphql", Some("token t"), Some((1 << 20) + 1)), Err(413));
+    assert_eq!(limit("POST", "/graphql?query=x", None, Some(10)), Err(400), "refused before its body is read");
+}
