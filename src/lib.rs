@@ -1,27 +1,25 @@
 //! ghpool: a pooling, caching, allowlisting GitHub API proxy on Pingora.
 //!
-//! The modules, in the order a request meets them:
-//! - `config`: settings from TOML and the environment, validated once at start;
-//! - `secrets`: secret references (`env:`, `k8s:`, `aws:`, `gcp:`) resolved and refreshed;
+//! Every module, in the order a request meets them (the layers run one way: a module uses only
+//! those listed after it, except `service`, which assembles them all):
 //! - `service`: the server assembled from the configuration, and its background tasks;
-//! - `proxy`: Pingora's hooks, which only wire the modules below;
-//! - `access`: the request target made canonical, and the owner allowlist applied to it;
-//! - `admission`: GitHub's REST routes, search queries, GraphQL documents and request shapes,
-//!   checked, and pooled answers screened;
-//! - `route`: which route a request takes (pooled read, passthrough write, admin);
-//! - `repos`: repository ids and the owners they belong to;
-//! - `fairness`: each client's share of the pool's budget;
-//! - `pool`: the identities, their budgets, and the pick of one per request;
-//! - `apps`: GitHub App installations as identities (tokens minted and renewed);
+//! - `proxy`: Pingora's hooks, which only wire the modules below (`proxy::RequestCtx` holds the plan);
+//! - `ops`: `/healthz`, `/readyz`, `/stats`, `/metrics` (`admin`, `metrics`), the write audit and
+//!   the log;
+//! - `pool`: the identities, their budgets, the pick of one per request, App installations
+//!   (`apps`) and each client's share (`fairness`);
+//! - `admission`: each request understood once (`classify` → `plan`): its target made canonical,
+//!   the allowlist, GitHub's REST routes, search queries and GraphQL documents checked, cache tags,
+//!   and pooled answers screened;
 //! - `cache`: the cache's keys, storage, invalidation and conditional requests;
-//! - `upstream`: GitHub's address, and ghpool's own calls to it;
-//! - `ratelimit`: GitHub's rate-limit headers;
-//! - `rewrite`: GitHub's absolute URLs pointed at ghpool;
-//! - `respond`: every answer ghpool makes itself, in GitHub's error shape;
-//! - `audit`: one line per write, with the login behind the client's token;
-//! - `admin`, `metrics`, `logging`: `/healthz`, `/readyz`, `/stats`, `/metrics` and the log;
+//! - `config`: settings from TOML and the environment, validated once at start;
+//! - `upstream`: GitHub's address, ghpool's own calls to it, and its absolute URLs pointed at
+//!   ghpool (`rewrite`);
+//! - `secrets`: secret references (`env:`, `k8s:`, `aws:`, `gcp:`) resolved and refreshed;
+//! - `reply`: every reply ghpool makes itself, in GitHub's error shape;
+//! - `ratelimit`: GitHub's rate-limit headers and buckets;
 //! - `clock`: wall-clock time in GitHub's epoch seconds;
-//! - `ghp`: the `ghp` shim that points `gh` at ghpool.
+//! - `ghp`: the decisions of the `ghp` shim that points `gh` at ghpool.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -35,6 +33,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod reply;
 pub mod secrets;
+pub mod service;
 pub mod upstream;
 
 /// Sent upstream when the client sent no `User-Agent` (GitHub requires one), and on ghpool's own calls.

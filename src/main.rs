@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use ghpool::config::Config;
-use ghpool::ops::service;
+use ghpool::service;
 use pingora_core::server::configuration::Opt;
 
 fn main() -> ExitCode {

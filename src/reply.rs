@@ -1,6 +1,7 @@
-//! The one place where a refusal or a failure becomes an HTTP answer.
+//! The one place where a refusal or a failure becomes an HTTP reply — what ghpool says itself, as
+//! opposed to GitHub's answers, which it passes on.
 //!
-//! Every answer ghpool makes up itself is JSON in GitHub's own error shape,
+//! Every reply ghpool makes up itself is JSON in GitHub's own error shape,
 //! `{"message": "...", "documentation_url": "..."}`, so gh, Octokit and PyGithub surface it as they
 //! would a GitHub error. Must never: put a token, or anything derived from one, in a body or header.
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 const DOCS: &str = "https://github.com/ghpool/ghpool#readme";
 const RATE_DOCS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
 
-/// Every reason ghpool answers a request itself instead of forwarding it.
+/// Every reason ghpool replies to a request itself instead of forwarding it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("{0}")]

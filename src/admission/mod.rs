@@ -1,7 +1,8 @@
 //! Admission: what a request is and what it may read, decided once before anything goes upstream
 //! (`classify` → a `Plan`), and what a pooled answer may carry back.
 //!
-//! Owns, in the order a request meets them: `classify` (the plan, and the order of the checks),
+//! Owns, in the order a request meets them: `classify` (the order of the checks) and `plan` (what
+//! it concludes),
 //! `access` (the target made canonical; the owner allowlist), `envelope` (what a request may carry
 //! besides its target), `target` (a REST path's shape, read once), `rest_routes` (REST paths
 //! matched to GitHub's published endpoints), `search` (search queries parsed as GitHub reads them),
@@ -15,6 +16,7 @@ pub mod access;
 pub mod classify;
 pub mod envelope;
 pub mod graphql;
+pub mod plan;
 pub mod repos;
 pub mod rest_routes;
 pub mod rest_screen;

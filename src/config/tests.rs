@@ -146,3 +146,40 @@ fn example_config_loads() {
     assert_eq!(c.secrets_refresh, Duration::from_secs(300));
     assert!(matches!(c.owners, OwnerPolicy::Only(_)));
 }
+
+#[test]
+fn the_settings_table_names_each_setting_once() {
+    let (mut envs, mut keys) = (HashSet::new(), HashSet::new());
+    for s in settings::SETTINGS {
+        assert!(s.env.starts_with("GHPOOL_"), "{}", s.env);
+        assert!(envs.insert(s.env), "{} twice", s.env);
+        assert!(keys.insert(s.toml), "{} twice", s.toml);
+        assert!(unknown_env(&env(&[(s.env, "x")])).is_empty(), "{} is read", s.env);
+    }
+    for name in OTHER_ENV {
+        assert!(!envs.contains(name), "{name} is in the table and in the other list");
+    }
+}
+
+#[test]
+fn each_kind_of_setting_is_read_from_either_place() {
+    let from_file = Config::parse(
+        Some("secrets_refresh = 30\n[pool]\nmax_in_flight = 7\n[fairness]\nper_client_per_minute = 60\n"),
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(from_file.secrets_refresh, Duration::from_secs(30));
+    assert_eq!(from_file.pool.max_in_flight, 7);
+    assert_eq!((from_file.fairness.per_client_per_minute, from_file.fairness.burst), (60, 60), "burst follows");
+    let from_env = Config::parse(
+        Some("[pool]\nmax_in_flight = 7"),
+        &env(&[("GHPOOL_POOL_MAX_IN_FLIGHT", "9"), ("GHPOOL_GRAPHQL_MAX_MUTATION_BODY", "2MiB")]),
+    )
+    .unwrap();
+    assert_eq!(from_env.pool.max_in_flight, 9);
+    assert_eq!(from_env.graphql.max_mutation_body, 2 * 1024 * 1024);
+    let zero = Config::parse(Some("[pool]\nmax_in_flight = 0"), &env(&[])).unwrap_err();
+    assert_eq!(keys(&zero), ["pool.max_in_flight"]);
+    let zero = Config::parse(None, &env(&[("GHPOOL_POOL_MAX_IN_FLIGHT", "none")])).unwrap_err();
+    assert_eq!(keys(&zero), ["GHPOOL_POOL_MAX_IN_FLIGHT"]);
+}

@@ -1,5 +1,5 @@
 //! The local endpoints: `/healthz` (process up), `/readyz` (a usable identity and a resolved
-//! upstream), `/stats` (JSON) and `/metrics` (Prometheus text; `/stats` answers the same to a
+//! upstream), `/stats` (JSON) and `/metrics` (Prometheus text; `/stats` replies the same to a
 //! Prometheus `Accept`).
 //!
 //! Owns: what those endpoints say. Must never: show a token — identities appear by id and login.

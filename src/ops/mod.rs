@@ -1,5 +1,4 @@
-//! Operating ghpool: the server assembled from the configuration and its background tasks
-//! (`service`), the local endpoints (`admin`), the metrics, the write audit and the log.
+//! Operating ghpool: the local endpoints (`admin`), the metrics, the write audit and the log.
 //!
 //! Must never: decide anything about a proxied request (that is `admission`, `pool`, `cache`).
 
@@ -7,4 +6,3 @@ pub mod admin;
 pub mod audit;
 pub mod logging;
 pub mod metrics;
-pub mod service;

@@ -1,25 +1,26 @@
-//! The Pingora glue: the one module that knows `ProxyHttp`. Each hook reads the request, calls a
-//! decision function from the modules beside it, and applies the result — nothing more.
+//! The Pingora glue: the one module that knows `ProxyHttp`. Each hook reads what it is handed,
+//! calls a decision function from the modules beside it or below, and applies the result.
 //!
 //! ```text
 //! client ─► request_filter ─► request_cache_filter ─► cache_key_callback ─► [cache lookup]
-//!            │ normalize, classify, allowlist          (pooled reads and      │ hit ─► cache_hit_filter
-//!            │ (admit: access, admission, route, repos) GraphQL queries)    │        (no-cache, max-age)
-//!            │ admin + refusals answered (admin, respond)                      ▼ miss / expired
-//!            │ client named (fairness), public base (rewrite)           upstream_peer: fairness share,
-//!            ▼                                                          pick identity (pool), wait ≤ cap
+//!            │ admit: body read, classify → Plan      (reads only)          │ hit ─► cache_hit_filter
+//!            │ (owner asked, classified again)                              │        (no-cache, max-age)
+//!            │ admin replies, refusals, large mutations                     ▼ miss / expired
+//!            ▼                                                        upstream_peer: client charged,
+//!                                                                     identity picked (pool), wait ≤ cap
 //!                 upstream_request_filter (outgoing): pool token or the client's; header allow-list;
 //!                 validators only for the identity that fetched the entry ───────────────► GitHub
 //! client ◄─ response_filter ◄─ [cache store] ◄─ upstream_response_body_filter ◄─ upstream_response_filter
-//!    X-Ghpool-Cache; writes purge       (cache)   learn repo ids, strip permissions,    budgets; limited or
-//!    what they change (cache)                     screen, rewrite URLs (answer)         bad token → fail over
-//! logging (record): one line per request, audit line per write, metrics, closed entries kept longer
-//! large GraphQL mutations are sent by ghpool itself from request_filter (large).
+//!    X-Ghpool-Cache; a write purges      (cache)  held answers screened, repository    budgets; limited or
+//!    what it changed                              owners learned, URLs rewritten       bad token → fail over
+//!                                                 (answer)                             (answer::head)
+//! logging (record): one line per request, audit line per write, metrics, a mutation's purge
 //! ```
-//! Must never: forward a client's token on a pooled read, or a pool token on a write.
+//!
+//! The hooks below are in the order Pingora calls them. None of them may decide what the plan
+//! already says, forward a client's token on a pooled read, or a pool token on a write.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,17 +30,11 @@ use pingora_core::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
-use crate::admission::access::Allowlist;
-use crate::admission::classify::{Flow, GraphqlRules, Plan, ReadOf, WriteOf};
-use crate::admission::repos::RepoOwners;
-use crate::cache::invalidate::Invalidation;
-use crate::cache::{key, Cache, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
-use crate::ops::admin::{self, AdminView};
-use crate::ops::audit::Auditor;
-use crate::ops::metrics::Metrics;
-use crate::pool::{tag_identity, Pool, Want};
+use crate::admission::classify::{Flow, Plan, ReadOf, WriteOf};
+use crate::cache::{key, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
+use crate::ops::admin;
+use crate::pool::{tag_identity, Want};
 use crate::reply::Refusal;
-use crate::upstream::ResolvedUpstream;
 
 mod admit;
 mod answer;
@@ -50,47 +45,11 @@ mod lookup;
 mod outgoing;
 mod record;
 mod retry;
+mod state;
 
 pub use ctx::RequestCtx;
 use io::{refuse, send};
-
-/// How long to wait on GitHub.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub read: Duration,
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts { connect: Duration::from_secs(10), read: Duration::from_secs(60), idle: Duration::from_secs(60) }
-    }
-}
-
-/// Everything the hooks share.
-pub struct Ghpool {
-    pub pool: Arc<Pool>,
-    pub allowlist: Allowlist,
-    pub upstream: Arc<ResolvedUpstream>,
-    pub metrics: Arc<Metrics>,
-    pub repos: Arc<RepoOwners>,
-    pub auditor: Arc<Auditor>,
-    pub cache: Arc<Cache>,
-    pub fairness: Arc<crate::pool::fairness::Fairness>,
-    /// `public_url` from the configuration, if set.
-    pub public_url: Option<String>,
-    /// For ghpool's own calls (repository owners).
-    pub client: reqwest::Client,
-    pub timeouts: Timeouts,
-    /// How long a request waits for an identity below its in-flight cap.
-    pub queue_timeout: Duration,
-    pub started: Instant,
-    /// App installations' token sources, handed to their background renewer at start.
-    pub app_renewals: Vec<crate::pool::AppRenewal>,
-    /// GitHub's GraphQL schema (or the one `[graphql] schema` names) and the bounds on documents.
-    pub graphql: GraphqlRules,
-}
+pub use state::{Ghpool, Timeouts};
 
 /// The identity was limited or refused and nothing has reached the client: drop its lease and let
 /// Pingora retry; `upstream_peer` picks another identity, or answers 429/503 when none is left.
@@ -102,25 +61,6 @@ fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
     e
 }
 
-impl Ghpool {
-    fn invalidate(&self, what: &Invalidation) {
-        let removed = self.cache.invalidate(what);
-        log::debug!("a write purged {removed} cached entries ({what:?})");
-    }
-
-    fn admin_view(&self) -> AdminView<'_> {
-        AdminView {
-            pool: &self.pool,
-            metrics: &self.metrics,
-            upstream_base: self.upstream.upstream().base_url(),
-            upstream_resolved: self.upstream.addr().is_some(),
-            started: self.started,
-            cache: self.cache.snapshot(),
-            clients: self.fairness.usage(),
-        }
-    }
-}
-
 #[async_trait]
 impl ProxyHttp for Ghpool {
     type CTX = RequestCtx;
@@ -129,8 +69,9 @@ impl ProxyHttp for Ghpool {
         RequestCtx::new()
     }
 
-    /// Admit (`admit`: the plan, or a refusal), and answer locally when the answer is ours to give
-    /// (admin endpoints, refusals); a large mutation is sent from here (`large`).
+    /// 1. Admit the request (`admit`: its plan, or a refusal), and reply locally when the reply is
+    /// ghpool's to give (admin endpoints, refusals); send a large mutation (`large`).
+    /// Must never: let a request on without a plan, or read a body the plan does not need.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let plan = match self.admit(session, ctx).await {
             Ok(plan) => plan,
@@ -164,7 +105,8 @@ impl ProxyHttp for Ghpool {
         Ok(false)
     }
 
-    /// Pooled reads and GraphQL queries are cached; nothing else is.
+    /// 2. Reads (REST and GraphQL queries) are cached; nothing else is.
+    /// Must never: enable the cache for a write.
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         if ctx.plan.as_ref().is_some_and(|p| p.read().is_some()) {
             let c = &self.cache;
@@ -176,8 +118,10 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
-    /// The plan's primary key (with the client's view of ghpool: answers are stored rewritten
-    /// for it) and its tags.
+    /// 3. The plan's primary key, under the client's view of ghpool (answers are stored rewritten
+    /// for it), filed under the plan's tags.
+    /// Must never: key anything the plan does not name (the request's other headers are not
+    /// forwarded on a read).
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
         let Some((plan, read)) = ctx.plan.as_ref().and_then(|p| Some((p, p.read()?))) else {
             return Error::e_explain(ErrorType::InternalError, "cache key without a read");
@@ -195,8 +139,9 @@ impl ProxyHttp for Ghpool {
         Ok(key)
     }
 
-    /// A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age) makes a
-    /// fresh entry revalidate.
+    /// 4. A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age)
+    /// makes a fresh entry revalidate.
+    /// Must never: serve an entry staler than the client allows.
     async fn cache_hit_filter(
         &self,
         session: &mut Session,
@@ -212,31 +157,9 @@ impl ProxyHttp for Ghpool {
         }
     }
 
-    fn response_cache_filter(
-        &self,
-        _session: &Session,
-        resp: &ResponseHeader,
-        ctx: &mut RequestCtx,
-    ) -> Result<RespCacheable> {
-        let (graphql, path) = match &ctx.plan {
-            Some(plan) => (plan.graphql().is_some(), plan.target.path.as_str()),
-            None => (false, ""),
-        };
-        match self.cache.meta_for(graphql, path, resp) {
-            Some(meta) => Ok(RespCacheable::Cacheable(meta)),
-            None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
-        }
-    }
-
-    /// When GitHub fails, an expired entry within `stale_if_error` is served instead (Pingora
-    /// checks the window); so is one when every identity's budget is spent.
-    fn should_serve_stale(&self, _session: &mut Session, ctx: &mut RequestCtx, error: Option<&Error>) -> bool {
-        let Some(error) = error else { return false };
-        error.esource() == &pingora_core::ErrorSource::Upstream
-            || matches!(ctx.refusal, Some(Refusal::Exhausted { .. } | Refusal::NoIdentity))
-    }
-
-    /// Pick the identity here, once the cache has had its say: a hit costs no budget.
+    /// 5. A miss goes upstream: the client is charged its share, and the identity picked here,
+    /// once the cache has had its say (a hit costs no budget).
+    /// Must never: pick an identity for a write, or one that does not serve the plan's owners.
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let pooled = ctx.plan.as_ref().is_some_and(|p| p.read().is_some());
         if pooled && ctx.attempt.lease.is_none() {
@@ -276,9 +199,40 @@ impl ProxyHttp for Ghpool {
         Ok(Box::new(peer))
     }
 
-    /// Point the request at GitHub and give it the right credential.
-    /// A screened query goes upstream probed: the probed body replaces the client's (read whole
-    /// before, and replayed by Pingora on every attempt).
+    /// 5b. The connection failed, nothing was sent: Pingora's verdict on the error stands unless
+    /// the retry policy says go again (a failover, or a read's one reconnect).
+    /// Must never: change Pingora's verdict for a write.
+    fn fail_to_connect(
+        &self,
+        session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        e: Box<Error>,
+    ) -> Box<Error> {
+        let mut e = e;
+        // Nothing was sent: Pingora's own verdict on the error stands unless the policy says retry.
+        if ctx.attempt.failing_over || ctx.attempt.lease.is_some() {
+            self.apply_retry_policy(session, &mut e, ctx, false);
+        }
+        e
+    }
+
+    /// 6. Point the request at GitHub with the right credential and only the headers checked
+    /// (`outgoing`).
+    /// Must never: forward a client's token on a read, a pool token on a write, or a method
+    /// override on any.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        self.prepare_outgoing(session, req, ctx)
+    }
+
+    /// 7. A screened query goes upstream probed: the probed body replaces the client's (read
+    /// whole before, and replayed by Pingora on every attempt).
+    /// Must never: send the client's unprobed document when the plan says probe.
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -295,18 +249,9 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
-    /// Point the request at GitHub with the right credential and only the headers checked
-    /// (`outgoing`).
-    async fn upstream_request_filter(
-        &self,
-        session: &mut Session,
-        req: &mut RequestHeader,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
-        self.prepare_outgoing(session, req, ctx)
-    }
-
-    /// Learn the identity's budget from GitHub's answer; hide what describes the pool's token.
+    /// 8. GitHub's answer head: the identity's budget learned, a limited or refused identity
+    /// failed over, and what the body needs (`answer::head`).
+    /// Must never: let a pool token's description reach a client.
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
@@ -316,8 +261,28 @@ impl ProxyHttp for Ghpool {
         self.take_answer_header(resp, ctx)
     }
 
-    /// Say what the cache did, keep ghpool's bookkeeping header to itself, point GitHub's absolute
-    /// URLs at ghpool, and purge what a successful write made stale.
+    /// 9. Whether and for how long the answer is stored (`cache`).
+    /// Must never: store a write's answer.
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        let (graphql, path) = match &ctx.plan {
+            Some(plan) => (plan.graphql().is_some(), plan.target.path.as_str()),
+            None => (false, ""),
+        };
+        match self.cache.meta_for(graphql, path, resp) {
+            Some(meta) => Ok(RespCacheable::Cacheable(meta)),
+            None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
+        }
+    }
+
+    /// 10. Say what the cache did, keep ghpool's bookkeeping headers to itself, point GitHub's
+    /// absolute URLs at ghpool, and purge what a successful REST write changed (a mutation's purge
+    /// waits for its body).
+    /// Must never: release a write's answer before its purge.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -348,10 +313,10 @@ impl ProxyHttp for Ghpool {
         Ok(())
     }
 
-    /// Hold a JSON answer whole, then learn repository owners from it, strip the pool identity's
-    /// `permissions` (pooled answers) and point its URLs at ghpool — before the cache stores it, so
-    /// hits, revalidations and stale answers serve the rewritten bytes as they are (the public base
-    /// is part of the cache key).
+    /// 11. A held answer, whole: screened, repository owners learned, the pool identity's
+    /// `permissions` stripped and its URLs pointed at ghpool — before the cache stores it, so hits,
+    /// revalidations and stale answers serve the rewritten bytes as they are.
+    /// Must never: pass on an answer that had to be screened unscreened.
     fn upstream_response_body_filter(
         &self,
         session: &mut Session,
@@ -362,8 +327,9 @@ impl ProxyHttp for Ghpool {
         self.hold_answer_body(session, body, end_of_stream, ctx)
     }
 
-    /// Whether a failed attempt goes upstream again: `retry::decide` (failover, one reconnect for
-    /// pooled reads, Pingora's default otherwise).
+    /// A failed attempt: whether it goes upstream again (`retry::decide`: failover, one reconnect
+    /// for reads, Pingora's default otherwise).
+    /// Must never: retry once the client has part of an answer, or repeat a write.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -377,21 +343,17 @@ impl ProxyHttp for Ghpool {
         e
     }
 
-    fn fail_to_connect(
-        &self,
-        session: &mut Session,
-        _peer: &HttpPeer,
-        ctx: &mut RequestCtx,
-        e: Box<Error>,
-    ) -> Box<Error> {
-        let mut e = e;
-        // Nothing was sent: Pingora's own verdict on the error stands unless the policy says retry.
-        if ctx.attempt.failing_over || ctx.attempt.lease.is_some() {
-            self.apply_retry_policy(session, &mut e, ctx, false);
-        }
-        e
+    /// When GitHub fails, an expired entry within `stale_if_error` is served instead (Pingora
+    /// checks the window); so is one when every identity's budget is spent.
+    /// Must never: serve stale for a refusal of the client's own making.
+    fn should_serve_stale(&self, _session: &mut Session, ctx: &mut RequestCtx, error: Option<&Error>) -> bool {
+        let Some(error) = error else { return false };
+        error.esource() == &pingora_core::ErrorSource::Upstream
+            || matches!(ctx.refusal, Some(Refusal::Exhausted { .. } | Refusal::NoIdentity))
     }
 
+    /// Why the request could not be proxied, as a reply in GitHub's error shape (`reply`).
+    /// Must never: write a second reply after part of one was sent.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let refusal = match e.etype() {
             _ if ctx.refusal.is_some() => ctx.refusal.clone(),
@@ -416,7 +378,9 @@ impl ProxyHttp for Ghpool {
         FailToProxy { error_code: r.status, can_reuse_downstream: false }
     }
 
-    /// One line per request for operators, and the request metrics.
+    /// 12. One line per request for operators, the audit line of a write, the metrics, a
+    /// mutation's purge, the end of the lease (`record`).
+    /// Must never: log a token.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         self.record(session, ctx).await
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::admission::repos::RepoOwners;
+use crate::cache::invalidate::{Invalidation, Tag};
 use crate::config::OwnerPolicy;
 
 fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'a> {

@@ -3,7 +3,7 @@
 //! Owns: the `POST /graphql` body (`query`, `variables`, `operationName`), the document's bounds
 //! ([`limits`], checked first, linear in the document), its validation against the schema with
 //! `apollo-compiler` (unknown fields, duplicate operations or arguments, fragment cycles: 400), the
-//! operation GitHub will run and its kind, what a query may read at its root ([`plan`]: owners named
+//! operation GitHub will run and its kind, what a query may read at its root ([`reach`]: owners named
 //! by arguments, confined searches, `node`), the probes that make GitHub say which owner every
 //! object of the answer belongs to ([`probe`]), and the screening of that answer ([`screen`]).
 //! Must never: let a document past that it has not parsed, bounded and validated whole; classify a
@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub mod limits;
-mod plan;
 mod probe;
+mod reach;
 pub mod schema;
 pub mod screen;
 mod sensitive;
@@ -120,7 +120,7 @@ pub struct Reads {
     pub repos: BTreeSet<String>,
 }
 
-/// A GraphQL request, parsed, bounded, validated and planned.
+/// A GraphQL request, parsed, bounded, validated, and its reach and probes known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphqlRequest {
     pub kind: OperationKind,
@@ -244,7 +244,7 @@ impl<'de> Deserialize<'de> for VariableNames {
     }
 }
 
-/// Bound, parse, validate and plan a document for the operation `operation_name` selects.
+/// Bound, parse, validate and walk a document for the operation `operation_name` selects.
 pub fn analyze(
     document: &str,
     operation_name: Option<&str>,
@@ -286,14 +286,14 @@ pub fn analyze(
         sensitive::check(&executable, schema)?;
     }
     let screened = kind == OperationKind::Query && scope.screens;
-    // The plan adds its probe spreads to a copy (nodes are shared until changed).
-    let mut planned = executable.clone().into_inner();
-    let plan = plan::plan(&mut planned, operation_name.as_deref(), variables, schema, scope, screened)?;
-    let probed = (!plan.probes.is_empty()).then(|| probe::render(&planned, &plan.probes, schema));
+    // The walk adds its probe spreads to a copy (nodes are shared until changed).
+    let mut probed_document = executable.clone().into_inner();
+    let reach = reach::walk(&mut probed_document, operation_name.as_deref(), variables, schema, scope, screened)?;
+    let probed = (!reach.probes.is_empty()).then(|| probe::render(&probed_document, &reach.probes, schema));
     Ok(GraphqlRequest {
         kind,
         operation_name,
-        reads: plan.reads,
+        reads: reach.reads,
         normalized: ast.serialize().no_indent().to_string(),
         // serde_json's map is ordered by key: serializing it is canonical.
         variables: match kind {

@@ -4,7 +4,7 @@
 //! Owns: the probe fragment of a selection set's type (`fragment ghpool_Issue_00 on Issue {
 //! ghpool_t: __typename ghpool_repository_Repository_nn: repository { ghpool_t: __typename
 //! ghpool_n: nameWithOwner } }`), built from the type's possible concrete types and their
-//! [`OwnerPath`]s, and the probed document: the planned document (probe spreads already in place)
+//! [`OwnerPath`]s, and the probed document: the walked document (probe spreads already in place)
 //! serialized, followed by the fragments it spreads. Aliases carry the field's type, so probes on
 //! different concrete types in one selection set always merge (GitHub validates the document).
 //! Must never: emit a name without the reserved prefix, or an owner path deeper than it can read back.

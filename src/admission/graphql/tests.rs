@@ -257,7 +257,7 @@ fn probes_follow_the_type_of_every_selection() {
 }
 
 #[test]
-fn fragments_are_planned_once_and_anchored_by_every_spread() {
+fn fragments_are_walked_once_and_anchored_by_every_spread() {
     let doc = probed(
         r#"query { repository(owner: "acme", name: "w") { issues(first: 1) { ...Conn } } }
            fragment Conn on IssueConnection { nodes { title } totalCount }"#,

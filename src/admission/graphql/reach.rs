@@ -3,14 +3,14 @@
 //! Owns: the root rules (`repository(owner:)`, `user`/`organization`/`repositoryOwner(login:)` name
 //! an owner that must be allowed; `search(query:)` must be confined; `node`/`nodes` are answered and
 //! screened; `rateLimit`, `meta`, licenses, codes of conduct and introspection are harmless; any other
-//! root field only when the operator lists it), and the probe plan: every selection set whose objects
+//! root field only when the operator lists it), and the probes: every selection set whose objects
 //! may belong to another owner gets a probe fragment (added to the document in place), chosen from the
 //! set's type alone. A set is *anchored* when every object it can hold sits below an object that was
 //! checked, or below a root field scoped by construction: there, contained objects (no owner of their
 //! own: connections, events, page info) need no probe; elsewhere they are refused when the type says
 //! so, and dropped from the answer when only the answer can say (an abstract type). Fragments are
-//! planned once each, in dependency order, anchored only when every spread of them is.
-//! Must never: plan a fragment before every place that spreads it, or walk any definition twice.
+//! walked once each, in dependency order, anchored only when every spread of them is.
+//! Must never: walk a fragment before every place that spreads it, or walk any definition twice.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -56,13 +56,13 @@ const PROFILE: &[&str] = &[
     "description",
 ];
 
-pub(super) struct Plan {
+pub(super) struct Reach {
     pub reads: Reads,
     /// The probe fragments the document now spreads (empty: nothing to probe, document unchanged).
     pub probes: BTreeSet<ProbeKey>,
 }
 
-struct Planner<'a> {
+struct Walker<'a> {
     schema: &'a GithubSchema,
     scope: &'a Scope<'a>,
     variables: &'a Map<String, Value>,
@@ -70,25 +70,25 @@ struct Planner<'a> {
     screened: bool,
     reads: Reads,
     probes: BTreeSet<ProbeKey>,
-    /// Per fragment: spreads not planned yet, and whether every spread planned so far is anchored.
+    /// Per fragment: spreads not walked yet, and whether every spread walked so far is anchored.
     pending: HashMap<Name, (usize, bool)>,
     ready: VecDeque<Name>,
 }
 
-/// Plan the operation `operation` of `document`, adding probes to `document` when `screened`.
-pub(super) fn plan(
+/// Reach the operation `operation` of `document`, adding probes to `document` when `screened`.
+pub(super) fn walk(
     document: &mut ExecutableDocument,
     operation: Option<&str>,
     variables: &Map<String, Value>,
     schema: &GithubSchema,
     scope: &Scope,
     screened: bool,
-) -> Result<Plan, GraphqlError> {
+) -> Result<Reach, GraphqlError> {
     let op = document.operations.get(operation).map_err(|e| GraphqlError::Operation(e.message().to_string()))?;
     let defaults =
         op.variables.iter().filter_map(|v| Some((v.name.clone(), v.default_value.clone()?))).collect::<HashMap<_, _>>();
     let pending = spread_counts(document, &op.selection_set);
-    let mut planner = Planner {
+    let mut walker = Walker {
         schema,
         scope,
         variables,
@@ -100,18 +100,18 @@ pub(super) fn plan(
         ready: VecDeque::new(),
     };
     let op = document.operations.get_mut(operation).map_err(|e| GraphqlError::Operation(e.message().to_string()))?;
-    planner.set(&mut op.selection_set, true, "")?;
-    while let Some(name) = planner.ready.pop_front() {
-        let anchored = planner.pending.get(&name).is_some_and(|(_, anchored)| *anchored);
+    walker.set(&mut op.selection_set, true, "")?;
+    while let Some(name) = walker.ready.pop_front() {
+        let anchored = walker.pending.get(&name).is_some_and(|(_, anchored)| *anchored);
         let Some(fragment) = document.fragments.get_mut(&name) else { continue };
-        planner.set(&mut fragment.make_mut().selection_set, anchored, &name)?;
+        walker.set(&mut fragment.make_mut().selection_set, anchored, &name)?;
     }
-    // Validation refuses cycles, so every fragment the operation reaches was planned; if one was not,
+    // Validation refuses cycles, so every fragment the operation reaches was walked; if one was not,
     // its selections went unprobed: refuse rather than guess.
-    if let Some((name, _)) = planner.pending.iter().find(|(_, (left, _))| *left > 0) {
-        return Err(GraphqlError::Invalid(format!("fragment {name} could not be planned")));
+    if let Some((name, _)) = walker.pending.iter().find(|(_, (left, _))| *left > 0) {
+        return Err(GraphqlError::Invalid(format!("fragment {name} could not be walked")));
     }
-    Ok(Plan { reads: planner.reads, probes: planner.probes })
+    Ok(Reach { reads: walker.reads, probes: walker.probes })
 }
 
 /// How many times each fragment the operation reaches is spread, counted over the operation and
@@ -141,7 +141,7 @@ fn spread_counts(document: &ExecutableDocument, root: &SelectionSet) -> HashMap<
     counts
 }
 
-impl Planner<'_> {
+impl Walker<'_> {
     fn set(&mut self, set: &mut SelectionSet, anchored: bool, field: &str) -> Result<(), GraphqlError> {
         if self.schema.is_query_type(&set.ty) {
             return self.root(set);

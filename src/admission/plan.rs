@@ -1,0 +1,167 @@
+//! The plan: what ghpool does with one request, decided once by `admission::classify` and never
+//! changed after. Everything past admission reads it — the identity pick, the cache key and tags,
+//! the headers sent upstream, what the answer needs, what a write purges, the audit.
+//!
+//! Owns: [`Plan`] and its parts. The types make the wrong combinations unwritable: a pooled read
+//! carries no client credential, a write carries one; only a query has a probed body, only a
+//! mutation a large one.
+//! Must never: be built outside `classify`, or changed once built.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use super::access::Target;
+use super::graphql::GraphqlRequest;
+use crate::cache::invalidate::{Invalidation, Tag};
+use crate::ratelimit::Resource;
+use crate::secrets::Secret;
+
+/// The local endpoints, never proxied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminPath {
+    Healthz,
+    Readyz,
+    Stats,
+    Metrics,
+    /// `GET /rate_limit`, answered from the pool's own state.
+    RateLimit,
+}
+
+impl AdminPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminPath::Healthz => "healthz",
+            AdminPath::Readyz => "readyz",
+            AdminPath::Stats => "stats",
+            AdminPath::Metrics => "metrics",
+            AdminPath::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// The client's own `Authorization` header, carried only by writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredential(pub Secret);
+
+/// What ghpool does with one request, decided once, before anything goes upstream; never changed
+/// after.
+#[derive(Debug)]
+pub struct Plan {
+    pub target: Target,
+    /// ghpool's base URL as this client reaches it: GitHub's URLs in answers are pointed there.
+    pub public_base: String,
+    pub flow: Flow,
+}
+
+#[derive(Debug)]
+pub enum Flow {
+    /// Answered by ghpool itself.
+    Admin(AdminPath),
+    /// A REST read or a GraphQL query, served with a pool identity and cached.
+    Read(Read),
+    /// A write, sent with the client's own token.
+    Write(Write),
+}
+
+/// A pooled read.
+#[derive(Debug)]
+pub struct Read {
+    /// The rate-limit bucket it is charged to.
+    pub resource: Resource,
+    /// The owners it touches (lower-cased): an App installation serves only its own.
+    pub owners: Vec<String>,
+    /// What its cache entry is filed under, for writes to purge.
+    pub tags: BTreeSet<Tag>,
+    pub of: ReadOf,
+}
+
+#[derive(Debug)]
+pub enum ReadOf {
+    Rest {
+        /// The answer is one repository's JSON: its id and owner are learned from it.
+        repository: bool,
+        /// An allowlist is in force: a JSON answer is screened by owner (`rest_screen`).
+        screened: bool,
+    },
+    Graphql {
+        request: Box<GraphqlRequest>,
+        /// The body sent upstream instead of the client's, its document probed for the owner of
+        /// every object that may belong to another owner; its answer is screened.
+        probed: Option<Bytes>,
+    },
+}
+
+/// A write.
+#[derive(Debug)]
+pub struct Write {
+    pub credential: ClientCredential,
+    /// What a successful write makes stale.
+    pub purge: Invalidation,
+    pub of: WriteOf,
+}
+
+#[derive(Debug)]
+pub enum WriteOf {
+    /// REST `POST`/`PATCH`/`PUT`/`DELETE`.
+    Rest,
+    Mutation {
+        request: Box<GraphqlRequest>,
+        /// A body larger than [`super::classify::RETRY_BUFFER`]: Pingora could not send it again, so ghpool sends it
+        /// itself, once (`proxy::large`).
+        large_body: Option<Bytes>,
+    },
+}
+
+impl Plan {
+    /// A short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match &self.flow {
+            Flow::Admin(_) => "admin",
+            Flow::Read(Read { of: ReadOf::Rest { .. }, .. }) => "pooled_read",
+            Flow::Read(Read { of: ReadOf::Graphql { .. }, .. }) => "graphql_query",
+            Flow::Write(Write { of: WriteOf::Rest, .. }) => "passthrough",
+            Flow::Write(Write { of: WriteOf::Mutation { .. }, .. }) => "graphql_mutation",
+        }
+    }
+
+    /// The pooled read, if this is one.
+    pub fn read(&self) -> Option<&Read> {
+        match &self.flow {
+            Flow::Read(read) => Some(read),
+            _ => None,
+        }
+    }
+
+    pub fn write(&self) -> Option<&Write> {
+        match &self.flow {
+            Flow::Write(write) => Some(write),
+            _ => None,
+        }
+    }
+
+    /// The GraphQL document, for a query or a mutation.
+    pub fn graphql(&self) -> Option<&GraphqlRequest> {
+        match &self.flow {
+            Flow::Read(Read { of: ReadOf::Graphql { request, .. }, .. }) => Some(request),
+            Flow::Write(Write { of: WriteOf::Mutation { request, .. }, .. }) => Some(request),
+            _ => None,
+        }
+    }
+
+    /// The probed body sent upstream instead of the client's.
+    pub fn probed(&self) -> Option<&Bytes> {
+        match &self.flow {
+            Flow::Read(Read { of: ReadOf::Graphql { probed, .. }, .. }) => probed.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A mutation body ghpool sends itself.
+    pub fn large_body(&self) -> Option<&Bytes> {
+        match &self.flow {
+            Flow::Write(Write { of: WriteOf::Mutation { large_body, .. }, .. }) => large_body.as_ref(),
+            _ => None,
+        }
+    }
+}
