@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::admission::rest_routes::{Endpoint, RouteTable};
 use crate::admission::search;
+use crate::admission::target::RestTarget;
 use crate::config::OwnerPolicy;
 use crate::reply::Refusal;
 
@@ -181,7 +182,7 @@ impl Allowlist {
     /// allowed; a repository named by id must belong to an allowed owner (`owner_of` knows the
     /// owners seen before); sensitive endpoints and shapes GitHub does not document are refused.
     pub fn check_rest(&self, target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Result<OwnerCheck, Refusal> {
-        self.check_read(target, owner_of).map(|(verdict, _)| verdict)
+        self.check_read(target, &RestTarget::of(target), owner_of).map(|(verdict, _)| verdict)
     }
 
     /// [`Allowlist::check_rest`], and the owners the read touches as far as they are known
@@ -190,20 +191,21 @@ impl Allowlist {
     pub fn check_read(
         &self,
         target: &Target,
+        shape: &RestTarget,
         owner_of: impl Fn(u64) -> Option<String>,
     ) -> Result<(OwnerCheck, Vec<String>), Refusal> {
-        if target.segment(0) == Some("search") && target.segments.len() == 2 {
+        match shape {
             // Labels are searched within one repository, named by id: its owner decides.
-            if target.segment(1) == Some("labels") {
+            RestTarget::Search { kind: "labels" } => {
                 let id =
                     search::repository_id(target.query.as_deref()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
                 let owner = owner_of(id).map(|o| o.to_ascii_lowercase());
                 return Ok((self.check_repository(id, owner.clone())?, owner.into_iter().collect()));
             }
-            return Ok((OwnerCheck::Allowed, self.check_search(target.query.as_deref())?));
-        }
-        if target.path == "/rate_limit" {
-            return Ok((OwnerCheck::Allowed, Vec::new()));
+            RestTarget::Search { .. } => return Ok((OwnerCheck::Allowed, self.check_search(target.query.as_deref())?)),
+            // Answered by ghpool from the pool's own state.
+            RestTarget::Local(_) => return Ok((OwnerCheck::Allowed, Vec::new())),
+            _ => {}
         }
         let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else {
             // Not an endpoint GitHub documents: answered as GitHub would, unless the operator
@@ -215,7 +217,7 @@ impl Allowlist {
         };
         // `/user/…` describes the authenticated identity (its memberships, stars, follows): with a
         // pool token, the pool identity's — whatever owner the path names.
-        if target.segment(0) == Some("user") {
+        if let RestTarget::Viewer = shape {
             return Err(Refusal::Forbidden(format!(
                 "ghpool: `{}` describes the pool identity; it is not served through the pool",
                 endpoint.template
@@ -330,7 +332,7 @@ mod read_owner_tests {
     /// parameter, `/repositories/{id}` through `owner_of`, a search's qualifiers).
     fn rest_read_owners(target: &Target, owner_of: impl Fn(u64) -> Option<String>) -> Vec<String> {
         let all = Allowlist::new(OwnerPolicy::AllowAll);
-        all.check_read(target, owner_of).map(|(_, owners)| owners).unwrap_or_default()
+        all.check_read(target, &RestTarget::of(target), owner_of).map(|(_, owners)| owners).unwrap_or_default()
     }
 
     #[test]

@@ -119,19 +119,10 @@ impl KnownRepos for KnowingOwner<'_> {
     }
 }
 
-/// Is this the GraphQL endpoint (after normalization, `/api/graphql` is `/graphql`)?
-pub fn is_graphql(target: &Target) -> bool {
-    target.path == "/graphql"
-}
-
 /// The local endpoint a canonical path names, if any.
 pub fn admin_path(target: &Target) -> Option<AdminPath> {
-    match target.path.as_str() {
-        "/healthz" => Some(AdminPath::Healthz),
-        "/readyz" => Some(AdminPath::Readyz),
-        "/stats" => Some(AdminPath::Stats),
-        "/metrics" => Some(AdminPath::Metrics),
-        "/rate_limit" => Some(AdminPath::RateLimit),
+    match RestTarget::of(target) {
+        RestTarget::Local(path) => Some(path),
         _ => None,
     }
 }
@@ -147,7 +138,7 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
     let raw = String::from_utf8_lossy(parts.raw_path);
     match normalize(&raw, rules.upstream_host) {
         // Refused as it stands, before its body is read.
-        Ok(target) if is_graphql(&target) => check_envelope(parts, &target)?,
+        Ok(target) if RestTarget::of(&target) == RestTarget::Graphql => check_envelope(parts, &target, true)?,
         _ => return Ok(None),
     }
     let max = usize::try_from(rules.graphql.max_mutation_body).unwrap_or(usize::MAX);
@@ -164,19 +155,20 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
     let raw = std::str::from_utf8(parts.raw_path)
         .map_err(|_| Refusal::BadRequest("Invalid request path: not UTF-8".into()))?;
     let target = normalize(raw, rules.upstream_host)?;
-    check_envelope(parts, &target)?;
+    let shape = RestTarget::of(&target);
+    check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
     let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
-    let flow = match admin_path(&target) {
-        Some(admin) => match parts.method {
+    let flow = match shape {
+        RestTarget::Local(admin) => match parts.method {
             "GET" | "HEAD" => Flow::Admin(admin),
             _ => return Err(Refusal::MethodNotAllowed),
         },
-        None if is_graphql(&target) => match graphql_flow(parts, body, rules)? {
+        RestTarget::Graphql => match graphql_flow(parts, body, rules)? {
             Some(flow) => flow,
             None => return Err(Refusal::MethodNotAllowed),
         },
-        None => match rest_flow(parts, &target, rules)? {
+        _ => match rest_flow(parts, &target, &shape, rules)? {
             Ok(flow) => flow,
             Err(needs_owner) => return Ok(needs_owner),
         },
@@ -185,7 +177,7 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
 }
 
 /// What a request may carry besides its target (`envelope`).
-fn check_envelope(parts: &Parts, target: &Target) -> Result<(), Refusal> {
+fn check_envelope(parts: &Parts, target: &Target, graphql: bool) -> Result<(), Refusal> {
     let headers = parts.headers;
     let header = |name: &str| {
         let values = headers.get_all(name);
@@ -193,13 +185,8 @@ fn check_envelope(parts: &Parts, target: &Target) -> Result<(), Refusal> {
     };
     let has_body =
         headers.contains_key("transfer-encoding") || parts.header("content-length").is_some_and(|v| v.trim() != "0");
-    let envelope = envelope::Envelope {
-        method: parts.method,
-        graphql: is_graphql(target),
-        query: target.query.as_deref(),
-        has_body,
-        header: &header,
-    };
+    let envelope =
+        envelope::Envelope { method: parts.method, graphql, query: target.query.as_deref(), has_body, header: &header };
     envelope::check(&envelope).map_err(|e| Refusal::BadRequest(e.to_string()))
 }
 
@@ -281,13 +268,17 @@ fn max_mutation(rules: &Rules) -> usize {
 
 /// A REST request: a read through the pool, or a write with the client's token; either way
 /// checked against the allowlist. `Err(NeedsOwner)` when a repository's unknown owner decides.
-fn rest_flow(parts: &Parts, target: &Target, rules: &Rules) -> Result<Result<Flow, Admission>, Refusal> {
+fn rest_flow(
+    parts: &Parts,
+    target: &Target,
+    shape: &RestTarget,
+    rules: &Rules,
+) -> Result<Result<Flow, Admission>, Refusal> {
     let repos = rules.repos;
     let owner_of = |id| repos.owner_of(id);
-    let shape = RestTarget::of(target);
     match parts.method {
         "GET" | "HEAD" => {
-            let (check, owners) = rules.allowlist.check_read(target, owner_of)?;
+            let (check, owners) = rules.allowlist.check_read(target, shape, owner_of)?;
             if let OwnerCheck::NeedsOwnerOf(id) = check {
                 return Ok(Err(Admission::NeedsOwner { id, client: None }));
             }
@@ -297,7 +288,7 @@ fn rest_flow(parts: &Parts, target: &Target, rules: &Rules) -> Result<Result<Flo
                 tags: tags::rest_tags(target, repos),
                 of: ReadOf::Rest {
                     repository: shape.is_repository(),
-                    screened: rules.allowlist.screens() && target.path != "/",
+                    screened: rules.allowlist.screens() && *shape != RestTarget::Root,
                 },
             })))
         }

@@ -1,13 +1,15 @@
 //! A REST target's shape, read once: the one place where `repos/{owner}/{name}`,
-//! `repositories/{id}`, `orgs|users/{login}` and `search/…` are told apart for what follows the
-//! allowlist — the rate-limit resource a read is charged to, the cache tags of an entry, what a
-//! write purges, whether an answer is repository JSON to learn from.
+//! `repositories/{id}`, `orgs|users/{login}`, `search/…`, `user/…`, `graphql` and ghpool's own
+//! endpoints are told apart — for the route, the allowlist's special cases, the rate-limit resource
+//! a read is charged to, the cache tags of an entry, what a write purges, whether an answer is
+//! repository JSON to learn from.
 //!
 //! Owns: [`RestTarget`]. Pure. The allowlist itself reads GitHub's route table
 //! (`admission::rest_routes`), which names every owner a path holds.
 //! Must never: allow anything (that is `access`).
 
 use crate::admission::access::Target;
+use crate::admission::plan::AdminPath;
 use crate::ratelimit::Resource;
 
 /// What a REST path is about.
@@ -30,10 +32,16 @@ pub enum RestTarget<'a> {
     },
     /// `/search/{kind}`.
     Search {
-        code: bool,
+        kind: &'a str,
     },
+    /// `/user[/…]`: the authenticated identity's own view (with a pool token, the pool's).
+    Viewer,
     /// `/graphql`.
     Graphql,
+    /// `/`: GitHub's index of URL templates.
+    Root,
+    /// One of ghpool's own endpoints (`/healthz`, `/readyz`, `/stats`, `/metrics`, `/rate_limit`).
+    Local(AdminPath),
     Other,
 }
 
@@ -47,8 +55,18 @@ impl<'a> RestTarget<'a> {
                 Err(_) => RestTarget::Other,
             },
             (Some("orgs" | "users"), Some(login), _) => RestTarget::Account { login },
-            (Some("search"), Some(kind), None) => RestTarget::Search { code: kind == "code" },
+            (Some("search"), Some(kind), None) => RestTarget::Search { kind },
+            (Some("user"), _, _) => RestTarget::Viewer,
             (Some("graphql"), None, _) => RestTarget::Graphql,
+            (None, _, _) => RestTarget::Root,
+            (Some(name), None, _) => match name {
+                "healthz" => RestTarget::Local(AdminPath::Healthz),
+                "readyz" => RestTarget::Local(AdminPath::Readyz),
+                "stats" => RestTarget::Local(AdminPath::Stats),
+                "metrics" => RestTarget::Local(AdminPath::Metrics),
+                "rate_limit" => RestTarget::Local(AdminPath::RateLimit),
+                _ => RestTarget::Other,
+            },
             _ => RestTarget::Other,
         }
     }
@@ -57,8 +75,8 @@ impl<'a> RestTarget<'a> {
     pub fn resource(&self) -> Resource {
         match self {
             RestTarget::Graphql => Resource::Graphql,
-            RestTarget::Search { code: true } => Resource::CodeSearch,
-            RestTarget::Search { code: false } => Resource::Search,
+            RestTarget::Search { kind: "code" } => Resource::CodeSearch,
+            RestTarget::Search { .. } => Resource::Search,
             _ => Resource::Core,
         }
     }
@@ -92,6 +110,16 @@ mod tests {
         assert_eq!(shape("/search/code?q=x").1, "code_search");
         assert_eq!(shape("/search/issues").1, "search");
         assert_eq!(shape("/graphql").1, "graphql");
-        assert_eq!(shape("/rate_limit").1, "core");
+        assert_eq!(shape("/rate_limit").0, "Local(RateLimit)");
+        assert_eq!(shape("/api/v3/stats").0, "Local(Stats)");
+        assert_eq!(shape("/healthz/x").0, "Other");
+        assert_eq!(shape("/search/labels?q=x").0, r#"Search { kind: "labels" }"#);
+        assert_eq!(shape("/search/labels/x").0, "Other");
+        assert_eq!(shape("/user").0, "Viewer");
+        assert_eq!(shape("/user/starred/acme/w").0, "Viewer");
+        assert_eq!(shape("/users/acme").0, r#"Account { login: "acme" }"#);
+        assert_eq!(shape("/").0, "Root");
+        assert_eq!(shape("/api/graphql").0, "Graphql");
+        assert_eq!(shape("/graphql/x").0, "Other");
     }
 }
