@@ -85,7 +85,7 @@ fn cache_key(c: &mut Criterion) {
     };
     let query = parse(GRAPHQL_SMALL);
     let config = ghpool::config::Config::load(&HashMap::new()).expect("default configuration");
-    let cache = Cache::new(&config.cache);
+    let cache = Cache::new(&config.cache, None);
     let target = normalize("/repos/acme/widgets/issues?state=all&per_page=100&page=2", "api.github.com").unwrap();
     let mut group = c.benchmark_group("cache key");
     group.bench_function("rest_key", |b| {

@@ -25,7 +25,8 @@ pub use apps::{AppConfig, InstallationRef, RawApp};
 pub use owners::is_valid_login;
 use owners::{collect_identities, is_valid_id, pick_owners};
 pub use raw::{
-    DurationText, RawAccess, RawCache, RawConfig, RawFairness, RawGraphql, RawIdentity, RawPool, RawRule, SizeText,
+    DurationText, RawAccess, RawCache, RawConfig, RawFairness, RawGraphql, RawIdentity, RawPool, RawRule, RawShared,
+    SizeText,
 };
 pub use settings::{parse_duration, parse_size};
 use settings::{Settings, SETTINGS};
@@ -145,6 +146,19 @@ pub struct GraphqlConfig {
     pub max_mutation_body: u64,
 }
 
+/// The Redis that replicas share their cache, invalidations and budgets through (`shared`).
+#[derive(Debug, Clone)]
+pub struct SharedConfig {
+    /// `redis://host:port/db` or `rediss://…` (TLS); never holds a password (that is `password`).
+    pub redis_url: String,
+    /// `AUTH`'s password, a secret reference.
+    pub password: Option<SecretRef>,
+    /// Put before every key, so deployments can share one Redis.
+    pub key_prefix: String,
+    /// The longest a request waits on Redis before going on without it.
+    pub timeout: Duration,
+}
+
 /// GitHub takes files of up to 100 MB through its contents API; a mutation carries them base64-encoded.
 pub const DEFAULT_MAX_MUTATION_BODY: u64 = 100 * 1024 * 1024;
 
@@ -171,6 +185,8 @@ pub struct Config {
     pub pool: PoolConfig,
     pub fairness: FairnessConfig,
     pub graphql: GraphqlConfig,
+    /// `None`: no `[shared] redis_url`, each replica on its own (as before).
+    pub shared: Option<SharedConfig>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
@@ -291,6 +307,53 @@ fn pick_listen(settings: &Settings, env: &HashMap<String, String>, issues: &mut 
     addr
 }
 
+/// `[shared]`: a Redis URL (`redis://` or `rediss://`) without credentials in it (they would be
+/// logged and shown wherever the URL is), a password as a secret reference, a prefix and a timeout.
+fn pick_shared(set: &Settings, issues: &mut Vec<ConfigIssue>, warnings: &mut Vec<String>) -> Option<SharedConfig> {
+    use settings::{KEY_PREFIX, REDIS_PASSWORD, REDIS_URL, SHARED_TIMEOUT};
+    let (url_key, url) = set.text(&REDIS_URL)?;
+    let url = url.trim().to_string();
+    let parsed =
+        url::Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some());
+    let Some(parsed) = parsed else {
+        issues.push(issue(url_key, "is not a Redis URL such as redis://redis:6379/0 or rediss://host:6380"));
+        return None;
+    };
+    if parsed.password().is_some() || !parsed.username().is_empty() {
+        issues.push(issue(
+            url_key,
+            "must not carry credentials: put the password in shared.redis_password (a secret reference)",
+        ));
+        return None;
+    }
+    let password = match set.text(&REDIS_PASSWORD) {
+        Some((key, text)) => match SecretRef::parse(&text) {
+            Ok(r) => {
+                if matches!(r, SecretRef::Literal(_)) {
+                    warnings.push(format!(
+                        "{key} is written in the configuration; use a secret reference (env:, k8s:, aws:, gcp:)"
+                    ));
+                }
+                Some(r)
+            }
+            Err(e) => {
+                issues.push(issue(key, e.to_string()));
+                None
+            }
+        },
+        None => None,
+    };
+    let (prefix_key, key_prefix) = set.text(&KEY_PREFIX).unwrap_or_default();
+    if key_prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        issues.push(issue(prefix_key, "must not contain spaces or control characters"));
+    }
+    let timeout = set.duration(&SHARED_TIMEOUT);
+    if timeout.is_zero() {
+        issues.push(issue("shared.timeout", "must be above zero"));
+    }
+    Some(SharedConfig { redis_url: url, password, key_prefix, timeout })
+}
+
 fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec<ConfigIssue>> {
     use settings::*;
     let mut issues = Vec::new();
@@ -332,6 +395,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         schema: set.text(&GRAPHQL_SCHEMA).map(|(_, path)| PathBuf::from(path)),
         max_mutation_body: set.number(&GRAPHQL_MAX_MUTATION_BODY),
     };
+    let shared = pick_shared(&set, &mut issues, &mut warnings);
     let access = pick_access(&raw.access, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let apps = apps::collect_apps(&raw.apps, env, &mut issues);
@@ -353,6 +417,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             pool,
             fairness,
             graphql,
+            shared,
             connect_timeout: set.duration(&CONNECT_TIMEOUT),
             read_timeout: set.duration(&READ_TIMEOUT),
             identities,

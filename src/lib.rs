@@ -12,6 +12,7 @@
 //!   the allowlist, GitHub's REST routes, search queries and GraphQL documents checked, cache tags,
 //!   and pooled answers screened;
 //! - `cache`: the cache's keys, storage, invalidation and conditional requests;
+//! - `shared`: what replicas share through Redis (entries, write generations);
 //! - `config`: settings from TOML and the environment, validated once at start;
 //! - `upstream`: GitHub's address, ghpool's own calls to it, and its absolute URLs pointed at
 //!   ghpool (`rewrite`);
@@ -34,6 +35,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod secrets;
 pub mod service;
+pub mod shared;
 pub mod upstream;
 
 /// Sent upstream when the client sent no `User-Agent` (GitHub requires one), and on ghpool's own calls.

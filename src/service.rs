@@ -27,6 +27,7 @@ use crate::ops::metrics::Metrics;
 use crate::pool::{build_pool, BuildError, Keeper, Renewer};
 use crate::proxy::{Ghpool, Timeouts};
 use crate::secrets::Resolver;
+use crate::shared::Shared;
 use crate::upstream::ResolvedUpstream;
 
 /// How long start-up waits for GitHub to say who each identity is.
@@ -34,6 +35,8 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const DNS_REFRESH: Duration = Duration::from_secs(30);
 /// How often App installation tokens are checked for renewal (a cheap comparison of times).
 const APP_TOKEN_CHECK: Duration = Duration::from_secs(1);
+/// How often Redis is asked whether it is there (and how soon sharing resumes after an outage).
+const SHARED_PROBE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -47,6 +50,10 @@ pub enum StartError {
     CaFile(String, String),
     #[error(transparent)]
     Schema(#[from] crate::admission::graphql::schema::SchemaError),
+    #[error(transparent)]
+    Shared(#[from] crate::shared::SharedError),
+    #[error("shared.redis_password could not be resolved: {0}")]
+    RedisPassword(String),
 }
 
 /// Pingora's server configuration: the YAML file given with `-c`, or defaults with one worker
@@ -93,6 +100,21 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         .map_err(|e| StartError::Server(e.to_string()))?;
     let upstream = Arc::new(ResolvedUpstream::new(config.upstream.clone()));
     let resolver = Resolver::from_process(&config.secrets_dir);
+    let shared = match &config.shared {
+        Some(shared) => {
+            let password = match &shared.password {
+                Some(reference) => Some(
+                    runtime
+                        .block_on(resolver.resolve(reference))
+                        .map_err(|e| StartError::RedisPassword(e.to_string()))?,
+                ),
+                None => None,
+            };
+            log::info!("replicas share state through Redis ({} keys)", shared.key_prefix);
+            Some(Arc::new(Shared::new(shared, password.as_ref())?))
+        }
+        None => None,
+    };
     let (pool, app_renewals) = runtime.block_on(async {
         if let Err(e) = upstream.refresh().await {
             log::warn!(
@@ -115,7 +137,8 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         upstream,
         metrics: Arc::new(Metrics::new()),
         repos: Arc::new(RepoOwners::default()),
-        cache: Arc::new(Cache::new(&config.cache)),
+        cache: Arc::new(Cache::new(&config.cache, shared.clone())),
+        shared,
         public_url: config.public_url.clone(),
         fairness: Arc::new(crate::pool::fairness::Fairness::new(
             config.fairness.client_key,
@@ -156,6 +179,7 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
         config.pool.refresh,
     ));
     let upstream = ghpool.upstream.clone();
+    let shared = ghpool.shared.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let grace = Duration::from_secs(server.configuration.grace_period_seconds.unwrap_or(5));
@@ -171,6 +195,9 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
+    if let Some(shared) = shared {
+        server.add_service(background_service("shared state probe", Every(SHARED_PROBE, shared)));
+    }
     server
 }
 
@@ -269,6 +296,14 @@ impl BackgroundService for SecretsRefresh {
             }
             self.keeper.refresh_secrets().await;
         }
+    }
+}
+
+/// Redis asked whether it is (still) there: sharing resumes within a second of its return.
+#[async_trait]
+impl Tick for Arc<Shared> {
+    async fn tick(&self) {
+        self.probe().await;
     }
 }
 

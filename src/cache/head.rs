@@ -77,6 +77,77 @@ impl StoredHeader {
     }
 }
 
+impl StoredHeader {
+    /// The header as bytes, for the shared cache: status, version, then each name and value with
+    /// its length.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.status.as_u16().to_be_bytes());
+        out.push(match self.version {
+            Version::HTTP_10 => 10,
+            Version::HTTP_2 => 20,
+            _ => 11,
+        });
+        out.extend_from_slice(&(self.names.len() as u16).to_be_bytes());
+        let mut start = 0;
+        for (name, &end) in self.names.iter().zip(self.ends.iter()) {
+            let value = &self.values[start..end as usize];
+            out.extend_from_slice(&(name.as_str().len() as u16).to_be_bytes());
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            out.extend_from_slice(value);
+            start = end as usize;
+        }
+    }
+
+    /// [`StoredHeader::encode`]'s bytes read back; `None` for anything that is not exactly that
+    /// (a value from another version, cut, or not a header).
+    pub fn decode(bytes: &[u8]) -> Option<StoredHeader> {
+        let mut r = Reader(bytes);
+        let status = StatusCode::from_u16(u16::from_be_bytes(r.take(2)?.try_into().ok()?)).ok()?;
+        let version = match r.take(1)?[0] {
+            10 => Version::HTTP_10,
+            20 => Version::HTTP_2,
+            11 => Version::HTTP_11,
+            _ => return None,
+        };
+        let count = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
+        let (mut names, mut ends, mut values) = (Vec::with_capacity(count), Vec::with_capacity(count), BytesMut::new());
+        for _ in 0..count {
+            let len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
+            names.push(HeaderName::from_bytes(r.take(len)?).ok()?);
+            let len = u32::from_be_bytes(r.take(4)?.try_into().ok()?) as usize;
+            let value = r.take(len)?;
+            HeaderValue::from_bytes(value).ok()?;
+            values.extend_from_slice(value);
+            ends.push(u32::try_from(values.len()).ok()?);
+        }
+        if !r.0.is_empty() {
+            return None;
+        }
+        Some(StoredHeader {
+            status,
+            version,
+            names: names.into_boxed_slice(),
+            values: values.freeze(),
+            ends: ends.into_boxed_slice(),
+        })
+    }
+}
+
+/// Reads a byte slice front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+}
+
 /// A name that shares no buffer: a custom name Pingora parsed may be a slice of its read buffer.
 fn owned(name: &HeaderName) -> HeaderName {
     HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone())
@@ -113,5 +184,12 @@ mod tests {
         assert_eq!(header.headers.len(), 7);
         assert_eq!(kept.clone().to_header().unwrap().headers, header.headers);
         assert!(kept.size() < 1024, "{}", kept.size());
+        let mut bytes = Vec::new();
+        kept.encode(&mut bytes);
+        let back = StoredHeader::decode(&bytes).unwrap();
+        assert_eq!(back.to_header().unwrap().headers, header.headers);
+        assert!(StoredHeader::decode(&bytes[..bytes.len() - 1]).is_none(), "cut");
+        bytes.push(0);
+        assert!(StoredHeader::decode(&bytes).is_none(), "trailing bytes");
     }
 }

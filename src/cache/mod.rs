@@ -23,6 +23,7 @@ use pingora_http::ResponseHeader;
 use serde::Serialize;
 
 use crate::config::CacheConfig;
+use crate::shared::Shared;
 use invalidate::{Invalidation, Tag};
 use storage::{MemoryStorage, StorageStats};
 
@@ -39,6 +40,25 @@ pub const CLOSED_HEADER: &str = "x-ghpool-closed";
 /// The response header that names the identity that fetched an entry: stored with the entry (so a
 /// revalidation uses the same token — GitHub's ETags are token-specific), never sent to a client.
 pub const IDENTITY_HEADER: &str = "x-ghpool-identity";
+
+/// With `[shared]`: the write generations of an entry's tags when it was filled (or revalidated),
+/// `ghpool-generations=3,0,7`; a hit whose tags moved on since is revalidated. `Cache-Tag` because
+/// Pingora merges that header from a 304 into the stored entry (and no other of ours); never sent
+/// to a client.
+pub const GENERATIONS_HEADER: &str = "cache-tag";
+const GENERATIONS_PREFIX: &str = "ghpool-generations=";
+
+/// The header value for generations read from Redis (`None`: Redis could not say, and the entry
+/// will be revalidated by the next read that can check).
+pub fn generations_value(generations: Option<&str>) -> String {
+    format!("{GENERATIONS_PREFIX}{}", generations.unwrap_or("unknown"))
+}
+
+/// Is an entry filled under `stored` (its header value) current, now that the generations are
+/// `now`?
+pub fn generations_current(stored: Option<&str>, now: &str) -> bool {
+    stored.and_then(|v| v.strip_prefix(GENERATIONS_PREFIX)) == Some(now)
+}
 
 /// What happened to a request, as `X-Ghpool-Cache` tells the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +123,8 @@ pub struct CacheSnapshot {
 
 pub struct Cache {
     pub storage: &'static MemoryStorage,
+    /// Replicas share entries (`[shared]`): keys carry their name in the shared cache.
+    shares: bool,
     pub lock: &'static CacheKeyLockImpl,
     storage_stats: Arc<StorageStats>,
     pub counters: CacheCounters,
@@ -127,13 +149,15 @@ struct Index {
 
 impl Cache {
     /// The storage and lock live for the whole process (Pingora wants `&'static`): made once at start.
-    pub fn new(config: &CacheConfig) -> Cache {
+    pub fn new(config: &CacheConfig, shared: Option<Arc<Shared>>) -> Cache {
         let storage_stats = Arc::new(StorageStats::default());
+        let shares = shared.is_some();
         let storage: &'static MemoryStorage =
-            Box::leak(Box::new(MemoryStorage::new(config.max_size, storage_stats.clone())));
+            Box::leak(Box::new(MemoryStorage::new(config.max_size, storage_stats.clone(), shared)));
         let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(LOCK_TIMEOUT));
         Cache {
             storage,
+            shares,
             lock,
             storage_stats,
             counters: CacheCounters::default(),
@@ -168,7 +192,12 @@ impl Cache {
         }
         // Read under the index lock, which `invalidate` holds while it counts a write and expires.
         let writes = self.storage.writes();
-        let mut key = CacheKey::new(format!("{}\n{primary}", index.epoch), writes.to_string());
+        // The shared cache's name for it: the same on every replica, whatever this one's epoch.
+        let user_tag = match self.shares {
+            true => format!("{writes} {}", hex(&CacheKey::new(primary, "").combined_bin())),
+            false => writes.to_string(),
+        };
+        let mut key = CacheKey::new(format!("{}\n{primary}", index.epoch), user_tag);
         let hash = key.combined_bin();
         // Hashed once: Pingora's lookup, cache lock and storage ask for it again.
         key.set_primary_bin_override(hash);
@@ -284,6 +313,10 @@ impl Cache {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Is this answer a closed issue or pull request (or a merged pull request)? Only single objects
 /// count: a list mixes states.
 pub fn is_closed(body: &[u8]) -> bool {
@@ -376,7 +409,7 @@ mod tests {
                 .map(|(p, s)| crate::config::TtlRule { path: p.to_string(), ttl: Duration::from_secs(*s) })
                 .collect(),
         };
-        Cache::new(&config)
+        Cache::new(&config, None)
     }
 
     #[test]

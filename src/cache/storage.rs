@@ -24,6 +24,7 @@ use pingora_http::ResponseHeader;
 use tinyufo::TinyUfo;
 
 use super::head::StoredHeader;
+use crate::shared::Shared;
 
 /// TinyUFO weighs entries in `u16`: count in KiB, rounded up, so the weights over-estimate and the
 /// byte bound holds. An entry over 64 MiB is not stored.
@@ -103,6 +104,8 @@ pub struct StorageStats {
 }
 
 pub struct MemoryStorage {
+    /// Replicas' shared cache (Redis), looked in when this one misses and told what this one stores.
+    l2: Option<Arc<Shared>>,
     /// Keyed by the key's hash as Pingora computes it (`combined_bin`), never its hex spelling.
     entries: TinyUfo<HashBinary, Arc<Entry>>,
     /// Writes seen so far (`Cache::invalidate`). A key carries the count from when it was made (its
@@ -113,11 +116,43 @@ pub struct MemoryStorage {
 }
 
 impl MemoryStorage {
-    pub fn new(max_bytes: u64, stats: Arc<StorageStats>) -> MemoryStorage {
+    pub fn new(max_bytes: u64, stats: Arc<StorageStats>, l2: Option<Arc<Shared>>) -> MemoryStorage {
         let limit = (max_bytes / WEIGHT_UNIT).max(1) as usize;
         // The estimate sizes TinyLFU's sketch; answers of a few KiB are typical for GitHub.
         let estimated_entries = (max_bytes / (4 * 1024)).clamp(1024, 1 << 22) as usize;
-        MemoryStorage { entries: TinyUfo::new(limit, estimated_entries), writes: AtomicU64::new(0), max_bytes, stats }
+        let entries = TinyUfo::new(limit, estimated_entries);
+        MemoryStorage { l2, entries, writes: AtomicU64::new(0), max_bytes, stats }
+    }
+
+    /// Tell the shared cache what this replica stored (in the background), for as long as it may
+    /// be served: fresh, then within `stale_if_error`.
+    fn share(&self, name: Option<&str>, meta: &StoredMeta, body: &[u8]) {
+        let (Some(l2), Some(name)) = (&self.l2, name) else { return };
+        if body.len() > crate::shared::MAX_ENTRY {
+            return;
+        }
+        let fresh = meta.times.fresh_until.duration_since(SystemTime::now()).unwrap_or_default();
+        let ttl = fresh + std::time::Duration::from_secs(u64::from(meta.times.stale_if_error_sec));
+        l2.put_entry(name, encode_entry(meta, body), ttl);
+    }
+
+    /// An entry another replica stored, kept here too from now on.
+    async fn shared_lookup(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let (l2, name) = (self.l2.as_ref()?, shared_name(key)?);
+        let counters = &l2.counters;
+        let Some(bytes) = l2.get_entry(name).await else {
+            counters.l2_misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let Some((meta, body)) = decode_entry(&bytes) else {
+            counters.l2_unreadable.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        counters.l2_hits.fetch_add(1, Ordering::Relaxed);
+        let size = (body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
+        let hash = key.combined_bin();
+        self.insert(hash, Entry { meta, body, size });
+        self.entries.get(&hash)
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -214,6 +249,65 @@ impl MemoryStorage {
     }
 }
 
+/// The storage's write count when a key was made (the first word of its `user_tag`).
+fn made(key: &CacheKey) -> Option<u64> {
+    key.user_tag.split(' ').next()?.parse().ok()
+}
+
+/// A key's name in the shared cache (the second word of its `user_tag`): the same on every
+/// replica for the same request, whatever each replica's own epoch.
+fn shared_name(key: &CacheKey) -> Option<&str> {
+    key.user_tag.split(' ').nth(1)
+}
+
+/// A shared entry's first bytes: the format and its version. Anything else is a miss.
+const SHARED_MAGIC: &[u8; 4] = b"GHP1";
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An entry as the shared cache keeps it: magic, CRC-32 of the rest, times, header, body.
+fn encode_entry(meta: &StoredMeta, body: &[u8]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(1024);
+    meta.header.encode(&mut header);
+    let mut out = Vec::with_capacity(36 + header.len() + body.len());
+    out.extend_from_slice(SHARED_MAGIC);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&millis(meta.times.fresh_until).to_be_bytes());
+    out.extend_from_slice(&millis(meta.times.updated).to_be_bytes());
+    out.extend_from_slice(&meta.times.stale_while_revalidate_sec.to_be_bytes());
+    out.extend_from_slice(&meta.times.stale_if_error_sec.to_be_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(body);
+    let crc = crc32fast::hash(&out[8..]);
+    out[4..8].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// [`encode_entry`] read back: `None` for a foreign, older or corrupted value.
+fn decode_entry(bytes: &[u8]) -> Option<(StoredMeta, Bytes)> {
+    let (magic, rest) = bytes.split_at_checked(4)?;
+    let (crc, rest) = rest.split_at_checked(4)?;
+    if magic != SHARED_MAGIC || crc32fast::hash(rest).to_be_bytes() != crc {
+        return None;
+    }
+    let u64_at = |at: usize| Some(u64::from_be_bytes(rest.get(at..at + 8)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_be_bytes(rest.get(at..at + 4)?.try_into().ok()?));
+    let time = |ms: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let times = Times {
+        fresh_until: time(u64_at(0)?),
+        updated: time(u64_at(8)?),
+        stale_while_revalidate_sec: u32_at(16)?,
+        stale_if_error_sec: u32_at(20)?,
+    };
+    let header_len = u32_at(24)? as usize;
+    let header = StoredHeader::decode(rest.get(28..28 + header_len)?)?;
+    let body = Bytes::copy_from_slice(rest.get(28 + header_len..)?);
+    Some((StoredMeta { times, header }, body))
+}
+
 struct Hit {
     body: Option<Bytes>,
 }
@@ -240,6 +334,8 @@ impl HandleHit for Hit {
 struct Miss {
     storage: &'static MemoryStorage,
     key: HashBinary,
+    /// Its name in the shared cache, when there is one.
+    shared: Option<String>,
     /// The write count when the request was keyed: the entry is stored expired if it moved since.
     made: Option<u64>,
     times: Times,
@@ -265,6 +361,10 @@ impl HandleMiss for Miss {
         let times = if expired { self.times.expired() } else { self.times };
         let meta = StoredMeta { times, header: StoredHeader::framed(&self.header, self.body.len()) };
         let size = (self.body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
+        // Stored expired, it is not worth sharing: the next read revalidates it anyway.
+        if !expired {
+            self.storage.share(self.shared.as_deref(), &meta, &self.body);
+        }
         let entry = Entry { meta, body: Bytes::from(self.body), size };
         self.storage.insert(self.key, entry);
         Ok(MissFinishType::Created(size as usize))
@@ -274,15 +374,21 @@ impl HandleMiss for Miss {
 #[async_trait]
 impl Storage for MemoryStorage {
     async fn lookup(&'static self, key: &CacheKey, _: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(entry) = self.entries.get(&key.combined_bin()) else { return Ok(None) };
+        let entry = match self.entries.get(&key.combined_bin()) {
+            Some(entry) => entry,
+            None => match self.shared_lookup(key).await {
+                Some(entry) => entry,
+                None => return Ok(None),
+            },
+        };
         let Some(meta) = entry.meta.to_meta() else { return Ok(None) };
         Ok(Some((meta, Box::new(Hit { body: Some(entry.body.clone()) }))))
     }
 
     async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<MissHandler> {
-        let (hash, made) = (key.combined_bin(), key.user_tag.parse().ok());
+        let (hash, made, shared) = (key.combined_bin(), made(key), shared_name(key).map(str::to_string));
         let (times, header) = (Times::of(meta), meta.response_header_copy());
-        Ok(Box::new(Miss { storage: self, key: hash, made, times, header, body: Vec::new() }))
+        Ok(Box::new(Miss { storage: self, key: hash, shared, made, times, header, body: Vec::new() }))
     }
 
     async fn purge(&'static self, target: PurgeTarget<'_>, kind: PurgeType, _: &SpanHandle) -> Result<PurgeOutcome> {
@@ -299,8 +405,10 @@ impl Storage for MemoryStorage {
         let Some(old) = self.entries.get(&hash) else { return Ok(false) };
         let mut meta = StoredMeta::of(meta, old.body.len());
         // A 304 GitHub may have sent before a write since: it refreshes nothing.
-        if self.written_since(key.user_tag.parse().ok()) {
+        if self.written_since(made(key)) {
             meta.times = meta.times.expired();
+        } else {
+            self.share(shared_name(key), &meta, &old.body);
         }
         self.replace_meta(hash, &old, meta);
         Ok(true)
@@ -323,7 +431,7 @@ mod tests {
 
     fn storage(max: u64) -> (&'static MemoryStorage, Arc<StorageStats>) {
         let stats = Arc::new(StorageStats::default());
-        (Box::leak(Box::new(MemoryStorage::new(max, stats.clone()))), stats)
+        (Box::leak(Box::new(MemoryStorage::new(max, stats.clone(), None))), stats)
     }
 
     async fn put(s: &'static MemoryStorage, key: &CacheKey, body: &[u8]) {
@@ -331,6 +439,32 @@ mod tests {
         let mut miss = s.get_miss_handler(key, &meta(), &span).await.unwrap();
         miss.write_body(Bytes::copy_from_slice(body), true).await.unwrap();
         miss.finish().await.unwrap();
+    }
+
+    /// Issue #15: what replicas share is read back exactly; anything else in Redis is a miss.
+    #[test]
+    fn a_shared_entry_reads_back_and_nothing_else_does_15() {
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header.append_header("etag", "W/\"1\"").unwrap();
+        header.append_header("cache-tag", "ghpool-generations=1,0").unwrap();
+        let meta = CacheMeta::new(SystemTime::now() + Duration::from_secs(60), SystemTime::now(), 0, 3600, header);
+        let stored = StoredMeta::of(&meta, 9);
+        let bytes = encode_entry(&stored, b"{\"id\":1}");
+        let (back, body) = decode_entry(&bytes).unwrap();
+        assert_eq!(body, Bytes::from_static(b"{\"id\":1}"));
+        let back = back.to_meta().unwrap();
+        assert_eq!(back.headers()["etag"], "W/\"1\"");
+        assert_eq!(back.headers()["cache-tag"], "ghpool-generations=1,0");
+        assert_eq!(back.stale_if_error_sec(), 3600);
+        let fresh = |m: &CacheMeta| m.fresh_until().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+        assert_eq!(fresh(&back), fresh(&meta));
+        for i in [0, 3, 4, 8, 20, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(decode_entry(&bad).is_none(), "a flipped byte at {i} is caught");
+        }
+        assert!(decode_entry(&bytes[..bytes.len() - 1]).is_none(), "cut");
+        assert!(decode_entry(b"").is_none() && decode_entry(b"GHP1").is_none() && decode_entry(b"GHP2....").is_none());
     }
 
     #[tokio::test]

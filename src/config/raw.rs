@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub fairness: RawFairness,
     #[serde(default)]
     pub graphql: RawGraphql,
+    #[serde(default)]
+    pub shared: RawShared,
     pub connect_timeout: Option<DurationText>,
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
@@ -55,6 +57,16 @@ pub struct RawFairness {
 pub struct RawGraphql {
     pub schema: Option<String>,
     pub max_mutation_body: Option<SizeText>,
+}
+
+/// `[shared]`: the Redis replicas share state through.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShared {
+    pub redis_url: Option<String>,
+    pub redis_password: Option<String>,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<DurationText>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -130,6 +130,20 @@ setting!(
     Kind::Size(DEFAULT_MAX_MUTATION_BODY),
     |r| size(&r.graphql.max_mutation_body)
 );
+setting!(REDIS_URL, "shared.redis_url", "GHPOOL_REDIS_URL", Kind::Text(None), |r| text(&r.shared.redis_url));
+setting!(REDIS_PASSWORD, "shared.redis_password", "GHPOOL_REDIS_PASSWORD", Kind::Text(None), |r| text(
+    &r.shared.redis_password
+));
+setting!(KEY_PREFIX, "shared.key_prefix", "GHPOOL_REDIS_KEY_PREFIX", Kind::Text(Some("ghpool:")), |r| text(
+    &r.shared.key_prefix
+));
+setting!(
+    SHARED_TIMEOUT,
+    "shared.timeout",
+    "GHPOOL_REDIS_TIMEOUT",
+    Kind::Duration(Some(Duration::from_millis(50))),
+    |r| dur(&r.shared.timeout)
+);
 setting!(CONNECT_TIMEOUT, "connect_timeout", "GHPOOL_CONNECT_TIMEOUT", secs(10), |r| dur(&r.connect_timeout));
 setting!(READ_TIMEOUT, "read_timeout", "GHPOOL_READ_TIMEOUT", secs(60), |r| dur(&r.read_timeout));
 
@@ -154,6 +168,10 @@ pub(super) const SETTINGS: &[Setting] = &[
     FAIRNESS_BURST,
     GRAPHQL_SCHEMA,
     GRAPHQL_MAX_MUTATION_BODY,
+    REDIS_URL,
+    REDIS_PASSWORD,
+    KEY_PREFIX,
+    SHARED_TIMEOUT,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
 ];

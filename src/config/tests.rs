@@ -183,3 +183,40 @@ fn each_kind_of_setting_is_read_from_either_place() {
     let zero = Config::parse(None, &env(&[("GHPOOL_POOL_MAX_IN_FLIGHT", "none")])).unwrap_err();
     assert_eq!(keys(&zero), ["GHPOOL_POOL_MAX_IN_FLIGHT"]);
 }
+
+/// Issue #15: `[shared]`, from the file or the environment.
+#[test]
+fn shared_state_is_configured_with_a_url_a_password_reference_a_prefix_and_a_timeout_15() {
+    assert!(Config::parse(None, &env(&[])).unwrap().shared.is_none(), "no Redis: each replica alone");
+    let c = Config::parse(
+        Some("[shared]\nredis_url = \"rediss://redis.internal:6380/2\"\nredis_password = \"env:REDIS_PASSWORD\"\n"),
+        &env(&[]),
+    )
+    .unwrap();
+    let shared = c.shared.unwrap();
+    assert_eq!(shared.redis_url, "rediss://redis.internal:6380/2");
+    assert_eq!(shared.password, Some(SecretRef::Env("REDIS_PASSWORD".into())));
+    assert_eq!((shared.key_prefix.as_str(), shared.timeout), ("ghpool:", Duration::from_millis(50)));
+    let c = Config::parse(
+        None,
+        &env(&[
+            ("GHPOOL_REDIS_URL", "redis://r:6379"),
+            ("GHPOOL_REDIS_KEY_PREFIX", "prod:"),
+            ("GHPOOL_REDIS_TIMEOUT", "20ms"),
+        ]),
+    )
+    .unwrap();
+    let shared = c.shared.unwrap();
+    assert_eq!((shared.key_prefix.as_str(), shared.timeout), ("prod:", Duration::from_millis(20)));
+    for (url, needle) in
+        [("http://r:6379", "not a Redis URL"), ("redis://:pw@r:6379", "credentials"), ("r:6379", "not a Redis URL")]
+    {
+        let issues = Config::parse(None, &env(&[("GHPOOL_REDIS_URL", url)])).unwrap_err();
+        assert_eq!(keys(&issues), ["GHPOOL_REDIS_URL"], "{url}");
+        assert!(issues[0].message.contains(needle) && !issues[0].message.contains("pw"), "{issues:?}");
+    }
+    let issues = Config::parse(None, &env(&[("GHPOOL_REDIS_URL", "redis://r"), ("GHPOOL_REDIS_PASSWORD", "hunter2")]))
+        .unwrap_err();
+    assert_eq!(keys(&issues), ["GHPOOL_REDIS_PASSWORD"], "a password is a secret reference");
+    assert!(!format!("{issues:?}").contains("hunter2"));
+}

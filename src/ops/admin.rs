@@ -26,6 +26,8 @@ pub struct AdminView<'a> {
     pub cache: CacheSnapshot,
     /// Per-client usage of the pool's budget (names never carry a token).
     pub clients: std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
+    /// Sharing between replicas (`off` without `[shared]`).
+    pub shared: crate::shared::SharedSnapshot,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -66,7 +68,7 @@ pub fn reply(path: AdminPath, accept: Option<&str>, view: &AdminView) -> Reply {
 }
 
 fn prometheus(view: &AdminView) -> Reply {
-    let body = view.metrics.render(view.pool, &view.cache, &view.clients).into_bytes();
+    let body = view.metrics.render(view.pool, &view.cache, &view.clients, &view.shared).into_bytes();
     Reply { status: 200, headers: vec![("content-type", PROMETHEUS_CONTENT_TYPE.to_string())], body }
 }
 
@@ -81,6 +83,7 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "requests": { "by_route": by_route, "by_status": by_status },
         "cache": view.cache,
         "clients": view.clients,
+        "shared": view.shared,
     })
 }
 
@@ -111,6 +114,7 @@ mod tests {
             started: Instant::now(),
             cache: CacheSnapshot::default(),
             clients: Default::default(),
+            shared: crate::shared::SharedSnapshot::off(),
         };
         assert_eq!(reply(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;

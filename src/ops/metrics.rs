@@ -27,6 +27,8 @@ pub struct Metrics {
     cache_events: IntCounterVec,
     client_requests: IntCounterVec,
     withheld: IntCounterVec,
+    shared_up: IntGaugeVec,
+    shared_events: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -124,7 +126,21 @@ impl Metrics {
             "Objects of owners outside the allowlist removed from pooled answers, by API (rest, graphql).",
             &["api"],
         );
+        let shared_up = gauge(
+            &registry,
+            "ghpool_shared_up",
+            "1 while replicas share state through Redis, 0 while degraded (each replica alone); absent without [shared].",
+            &[],
+        );
+        let shared_events = counter(
+            &registry,
+            "ghpool_shared_events_total",
+            "Shared state through Redis: l2_hit, l2_miss, l2_unreadable, l2_store, error, invalidation, stale_by_generation.",
+            &["event"],
+        );
         Metrics {
+            shared_up,
+            shared_events,
             withheld,
             client_requests,
             registry,
@@ -200,8 +216,15 @@ impl Metrics {
         pool: &Pool,
         cache: &CacheSnapshot,
         clients: &std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
+        shared: &crate::shared::SharedSnapshot,
     ) -> String {
         self.sync_cache(cache);
+        if shared.state != "off" {
+            self.shared_up.with_label_values::<&str>(&[]).set(i64::from(shared.state == "up"));
+            for (event, total) in shared.events() {
+                advance(&self.shared_events.with_label_values(&[event]), total);
+            }
+        }
         for (client, usage) in clients {
             for (outcome, total) in [("upstream", usage.upstream_requests), ("refused", usage.refused)] {
                 advance(&self.client_requests.with_label_values(&[client, outcome]), total);

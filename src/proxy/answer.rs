@@ -20,7 +20,7 @@ use crate::admission::classify::{Flow, Plan, Read, ReadOf, WriteOf};
 use crate::admission::graphql;
 use crate::admission::rest_screen::{self, Screened};
 use crate::cache::invalidate::mutation_changed;
-use crate::cache::IDENTITY_HEADER;
+use crate::cache::{generations_value, GENERATIONS_HEADER, IDENTITY_HEADER};
 use crate::pool::{judge, now_epoch, parse_headers, Judgement};
 use crate::upstream::rewrite;
 
@@ -134,6 +134,11 @@ impl Ghpool {
             ctx.attempt.suspect = matches!(status, 403 | 429);
             for name in POOL_DESCRIBING_HEADERS {
                 resp.remove_header(*name);
+            }
+            if self.shared.is_some() && matches!(status, 200 | 304) {
+                // Stored with the entry (merged into it from a 304); stripped before any client
+                // sees it.
+                resp.insert_header(GENERATIONS_HEADER, generations_value(ctx.generations.as_deref()))?;
             }
             match status {
                 // Stored with the entry; stripped before any client sees it.

@@ -20,6 +20,9 @@ pub struct RequestCtx {
     /// Why no identity could take the request upstream: answered by `fail_to_proxy`, and lets
     /// `should_serve_stale` serve an expired entry instead.
     pub(super) refusal: Option<Refusal>,
+    /// With `[shared]`: the write generations of the read's tags before it went upstream (`3,0,7`),
+    /// stored with its answer; `None` when Redis could not say.
+    pub(super) generations: Option<String>,
     /// Sent again once after a connection error already (once is enough).
     pub(super) reconnected: bool,
     /// The attempt upstream under way (a failover starts a new one).
@@ -65,6 +68,7 @@ impl RequestCtx {
             charged: false,
             cache_key: None,
             refusal: None,
+            generations: None,
             reconnected: false,
             attempt: Attempt::default(),
             answered: Answered::default(),

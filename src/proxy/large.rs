@@ -102,6 +102,9 @@ impl Ghpool {
         // Purged before the client has the answer: its next read sees the write.
         if let (true, Some(write)) = (status == 200 && mutation_changed(&body), plan.write()) {
             self.invalidate(&write.purge);
+            if let Some(shared) = &self.shared {
+                shared.bump(&crate::shared::purge_tags(&write.purge)).await;
+            }
         }
         session.write_response_header(Box::new(resp), false).await?;
         session.write_response_body(Some(body), true).await?;

@@ -31,7 +31,7 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::admission::classify::{Flow, Plan, ReadOf, WriteOf};
-use crate::cache::{key, Outcome, CLOSED_HEADER, IDENTITY_HEADER};
+use crate::cache::{key, Outcome, CLOSED_HEADER, GENERATIONS_HEADER, IDENTITY_HEADER};
 use crate::ops::admin;
 use crate::pool::{tag_identity, Want};
 use crate::reply::Refusal;
@@ -148,13 +148,26 @@ impl ProxyHttp for Ghpool {
         meta: &CacheMeta,
         _hit: &mut HitHandler,
         is_fresh: bool,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<Option<ForcedFreshness>> {
         let cache_control = session.req_header().headers.get("cache-control").and_then(|v| v.to_str().ok());
-        match is_fresh && crate::cache::client_wants_fresher(cache_control, meta.age()) {
-            true => Ok(Some(ForcedFreshness::ForceExpired)),
-            false => Ok(None),
+        if is_fresh && crate::cache::client_wants_fresher(cache_control, meta.age()) {
+            return Ok(Some(ForcedFreshness::ForceExpired));
         }
+        if let (true, Some(shared), Some(read)) = (is_fresh, &self.shared, ctx.plan.as_ref().and_then(Plan::read)) {
+            // A write on any replica since the entry was filled makes it stale here too.
+            let tags = crate::shared::generation_tags(&read.tags);
+            if let Some(now) = shared.generations(&tags).await {
+                let stored = meta.headers().get(GENERATIONS_HEADER).and_then(|v| v.to_str().ok());
+                let now = crate::shared::format_generations(&now);
+                if !crate::cache::generations_current(stored, &now) {
+                    log::debug!("an entry filled under {stored:?} is stale: a write since (generations {now})");
+                    shared.counters.stale_by_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(Some(ForcedFreshness::ForceExpired));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// 5. A miss goes upstream: the client is charged its share, and the identity picked here,
@@ -167,6 +180,11 @@ impl ProxyHttp for Ghpool {
             // Named only here, on the way upstream: a cache hit does not digest a token.
             if let Err(refusal) = self.charge(session, ctx) {
                 return Err(refuse(ctx, refusal));
+            }
+            if let (Some(shared), Some(read)) = (&self.shared, ctx.plan.as_ref().and_then(Plan::read)) {
+                // Read before GitHub is asked: a write anywhere after this makes the answer stale.
+                let tags = crate::shared::generation_tags(&read.tags);
+                ctx.generations = shared.generations(&tags).await.map(|g| crate::shared::format_generations(&g));
             }
             let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
             let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity);
@@ -291,6 +309,7 @@ impl ProxyHttp for Ghpool {
     ) -> Result<()> {
         resp.remove_header(IDENTITY_HEADER);
         resp.remove_header(CLOSED_HEADER);
+        resp.remove_header(GENERATIONS_HEADER);
         let Some(plan) = &ctx.plan else { return Ok(()) };
         let outcome = match plan.read() {
             Some(_) => Outcome::from_phase(&session.cache.phase()),
@@ -303,6 +322,11 @@ impl ProxyHttp for Ghpool {
             self.rewrite_headers(resp, &plan.public_base)?;
         }
         if let (Some(write), true) = (plan.write(), resp.status.is_success()) {
+            if let Some(shared) = &self.shared {
+                // Before the answer leaves: the client's next read, on any replica, sees the write.
+                // A mutation GitHub refused (its body says so) bumps them too: purging more is safe.
+                shared.bump(&crate::shared::purge_tags(&write.purge)).await;
+            }
             match write.of {
                 // A mutation's 200 may say it changed nothing (`errors`, no data): decided when
                 // its body has been read (`logging` purges).

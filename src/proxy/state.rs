@@ -52,6 +52,8 @@ pub struct Ghpool {
     pub app_renewals: Vec<crate::pool::AppRenewal>,
     /// GitHub's GraphQL schema (or the one `[graphql] schema` names) and the bounds on documents.
     pub graphql: GraphqlRules,
+    /// What replicas share through Redis (`[shared]`), if configured.
+    pub shared: Option<Arc<crate::shared::Shared>>,
 }
 
 impl Ghpool {
@@ -69,6 +71,7 @@ impl Ghpool {
             started: self.started,
             cache: self.cache.snapshot(),
             clients: self.fairness.usage(),
+            shared: self.shared.as_ref().map_or_else(crate::shared::SharedSnapshot::off, |s| s.snapshot()),
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod fake_gcp;
 pub mod fake_github;
 pub mod ghpool;
 pub mod moto;
+pub mod redis;

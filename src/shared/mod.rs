@@ -1,0 +1,313 @@
+//! State replicas share through Redis, so that N replicas behave as one ghpool: the second-level
+//! cache (answers any replica stored) and the write generations that make a write visible to every
+//! replica's next read (read-your-writes across replicas).
+//!
+//! Owns: the connection (made lazily, reconnecting by itself), the key prefix, the bound on every
+//! call (`[shared] timeout`), and the state — `up`, or `degraded` after a failure, with one log line
+//! per change; while degraded, requests do not wait on Redis at all and a probe (`Shared::probe`,
+//! once a second) brings sharing back.
+//! Keys: `<prefix>e:<hash>` an entry (the hash of its cache key), `<prefix>g:<tag>` a tag's write
+//! generation (tags name repositories and owners, `*` every entry).
+//! Must never: fail a request because Redis did, block one longer than `timeout`, or write a token,
+//! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
+//! ids, tags and numbers).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo};
+use tokio::sync::OnceCell;
+
+use crate::config::SharedConfig;
+use crate::secrets::Secret;
+
+/// The tag every entry also carries: a write whose scope cannot be told bumps it.
+pub const EVERYTHING: &str = "*";
+
+/// Entries larger than this are kept in the replica's own memory only.
+pub const MAX_ENTRY: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error("shared.redis_url: {0}")]
+    Url(String),
+}
+
+/// What `/stats` and `/metrics` show of sharing.
+#[derive(Debug, Default)]
+pub struct SharedCounters {
+    /// Answers found in Redis after the replica's own memory missed.
+    pub l2_hits: AtomicU64,
+    pub l2_misses: AtomicU64,
+    /// Values in Redis that could not be read (another version, corrupted): served as misses.
+    pub l2_unreadable: AtomicU64,
+    /// Answers written to Redis.
+    pub l2_stores: AtomicU64,
+    /// Calls that failed or ran past the timeout.
+    pub errors: AtomicU64,
+    /// Writes whose generations were bumped for the other replicas.
+    pub invalidations: AtomicU64,
+    /// Hits revalidated because a write on some replica came after them.
+    pub stale_by_generation: AtomicU64,
+}
+
+/// Sharing as `/stats` shows it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SharedSnapshot {
+    /// `up`, `degraded` or `off` (no `[shared]`).
+    pub state: &'static str,
+    pub l2_hits: u64,
+    pub l2_misses: u64,
+    pub l2_unreadable: u64,
+    pub l2_stores: u64,
+    pub errors: u64,
+    pub invalidations: u64,
+    pub stale_by_generation: u64,
+}
+
+impl SharedSnapshot {
+    pub fn off() -> SharedSnapshot {
+        SharedSnapshot { state: "off", ..SharedSnapshot::default() }
+    }
+
+    /// Each counter by name, for the metrics.
+    pub fn events(&self) -> [(&'static str, u64); 7] {
+        [
+            ("l2_hit", self.l2_hits),
+            ("l2_miss", self.l2_misses),
+            ("l2_unreadable", self.l2_unreadable),
+            ("l2_store", self.l2_stores),
+            ("error", self.errors),
+            ("invalidation", self.invalidations),
+            ("stale_by_generation", self.stale_by_generation),
+        ]
+    }
+}
+
+pub struct Shared {
+    client: Client,
+    connection: OnceCell<ConnectionManager>,
+    prefix: String,
+    timeout: Duration,
+    degraded: AtomicBool,
+    pub counters: SharedCounters,
+}
+
+impl Shared {
+    /// A handle on the configured Redis; nothing is connected until the first call.
+    pub fn new(config: &SharedConfig, password: Option<&Secret>) -> Result<Shared, SharedError> {
+        let mut info = config.redis_url.as_str().into_connection_info().map_err(|e| SharedError::Url(e.to_string()))?;
+        if let Some(password) = password {
+            let redis = info.redis_settings().clone().set_password(password.expose());
+            info = info.set_redis_settings(redis);
+        }
+        let client = Client::open(info).map_err(|e| SharedError::Url(e.to_string()))?;
+        Ok(Shared {
+            client,
+            connection: OnceCell::new(),
+            prefix: config.key_prefix.clone(),
+            timeout: config.timeout,
+            degraded: AtomicBool::new(false),
+            counters: SharedCounters::default(),
+        })
+    }
+
+    /// `up` or `degraded`.
+    pub fn state(&self) -> &'static str {
+        match self.degraded.load(Ordering::Relaxed) {
+            true => "degraded",
+            false => "up",
+        }
+    }
+
+    pub fn snapshot(&self) -> SharedSnapshot {
+        let c = &self.counters;
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        SharedSnapshot {
+            state: self.state(),
+            l2_hits: get(&c.l2_hits),
+            l2_misses: get(&c.l2_misses),
+            l2_unreadable: get(&c.l2_unreadable),
+            l2_stores: get(&c.l2_stores),
+            errors: get(&c.errors),
+            invalidations: get(&c.invalidations),
+            stale_by_generation: get(&c.stale_by_generation),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        !self.degraded.load(Ordering::Relaxed)
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}:{name}", self.prefix)
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let made = self
+            .connection
+            .get_or_try_init(|| async { ConnectionManager::new_lazy_with_config(self.client.clone(), config) })
+            .await;
+        match made {
+            Ok(connection) => Some(connection.clone()),
+            Err(e) => {
+                self.failed(&e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Run one call within the timeout; a failure degrades sharing, a success restores it.
+    async fn call<T, F>(&self, what: &str, call: impl FnOnce(ConnectionManager) -> F) -> Option<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match tokio::time::timeout(self.timeout, call(connection)).await {
+            Ok(Ok(value)) => {
+                self.recovered();
+                Some(value)
+            }
+            Ok(Err(e)) => {
+                self.failed(&format!("{what}: {:?}", e.kind()));
+                None
+            }
+            Err(_) => {
+                self.failed(&format!("{what}: no answer within {} ms", self.timeout.as_millis()));
+                None
+            }
+        }
+    }
+
+    /// A call a request would wait on: skipped while degraded (the probe brings sharing back).
+    async fn request_call<T, F>(&self, what: &str, call: impl FnOnce(ConnectionManager) -> F) -> Option<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.is_up() {
+            return None;
+        }
+        self.call(what, call).await
+    }
+
+    fn failed(&self, why: &str) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            log::warn!("shared state degraded: Redis failed ({why}); each replica goes on alone until it is back");
+        }
+    }
+
+    fn recovered(&self) {
+        if self.degraded.swap(false, Ordering::Relaxed) {
+            log::warn!("shared state up again: Redis answers");
+        }
+    }
+
+    /// Ask Redis whether it is back (or still there): the background probe, once a second.
+    pub async fn probe(&self) {
+        let _: Option<String> =
+            self.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
+    }
+
+    /// An entry other replicas stored, by the hash of its key.
+    pub async fn get_entry(&self, hash: &str) -> Option<Vec<u8>> {
+        let key = self.key("e", hash);
+        let value: Option<Option<Vec<u8>>> = self
+            .request_call("GET", |mut c| async move { redis::cmd("GET").arg(&key).query_async(&mut c).await })
+            .await;
+        value.flatten()
+    }
+
+    /// Store an entry for `ttl`, in the background (a miss's answer does not wait for it).
+    pub fn put_entry(self: &std::sync::Arc<Self>, hash: &str, value: Vec<u8>, ttl: Duration) {
+        if value.len() > MAX_ENTRY || !self.is_up() {
+            return;
+        }
+        let key = self.key("e", hash);
+        let millis = ttl.as_millis().clamp(1000, u128::from(u32::MAX)) as u64;
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let done: Option<()> = shared
+                .call("SET", |mut c| async move {
+                    redis::cmd("SET").arg(&key).arg(value).arg("PX").arg(millis).query_async(&mut c).await
+                })
+                .await;
+            if done.is_some() {
+                shared.counters.l2_stores.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The current write generation of each tag (0 for one never written), in order; `None` when
+    /// Redis cannot say.
+    pub async fn generations(&self, tags: &[String]) -> Option<Vec<u64>> {
+        let keys: Vec<String> = tags.iter().map(|t| self.key("g", t)).collect();
+        let values: Vec<Option<u64>> = self
+            .request_call("MGET", |mut c| async move { redis::cmd("MGET").arg(&keys).query_async(&mut c).await })
+            .await?;
+        Some(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+
+    /// A write changed what `tags` name: bump their generations (one round trip), so every
+    /// replica's next read of an entry carrying one revalidates it. `false` when Redis could not
+    /// be told.
+    pub async fn bump(&self, tags: &[String]) -> bool {
+        let keys: Vec<String> = tags.iter().map(|t| self.key("g", t)).collect();
+        let done: Option<()> = self
+            .request_call("INCR", |mut c| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("INCR").arg(key).ignore();
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await;
+        if done.is_some() {
+            self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
+        }
+        done.is_some()
+    }
+}
+
+/// The tags whose generations an entry is filled under: its own, then [`EVERYTHING`].
+pub fn generation_tags(tags: &std::collections::BTreeSet<crate::cache::invalidate::Tag>) -> Vec<String> {
+    tags.iter().map(ToString::to_string).chain(std::iter::once(EVERYTHING.to_string())).collect()
+}
+
+/// The tags a write bumps.
+pub fn purge_tags(purge: &crate::cache::invalidate::Invalidation) -> Vec<String> {
+    match purge {
+        crate::cache::invalidate::Invalidation::Tags(tags) => tags.iter().map(ToString::to_string).collect(),
+        crate::cache::invalidate::Invalidation::Everything => vec![EVERYTHING.to_string()],
+    }
+}
+
+/// The generations an entry was filled under, as kept in its header: `3,0,7`.
+pub fn format_generations(generations: &[u64]) -> String {
+    let mut out = String::with_capacity(generations.len() * 3);
+    for (i, g) in generations.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&g.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_are_kept_as_text() {
+        assert_eq!(format_generations(&[3, 0, 7]), "3,0,7");
+        assert_eq!(format_generations(&[]), "");
+    }
+}

@@ -1,0 +1,211 @@
+//! Issue #15: replicas that behave as one, sharing state through a real Redis — judged by the fake
+//! GitHub's request log and by what a client alternating between replicas reads.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::fake_github::FakeGithub;
+use support::ghpool::{client, start_pool, GhpoolProcess};
+use support::redis::Redis;
+
+const TOKEN_A: &str = "ghp_replicaAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const TOKEN_B: &str = "ghp_replicaBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const CLIENT_TOKEN: &str = "ghp_replicaCLIENTCCCCCCCCCCCCCCCCCCCCCCC";
+
+fn fake() -> FakeGithub {
+    let fake = FakeGithub::start();
+    fake.add_token(TOKEN_A, "alice");
+    fake.add_token(TOKEN_B, "bob");
+    fake.add_token(CLIENT_TOKEN, "carol");
+    fake.add_repo("acme", "widgets");
+    fake.add_issues("acme", "widgets", 30);
+    fake
+}
+
+/// A replica of ghpool sharing `redis`, with a generous Redis timeout (a loaded CI machine).
+fn replica(fake: &FakeGithub, redis: &Redis) -> GhpoolProcess {
+    let url = redis.url();
+    start_pool(
+        &fake.base_url(),
+        "acme",
+        &[("a", TOKEN_A), ("b", TOKEN_B)],
+        // Replicas behind one Service are reached under one name: answers' URLs (and so the
+        // cache key) are the same whichever replica serves them.
+        &[
+            ("GHPOOL_REDIS_URL", &url),
+            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
+            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+        ],
+    )
+}
+
+/// The first issue number in a list read through `gp`, and how ghpool served it.
+fn first_issue(gp: &GhpoolProcess, path: &str) -> (u64, String) {
+    let resp = client().get(gp.url(path)).send().unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    let outcome = resp.headers()["x-ghpool-cache"].to_str().unwrap().to_string();
+    let issues: serde_json::Value = resp.json().unwrap();
+    (issues[0]["number"].as_u64().unwrap(), outcome)
+}
+
+fn create_issue(gp: &GhpoolProcess, title: &str) {
+    let resp = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {CLIENT_TOKEN}"))
+        .json(&json!({ "title": title }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
+fn graphql(gp: &GhpoolProcess, query: &str) -> (serde_json::Value, String) {
+    let resp = client().post(gp.url("/graphql")).json(&json!({ "query": query })).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let outcome = resp.headers()["x-ghpool-cache"].to_str().unwrap().to_string();
+    (resp.json().unwrap(), outcome)
+}
+
+fn upstream_calls(fake: &FakeGithub, path: &str) -> usize {
+    fake.requests_to(path).len()
+}
+
+fn wait_for_state(gp: &GhpoolProcess, state: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if gp.get_json("/stats")["shared"]["state"] == state {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn what_one_replica_fetched_the_other_serves_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    assert_eq!(first_issue(&a, path), (30, "MISS".to_string()));
+    // The store into Redis runs beside the answer: give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()), "B serves what A fetched");
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 1, "one upstream request for both replicas");
+    let query = "{ repository(owner: \"acme\", name: \"widgets\") { issues(first: 1) { totalCount } } }";
+    assert_eq!(graphql(&a, query).1, "MISS");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(graphql(&b, query).1, "HIT");
+    assert_eq!(upstream_calls(&fake, "/graphql"), 1, "a GraphQL query too");
+    let stats = b.get_json("/stats");
+    assert_eq!(stats["shared"]["state"], "up");
+    assert!(stats["shared"]["l2_hits"].as_u64().unwrap() >= 2, "{stats}");
+    let metrics = client().get(b.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("ghpool_shared_up 1"), "{metrics}");
+    assert!(metrics.contains("ghpool_shared_events_total{event=\"l2_hit\"}"), "{metrics}");
+}
+
+#[test]
+fn a_write_through_one_replica_is_read_through_the_other_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    let query = "{ repository(owner: \"acme\", name: \"widgets\") { issues(first: 1) { totalCount } } }";
+    // Both replicas hold the list and the count in their own memory.
+    for gp in [&a, &b] {
+        first_issue(gp, path);
+        graphql(gp, query);
+    }
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()));
+    assert_eq!(graphql(&b, query).0["data"]["repository"]["issues"]["totalCount"], 30);
+
+    create_issue(&a, "written through A");
+
+    // At once, through the other replica: the state after the write.
+    let (number, outcome) = first_issue(&b, path);
+    assert_eq!(number, 31, "B must not serve its list from before A's write ({outcome})");
+    let (answer, outcome) = graphql(&b, query);
+    assert_eq!(answer["data"]["repository"]["issues"]["totalCount"], 31, "GraphQL too ({outcome})");
+    // And the next read is a hit again.
+    assert_eq!(first_issue(&b, path), (31, "HIT".to_string()));
+    assert!(b.get_json("/stats")["shared"]["stale_by_generation"].as_u64().unwrap() >= 2);
+    assert!(a.get_json("/stats")["shared"]["invalidations"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn redis_failing_is_degraded_not_down_15() {
+    let (fake, mut redis) = (fake(), Redis::start());
+    let a = replica(&fake, &redis);
+    let read = |page: usize| {
+        let resp = client().get(a.url(&format!("/repos/acme/widgets/issues?per_page=5&page={page}"))).send();
+        resp.map(|r| r.status().as_u16()).unwrap_or(0)
+    };
+    for i in 0..10 {
+        assert_eq!(read(i % 3 + 1), 200);
+    }
+    redis.stop();
+    let started = Instant::now();
+    for i in 0..30 {
+        assert_eq!(read(i % 5 + 1), 200, "read {i} with Redis gone");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20), "reads did not wait on Redis: {:?}", started.elapsed());
+    assert!(wait_for_state(&a, "degraded", Duration::from_secs(5)), "{}", a.get_json("/stats")["shared"]);
+    let metrics = client().get(a.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("ghpool_shared_up 0"), "{metrics}");
+    assert!(a.wait_for_log("shared state degraded", Duration::from_secs(2)));
+    assert_eq!(a.log().matches("shared state degraded").count(), 1, "one warning per change of state");
+
+    redis.resume();
+    assert!(wait_for_state(&a, "up", Duration::from_secs(10)), "sharing resumes by itself");
+    assert!(a.wait_for_log("shared state up again", Duration::from_secs(2)));
+    for i in 0..10 {
+        assert_eq!(read(i % 3 + 6), 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(redis.keys().iter().any(|k| k.starts_with("ghpool:e:")), "entries are shared again: {:?}", redis.keys());
+}
+
+#[test]
+fn nothing_secret_reaches_redis_and_what_is_unreadable_there_is_a_miss_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    first_issue(&a, path);
+    assert_eq!(client().get(a.url("/repos/acme/widgets")).send().unwrap().status(), 200);
+    graphql(&a, "{ repository(owner: \"acme\", name: \"widgets\") { id } }");
+    create_issue(&a, "a write");
+    std::thread::sleep(Duration::from_millis(300));
+    let keys = redis.keys();
+    assert!(keys.iter().any(|k| k.starts_with("ghpool:e:")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.starts_with("ghpool:g:")), "{keys:?}");
+    for key in &keys {
+        let dump = redis.cli(&["DUMP", key]) + &redis.cli(&["GET", key]) + key;
+        for secret in [TOKEN_A, TOKEN_B, CLIENT_TOKEN, "ghp_replica"] {
+            assert!(!dump.contains(secret), "{key} holds a token");
+        }
+    }
+
+    // Every shared entry replaced by something ghpool did not write: B misses and asks GitHub.
+    for key in keys.iter().filter(|k| k.starts_with("ghpool:e:")) {
+        redis.cli(&["SET", key, "GHP1garbage"]);
+    }
+    let before = upstream_calls(&fake, "/repos/acme/widgets/issues");
+    assert_eq!(first_issue(&b, path).0, 31);
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), before + 1);
+    assert!(b.get_json("/stats")["shared"]["l2_unreadable"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn without_shared_state_stats_say_off_and_a_bad_redis_url_is_refused_15() {
+    let fake = fake();
+    let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &[]);
+    assert_eq!(gp.get_json("/stats")["shared"]["state"], "off");
+    let env = [
+        ("GHPOOL_UPSTREAM", "http://127.0.0.1:9"),
+        ("GHPOOL_ALLOW_ALL_OWNERS", "true"),
+        ("GHPOOL_REDIS_URL", "redis://user:hunter2@127.0.0.1:6379"),
+    ];
+    let (code, out) = support::ghpool::run_to_exit(&env, None, &[]);
+    assert_eq!(code, Some(2), "a configuration error: {out}");
+    assert!(out.contains("GHPOOL_REDIS_URL") && !out.contains("hunter2"), "{out}");
+}
