@@ -209,3 +209,32 @@ fn without_shared_state_stats_say_off_and_a_bad_redis_url_is_refused_15() {
     assert_eq!(code, Some(2), "a configuration error: {out}");
     assert!(out.contains("GHPOOL_REDIS_URL") && !out.contains("hunter2"), "{out}");
 }
+
+#[test]
+fn a_herd_over_three_replicas_is_one_fill_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let replicas = [replica(&fake, &redis), replica(&fake, &redis), replica(&fake, &redis)];
+    // GitHub is slow to answer: every replica's first reader arrives while the first fill runs.
+    fake.set_delay(Duration::from_millis(400));
+    let path = "/repos/acme/widgets/issues?per_page=7";
+    let urls: Vec<String> = replicas.iter().flat_map(|r| [r.url(path), r.url(path)]).collect();
+    let readers: Vec<_> = urls
+        .into_iter()
+        .map(|url| {
+            std::thread::spawn(move || {
+                let resp = client().get(url).send().unwrap();
+                let status = resp.status().as_u16();
+                let issues: serde_json::Value = resp.json().unwrap();
+                (status, issues[0]["number"].as_u64())
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), (200, Some(30)));
+    }
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 1, "six readers on three replicas, one fill");
+    let coalesced: u64 = replicas.iter().map(|r| r.get_json("/stats")["shared"]["coalesced"].as_u64().unwrap()).sum();
+    // Each reader that missed while the fill ran waited for it (all five, unless one came late
+    // enough to find the entry stored).
+    assert!((1..=5).contains(&coalesced), "{coalesced} readers waited for the fill");
+}

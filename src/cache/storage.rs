@@ -26,6 +26,10 @@ use tinyufo::TinyUfo;
 use super::head::StoredHeader;
 use crate::shared::Shared;
 
+/// How long a replica's claim to fill an entry holds, and how long others wait for it: about a slow
+/// GitHub answer. An answer that is not stored (an error) leaves the others waiting that long.
+const FILL_CLAIM: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// TinyUFO weighs entries in `u16`: count in KiB, rounded up, so the weights over-estimate and the
 /// byte bound holds. An entry over 64 MiB is not stored.
 const WEIGHT_UNIT: u64 = 1024;
@@ -128,21 +132,35 @@ impl MemoryStorage {
     /// be served: fresh, then within `stale_if_error`.
     fn share(&self, name: Option<&str>, meta: &StoredMeta, body: &[u8]) {
         let (Some(l2), Some(name)) = (&self.l2, name) else { return };
-        if body.len() > crate::shared::MAX_ENTRY {
-            return;
-        }
         let fresh = meta.times.fresh_until.duration_since(SystemTime::now()).unwrap_or_default();
         let ttl = fresh + std::time::Duration::from_secs(u64::from(meta.times.stale_if_error_sec));
-        l2.put_entry(name, encode_entry(meta, body), ttl);
+        l2.put_entry(name, Some(encode_entry(meta, body)), ttl);
     }
 
     /// An entry another replica stored, kept here too from now on.
     async fn shared_lookup(&self, key: &CacheKey) -> Option<Arc<Entry>> {
         let (l2, name) = (self.l2.as_ref()?, shared_name(key)?);
         let counters = &l2.counters;
-        let Some(bytes) = l2.get_entry(name).await else {
-            counters.l2_misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+        let bytes = match l2.get_entry(name).await {
+            Some(bytes) => bytes,
+            // Nobody has it: this replica fills it, unless another one already is — then its
+            // answer is awaited (bounded), not fetched again.
+            None => match l2.claim_fill(name, FILL_CLAIM).await {
+                Some(false) => match l2.wait_for_fill(name, FILL_CLAIM).await {
+                    Some(bytes) => {
+                        counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                        bytes
+                    }
+                    None => {
+                        counters.l2_misses.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                },
+                _ => {
+                    counters.l2_misses.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            },
         };
         let Some((meta, body)) = decode_entry(&bytes) else {
             counters.l2_unreadable.fetch_add(1, Ordering::Relaxed);
@@ -362,8 +380,10 @@ impl HandleMiss for Miss {
         let meta = StoredMeta { times, header: StoredHeader::framed(&self.header, self.body.len()) };
         let size = (self.body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
         // Stored expired, it is not worth sharing: the next read revalidates it anyway.
-        if !expired {
-            self.storage.share(self.shared.as_deref(), &meta, &self.body);
+        match (expired, &self.storage.l2, &self.shared) {
+            (false, _, _) => self.storage.share(self.shared.as_deref(), &meta, &self.body),
+            (true, Some(l2), Some(name)) => l2.release_fill(name),
+            _ => {}
         }
         let entry = Entry { meta, body: Bytes::from(self.body), size };
         self.storage.insert(self.key, entry);

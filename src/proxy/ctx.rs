@@ -20,6 +20,8 @@ pub struct RequestCtx {
     /// Why no identity could take the request upstream: answered by `fail_to_proxy`, and lets
     /// `should_serve_stale` serve an expired entry instead.
     pub(super) refusal: Option<Refusal>,
+    /// With `[shared]`: the entry's name in Redis (its fill claim is released when the request ends).
+    pub(super) shared_name: Option<String>,
     /// With `[shared]`: the write generations of the read's tags before it went upstream (`3,0,7`),
     /// stored with its answer; `None` when Redis could not say.
     pub(super) generations: Option<String>,
@@ -53,6 +55,8 @@ pub(super) struct Attempt {
 #[derive(Default)]
 pub(super) struct Answered {
     pub(super) status: Option<u16>,
+    /// The cache keeps this answer (its storage then ends a shared fill claim).
+    pub(super) stored: bool,
     /// A closed issue or pull request: its entry is kept for `closed_ttl`.
     pub(super) closed: bool,
     /// A write that succeeded and changed something: what it makes stale is purged when the
@@ -69,6 +73,7 @@ impl RequestCtx {
             cache_key: None,
             refusal: None,
             generations: None,
+            shared_name: None,
             reconnected: false,
             attempt: Attempt::default(),
             answered: Answered::default(),

@@ -136,6 +136,7 @@ impl ProxyHttp for Ghpool {
         };
         let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", plan.public_base), read.tags.clone());
         ctx.cache_key = Some((hash, writes));
+        ctx.shared_name = key.user_tag.split(' ').nth(1).map(str::to_string);
         Ok(key)
     }
 
@@ -291,7 +292,9 @@ impl ProxyHttp for Ghpool {
             Some(plan) => (plan.graphql().is_some(), plan.target.path.as_str()),
             None => (false, ""),
         };
-        match self.cache.meta_for(graphql, path, resp) {
+        let meta = self.cache.meta_for(graphql, path, resp);
+        ctx.answered.stored = meta.is_some();
+        match meta {
             Some(meta) => Ok(RespCacheable::Cacheable(meta)),
             None => Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache)),
         }

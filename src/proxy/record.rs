@@ -38,6 +38,14 @@ impl Ghpool {
         if let (Some(write), true) = (write, ctx.answered.purge) {
             self.invalidate(&write.purge);
         }
+        // A fill this replica claimed ended without an entry (the storage ends a stored one's claim
+        // after storing it): replicas waiting on it go on.
+        let went_for_it = ctx.answered.status.is_some() || ctx.refusal.is_some();
+        if let (Some(shared), Some(name), true, false) =
+            (&self.shared, &ctx.shared_name, went_for_it, ctx.answered.stored)
+        {
+            shared.release_fill(name);
+        }
         ctx.attempt.lease = None;
         if let (true, Some((key, writes)), Some(200)) = (ctx.answered.closed, &ctx.cache_key, ctx.answered.status) {
             self.cache.mark_closed(key, *writes);

@@ -6,8 +6,9 @@
 //! call (`[shared] timeout`), and the state — `up`, or `degraded` after a failure, with one log line
 //! per change; while degraded, requests do not wait on Redis at all and a probe (`Shared::probe`,
 //! once a second) brings sharing back.
-//! Keys: `<prefix>e:<hash>` an entry (the hash of its cache key), `<prefix>g:<tag>` a tag's write
-//! generation (tags name repositories and owners, `*` every entry).
+//! Keys: `<prefix>e:<hash>` an entry (the hash of its cache key), `<prefix>f:<hash>` the claim of
+//! the replica filling it (identical misses on several replicas cost GitHub one request),
+//! `<prefix>g:<tag>` a tag's write generation (tags name repositories and owners, `*` every entry).
 //! Must never: fail a request because Redis did, block one longer than `timeout`, or write a token,
 //! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
 //! ids, tags and numbers).
@@ -25,6 +26,14 @@ use crate::secrets::Secret;
 
 /// The tag every entry also carries: a write whose scope cannot be told bumps it.
 pub const EVERYTHING: &str = "*";
+
+/// Deletes a fill claim only when it is still the caller's (a claim that expired and was taken
+/// by another replica stays).
+const RELEASE_OWN: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// How often a replica waiting on another's fill looks for it.
+const FILL_POLL: Duration = Duration::from_millis(20);
 
 /// Entries larger than this are kept in the replica's own memory only.
 pub const MAX_ENTRY: usize = 4 * 1024 * 1024;
@@ -45,6 +54,8 @@ pub struct SharedCounters {
     pub l2_unreadable: AtomicU64,
     /// Answers written to Redis.
     pub l2_stores: AtomicU64,
+    /// Misses that waited for another replica's fill instead of asking GitHub.
+    pub coalesced: AtomicU64,
     /// Calls that failed or ran past the timeout.
     pub errors: AtomicU64,
     /// Writes whose generations were bumped for the other replicas.
@@ -62,6 +73,7 @@ pub struct SharedSnapshot {
     pub l2_misses: u64,
     pub l2_unreadable: u64,
     pub l2_stores: u64,
+    pub coalesced: u64,
     pub errors: u64,
     pub invalidations: u64,
     pub stale_by_generation: u64,
@@ -73,8 +85,9 @@ impl SharedSnapshot {
     }
 
     /// Each counter by name, for the metrics.
-    pub fn events(&self) -> [(&'static str, u64); 7] {
+    pub fn events(&self) -> [(&'static str, u64); 8] {
         [
+            ("coalesced", self.coalesced),
             ("l2_hit", self.l2_hits),
             ("l2_miss", self.l2_misses),
             ("l2_unreadable", self.l2_unreadable),
@@ -87,6 +100,8 @@ impl SharedSnapshot {
 }
 
 pub struct Shared {
+    /// This replica, as its fill claims name it (a process id and a start time; nothing secret).
+    replica: String,
     client: Client,
     connection: OnceCell<ConnectionManager>,
     prefix: String,
@@ -104,7 +119,9 @@ impl Shared {
             info = info.set_redis_settings(redis);
         }
         let client = Client::open(info).map_err(|e| SharedError::Url(e.to_string()))?;
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(Shared {
+            replica: format!("{}-{}", std::process::id(), started.as_nanos()),
             client,
             connection: OnceCell::new(),
             prefix: config.key_prefix.clone(),
@@ -131,6 +148,7 @@ impl Shared {
             l2_misses: get(&c.l2_misses),
             l2_unreadable: get(&c.l2_unreadable),
             l2_stores: get(&c.l2_stores),
+            coalesced: get(&c.coalesced),
             errors: get(&c.errors),
             invalidations: get(&c.invalidations),
             stale_by_generation: get(&c.stale_by_generation),
@@ -225,24 +243,75 @@ impl Shared {
         value.flatten()
     }
 
-    /// Store an entry for `ttl`, in the background (a miss's answer does not wait for it).
-    pub fn put_entry(self: &std::sync::Arc<Self>, hash: &str, value: Vec<u8>, ttl: Duration) {
-        if value.len() > MAX_ENTRY || !self.is_up() {
+    /// Store an entry for `ttl` (`None`: only end this replica's claim to fill it), then end the
+    /// claim — in that order, so a replica waiting on the fill finds the entry — in the background
+    /// (a miss's answer does not wait for it).
+    pub fn put_entry(self: &std::sync::Arc<Self>, hash: &str, value: Option<Vec<u8>>, ttl: Duration) {
+        if !self.is_up() {
             return;
         }
-        let key = self.key("e", hash);
+        let (key, claim) = (self.key("e", hash), self.key("f", hash));
         let millis = ttl.as_millis().clamp(1000, u128::from(u32::MAX)) as u64;
         let shared = self.clone();
         tokio::spawn(async move {
-            let done: Option<()> = shared
-                .call("SET", |mut c| async move {
-                    redis::cmd("SET").arg(&key).arg(value).arg("PX").arg(millis).query_async(&mut c).await
+            if let Some(value) = value.filter(|v| v.len() <= MAX_ENTRY) {
+                let done: Option<()> = shared
+                    .call("SET", |mut c| async move {
+                        redis::cmd("SET").arg(&key).arg(value).arg("PX").arg(millis).query_async(&mut c).await
+                    })
+                    .await;
+                if done.is_some() {
+                    shared.counters.l2_stores.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let replica = shared.replica.clone();
+            let _: Option<i64> = shared
+                .call("EVAL", |mut c| async move {
+                    redis::Script::new(RELEASE_OWN).key(&claim).arg(replica).invoke_async(&mut c).await
                 })
                 .await;
-            if done.is_some() {
-                shared.counters.l2_stores.fetch_add(1, Ordering::Relaxed);
-            }
         });
+    }
+
+    /// Claim the fill of entry `hash` for `ttl`: `Some(true)` this replica fills it, `Some(false)`
+    /// another one is filling it now, `None` Redis cannot say (fill it here).
+    pub async fn claim_fill(&self, hash: &str, ttl: Duration) -> Option<bool> {
+        let key = self.key("f", hash);
+        let (replica, millis) = (self.replica.clone(), ttl.as_millis() as u64);
+        let set: Option<Option<String>> = self
+            .request_call("SET NX", |mut c| async move {
+                redis::cmd("SET").arg(&key).arg(replica).arg("NX").arg("PX").arg(millis).query_async(&mut c).await
+            })
+            .await;
+        set.map(|answer| answer.is_some())
+    }
+
+    /// Done filling `hash` without storing it (an answer the cache does not keep): replicas
+    /// waiting on it stop waiting. Only this replica's own claim is removed.
+    pub fn release_fill(self: &std::sync::Arc<Self>, hash: &str) {
+        self.put_entry(hash, None, Duration::ZERO);
+    }
+
+    /// Wait (at most `wait`) for the entry another replica is filling: it, or `None` when that
+    /// fill ended without one or took too long (then this replica fills it itself).
+    pub async fn wait_for_fill(&self, hash: &str, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let claim = self.key("f", hash);
+        loop {
+            tokio::time::sleep(FILL_POLL).await;
+            if let Some(entry) = self.get_entry(hash).await {
+                return Some(entry);
+            }
+            let claim = claim.clone();
+            let pending: Option<bool> =
+                self.request_call("EXISTS", |mut c| async move {
+                    redis::cmd("EXISTS").arg(&claim).query_async(&mut c).await
+                })
+                .await;
+            if pending != Some(true) || tokio::time::Instant::now() >= deadline {
+                return self.get_entry(hash).await;
+            }
+        }
     }
 
     /// The current write generation of each tag (0 for one never written), in order; `None` when
