@@ -238,3 +238,43 @@ fn a_herd_over_three_replicas_is_one_fill_15() {
     // enough to find the entry stored).
     assert!((1..=5).contains(&coalesced), "{coalesced} readers waited for the fill");
 }
+
+/// Requests GitHub got with `token`.
+fn sent_with(fake: &FakeGithub, token: &str) -> usize {
+    fake.requests().iter().filter(|r| r.token.as_deref() == Some(token) && r.path != "/user").count()
+}
+
+/// Two replicas where the pool prefers alice (token A): bob has less budget left.
+fn alice_first(fake: &FakeGithub, redis: &Redis) -> (GhpoolProcess, GhpoolProcess) {
+    fake.set_budget("bob", "core", 5000, 4000);
+    (replica(fake, redis), replica(fake, redis))
+}
+
+#[test]
+fn a_limit_one_replica_met_is_never_sent_to_github_by_another_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = alice_first(&fake, &redis);
+    fake.set_secondary_limit(Some("alice"), Some(60));
+    assert_eq!(first_issue(&a, "/repos/acme/widgets/issues?per_page=2").0, 30, "A fails over to bob");
+    assert_eq!(sent_with(&fake, TOKEN_A), 1, "A met alice's secondary limit once");
+    std::thread::sleep(Duration::from_millis(300));
+    for page in 1..=3 {
+        assert_eq!(first_issue(&b, &format!("/repos/acme/widgets/issues?per_page=3&page={page}")).1, "MISS");
+    }
+    assert_eq!(sent_with(&fake, TOKEN_A), 1, "B knew alice was held off and never sent her token");
+}
+
+#[test]
+fn a_token_one_replica_found_refused_is_not_used_by_another_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = alice_first(&fake, &redis);
+    fake.revoke_token(TOKEN_A);
+    assert_eq!(first_issue(&a, "/repos/acme/widgets/issues?per_page=2").0, 30);
+    assert_eq!(sent_with(&fake, TOKEN_A), 1, "A found alice's token refused");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, "/repos/acme/widgets/issues?per_page=3").0, 30);
+    assert_eq!(sent_with(&fake, TOKEN_A), 1, "B quarantined it without asking GitHub");
+    let identities = b.get_json("/stats")["identities"].clone();
+    let alice = identities.as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap().clone();
+    assert_eq!(alice["state"], "quarantined", "{alice}");
+}

@@ -72,6 +72,15 @@ impl Identity {
         self.token.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
+    /// A digest of the current token (SHA-256, 16 hex digits): how replicas name a token they
+    /// found bad without ever sharing it.
+    pub fn token_digest(&self) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let token = self.token()?;
+        let digest = Sha256::digest(token.expose().as_bytes());
+        Some(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    }
+
     pub fn is_usable(&self) -> bool {
         matches!(*lock(&self.state), State::Ok)
     }

@@ -73,6 +73,15 @@ impl From<PickError> for crate::reply::Refusal {
     }
 }
 
+/// What replicas share of one identity (`shared`): what GitHub last reported per resource, holds
+/// (epoch s) and the digest of a token GitHub refused — never a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedIdentity {
+    pub budgets: Vec<(String, RateLimit)>,
+    pub holds: Vec<(String, u64)>,
+    pub refused_token: Option<String>,
+}
+
 /// What a request needs of an identity.
 #[derive(Debug, Clone, Copy)]
 pub struct Want<'a> {
@@ -294,10 +303,32 @@ impl Pool {
     }
 
     /// GitHub said "secondary rate limit" without a `retry-after`: pause 60 s, doubling with each
-    /// one in a row (at most 16 min), as GitHub's guidance and Octokit do.
-    pub fn secondary_limit(&self, identity: &Identity, resource: &str) {
+    /// one in a row (at most 16 min), as GitHub's guidance and Octokit do. Until when (epoch s).
+    pub fn secondary_limit(&self, identity: &Identity, resource: &str) -> u64 {
         let strikes = identity.secondary_strikes.fetch_add(1, Ordering::Relaxed).min(4);
-        self.hold_off(identity, resource, now_epoch() + (60 << strikes));
+        let until = now_epoch() + (60 << strikes);
+        self.hold_off(identity, resource, until);
+        until
+    }
+
+    /// What another replica learned of identity `id` (`shared`): budgets GitHub reported, holds,
+    /// and the digest of a token GitHub refused — merged as if this replica had seen them.
+    pub fn merge_shared(&self, id: &str, learned: &SharedIdentity) {
+        let Some(identity) = self.identities.iter().find(|i| i.id == id) else { return };
+        {
+            let mut budgets = lock(&identity.account.budgets);
+            for (resource, seen) in &learned.budgets {
+                budgets.observe(resource, *seen);
+            }
+            for (resource, until) in &learned.holds {
+                budgets.block(resource, *until);
+            }
+        }
+        if let Some(bad) = &learned.refused_token {
+            if identity.token_digest().as_ref() == Some(bad) {
+                self.quarantine(identity, "GitHub answered 401 Bad credentials (seen by another replica)");
+            }
+        }
     }
 
     /// A normal answer ends a run of secondary limits.

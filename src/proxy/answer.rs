@@ -21,7 +21,7 @@ use crate::admission::graphql;
 use crate::admission::rest_screen::{self, Screened};
 use crate::cache::invalidate::mutation_changed;
 use crate::cache::{generations_value, GENERATIONS_HEADER, IDENTITY_HEADER};
-use crate::pool::{judge, now_epoch, parse_headers, Judgement};
+use crate::pool::{judge, now_epoch, parse_headers, Judgement, SharedIdentity};
 use crate::upstream::rewrite;
 
 /// Says that objects of owners outside the allowlist were removed from this answer, if it had any
@@ -91,6 +91,13 @@ pub(super) struct Held {
 }
 
 impl Ghpool {
+    /// What this replica learned of an identity, told to the others (`[shared]`).
+    fn share_identity(&self, id: &str, learned: SharedIdentity) {
+        if let Some(shared) = &self.shared {
+            shared.publish_identity(id, learned);
+        }
+    }
+
     /// Point `Link` and `Location` at ghpool (idempotent: a rewritten value no longer names GitHub).
     pub(super) fn rewrite_headers(&self, resp: &mut ResponseHeader, public_base: &str) -> Result<()> {
         let upstream_base = self.upstream.upstream().base_url();
@@ -121,15 +128,22 @@ impl Ghpool {
             let graphql = plan.graphql().is_some();
             let judgement = judge(status, rate.as_ref().map(|(_, r)| r), retry_after, graphql, now_epoch());
             self.pool.set_token_expiry(lease.identity(), expiry);
+            let mut learned = SharedIdentity { budgets: rate.clone().into_iter().collect(), ..Default::default() };
             self.pool.observe(lease.identity(), rate, status);
             if judgement != Judgement::Fine {
                 // Nothing has gone to the client yet: fail over to another identity. When none is
                 // left, `upstream_peer` answers 429 (or 503) and the client sees ghpool's answer.
                 if let (Judgement::Limited { until }, Some(read)) = (judgement, plan.read()) {
                     self.pool.hold_off(lease.identity(), read.resource.as_str(), until);
+                    learned.holds.push((read.resource.as_str().to_string(), until));
                 }
+                if judgement == Judgement::BadCredentials {
+                    learned.refused_token = lease.identity().token_digest();
+                }
+                self.share_identity(lease.identity().id(), learned);
                 return Err(fail_over(ctx, status));
             }
+            self.share_identity(lease.identity().id(), learned);
             // GitHub's secondary limits without `retry-after` say so only in the body.
             ctx.attempt.suspect = matches!(status, 403 | 429);
             for name in POOL_DESCRIBING_HEADERS {
@@ -215,7 +229,9 @@ impl Ghpool {
         ctx.answered.closed = crate::cache::is_closed(&body);
         if let (Some(lease), Some(status), Some(read)) = (&ctx.attempt.lease, ctx.answered.status, plan.read()) {
             if ctx.attempt.suspect && crate::pool::mentions_secondary_limit(&body) {
-                self.pool.secondary_limit(lease.identity(), read.resource.as_str());
+                let until = self.pool.secondary_limit(lease.identity(), read.resource.as_str());
+                let holds = vec![(read.resource.as_str().to_string(), until)];
+                self.share_identity(lease.identity().id(), SharedIdentity { holds, ..Default::default() });
                 // A short error body nearly always arrives with its status line, before anything
                 // reached the client: fail over now. Otherwise this answer goes out as it is, and
                 // the identity pauses for the next requests.

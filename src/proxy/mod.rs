@@ -187,6 +187,14 @@ impl ProxyHttp for Ghpool {
                 let tags = crate::shared::generation_tags(&read.tags);
                 ctx.generations = shared.generations(&tags).await.map(|g| crate::shared::format_generations(&g));
             }
+            if let Some(shared) = &self.shared {
+                // What the other replicas learned (limits, holds, refused tokens) spares this one
+                // from learning it again from GitHub.
+                let ids: Vec<String> = self.pool.identities().iter().map(|i| i.id().to_string()).collect();
+                for (id, learned) in shared.identities(&ids).await.unwrap_or_default() {
+                    self.pool.merge_shared(&id, &learned);
+                }
+            }
             let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
             let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity);
             let picked = match ctx.plan.as_ref().and_then(Plan::read) {

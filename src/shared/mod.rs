@@ -32,6 +32,38 @@ pub const EVERYTHING: &str = "*";
 const RELEASE_OWN: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// Merges what one replica learned of an identity into `<prefix>p:<id>`, atomically:
+/// `b:<resource>` = `limit,remaining,used,reset` (within one reset window `remaining` only falls; a
+/// later window replaces an earlier one), `h:<resource>` = a hold's end (the later one wins), `q` =
+/// the digest of a token GitHub refused. ARGV: kind (`b`, `h`, `q`), field, value…, TTL (s).
+const MERGE_IDENTITY: &str = r#"
+local kind, field, ttl = ARGV[1], ARGV[2], ARGV[#ARGV]
+if kind == 'b' then
+  local limit, remaining, used, reset = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+  local cur = redis.call('HGET', KEYS[1], field)
+  if cur then
+    local l, r, u, t = string.match(cur, '^(%d+),(%d+),(%d+),(%d+)$')
+    l, r, u, t = tonumber(l), tonumber(r), tonumber(u), tonumber(t)
+    if t == reset and l == limit then
+      remaining, used = math.min(r, remaining), math.max(u, used)
+    elseif t and t > reset then
+      limit, remaining, used, reset = l, r, u, t
+    end
+  end
+  redis.call('HSET', KEYS[1], field, limit .. ',' .. remaining .. ',' .. used .. ',' .. reset)
+elseif kind == 'h' then
+  local cur = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if tonumber(ARGV[3]) > cur then redis.call('HSET', KEYS[1], field, ARGV[3]) end
+else
+  redis.call('HSET', KEYS[1], 'q', ARGV[3])
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1
+"#;
+
+/// How long what replicas learned of an identity is kept: past any reset window (an hour).
+const IDENTITY_TTL_SECS: u64 = 2 * 3600;
+
 /// How often a replica waiting on another's fill looks for it.
 const FILL_POLL: Duration = Duration::from_millis(20);
 
@@ -314,6 +346,60 @@ impl Shared {
         }
     }
 
+    /// Tell the other replicas what this one learned of identity `id` (in the background).
+    pub fn publish_identity(self: &std::sync::Arc<Self>, id: &str, learned: crate::pool::SharedIdentity) {
+        if !self.is_up() {
+            return;
+        }
+        let key = self.key("p", id);
+        let mut updates: Vec<Vec<String>> = Vec::new();
+        for (resource, r) in learned.budgets {
+            let values = [r.limit, r.remaining, r.used, r.reset].map(|n| n.to_string());
+            updates.push([vec!["b".to_string(), format!("b:{resource}")], values.to_vec()].concat());
+        }
+        for (resource, until) in learned.holds {
+            updates.push(vec!["h".to_string(), format!("h:{resource}"), until.to_string()]);
+        }
+        if let Some(digest) = learned.refused_token {
+            updates.push(vec!["q".to_string(), "q".to_string(), digest]);
+        }
+        if updates.is_empty() {
+            return;
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let _: Option<()> = shared
+                .call("EVAL", |mut c| async move {
+                    let script = redis::Script::new(MERGE_IDENTITY);
+                    for args in &updates {
+                        let mut invocation = script.key(&key);
+                        for arg in args {
+                            invocation.arg(arg);
+                        }
+                        invocation.arg(IDENTITY_TTL_SECS);
+                        let _: i64 = invocation.invoke_async(&mut c).await?;
+                    }
+                    Ok(())
+                })
+                .await;
+        });
+    }
+
+    /// What every replica learned of these identities (one round trip), for the pick.
+    pub async fn identities(&self, ids: &[String]) -> Option<Vec<(String, crate::pool::SharedIdentity)>> {
+        let keys: Vec<String> = ids.iter().map(|id| self.key("p", id)).collect();
+        let maps: Vec<std::collections::HashMap<String, String>> = self
+            .request_call("HGETALL", |mut c| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("HGETALL").arg(key);
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Some(ids.iter().cloned().zip(maps.iter().map(parse_identity)).collect())
+    }
+
     /// The current write generation of each tag (0 for one never written), in order; `None` when
     /// Redis cannot say.
     pub async fn generations(&self, tags: &[String]) -> Option<Vec<u64>> {
@@ -343,6 +429,26 @@ impl Shared {
         }
         done.is_some()
     }
+}
+
+/// An identity's hash as [`MERGE_IDENTITY`] writes it; what does not parse is left out.
+fn parse_identity(fields: &std::collections::HashMap<String, String>) -> crate::pool::SharedIdentity {
+    let mut learned = crate::pool::SharedIdentity::default();
+    for (field, value) in fields {
+        if let Some(resource) = field.strip_prefix("b:") {
+            let n: Vec<u64> = value.split(',').filter_map(|v| v.parse().ok()).collect();
+            if let [limit, remaining, used, reset] = n[..] {
+                learned
+                    .budgets
+                    .push((resource.to_string(), crate::ratelimit::RateLimit { limit, remaining, used, reset }));
+            }
+        } else if let (Some(resource), Ok(until)) = (field.strip_prefix("h:"), value.parse()) {
+            learned.holds.push((resource.to_string(), until));
+        } else if field == "q" {
+            learned.refused_token = Some(value.clone());
+        }
+    }
+    learned
 }
 
 /// The tags whose generations an entry is filled under: its own, then [`EVERYTHING`].
