@@ -278,3 +278,39 @@ fn a_token_one_replica_found_refused_is_not_used_by_another_15() {
     let alice = identities.as_array().unwrap().iter().find(|i| i["id"] == "a").unwrap().clone();
     assert_eq!(alice["state"], "quarantined", "{alice}");
 }
+
+#[test]
+fn a_clients_share_counts_across_replicas_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let url = redis.url();
+    let fair = |_: usize| {
+        start_pool(
+            &fake.base_url(),
+            "acme",
+            &[("a", TOKEN_A), ("b", TOKEN_B)],
+            &[
+                ("GHPOOL_REDIS_URL", &url),
+                ("GHPOOL_REDIS_TIMEOUT", "500ms"),
+                ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+                ("GHPOOL_FAIRNESS_CLIENT_KEY", "header"),
+                ("GHPOOL_FAIRNESS_PER_MINUTE", "2"),
+                ("GHPOOL_FAIRNESS_BURST", "2"),
+            ],
+        )
+    };
+    let (a, b) = (fair(0), fair(1));
+    let read = |gp: &GhpoolProcess, page: usize| {
+        let url = gp.url(&format!("/repos/acme/widgets/issues?per_page=4&page={page}"));
+        client().get(url).header("x-ghpool-client", "agent-7").send().unwrap().status().as_u16()
+    };
+    // Two a minute for agent-7, whichever replica it reaches: alternating does not double it.
+    let statuses = [read(&a, 1), read(&b, 2), read(&a, 3), read(&b, 4)];
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    let other = client()
+        .get(b.url("/repos/acme/widgets/issues?per_page=4&page=5"))
+        .header("x-ghpool-client", "agent-8")
+        .send()
+        .unwrap();
+    assert_eq!(other.status(), 200, "another client has its own share");
+    assert!(redis.keys().iter().all(|k| !k.contains("ghp_")), "{:?}", redis.keys());
+}

@@ -142,6 +142,27 @@ impl Fairness {
         }
     }
 
+    /// The limit as replicas share it: one request every `interval`, bursts of `burst`; `None`
+    /// when there is no limit.
+    pub fn rate(&self) -> Option<(Duration, u64)> {
+        self.limited().then(|| (Duration::from_secs_f64(1.0 / self.per_second), self.burst as u64))
+    }
+
+    /// [`Fairness::take`], unless the replicas' shared bucket already decided (`shared`): then
+    /// that decision stands and is only counted here.
+    pub fn settle(&self, client: &str, now: Instant, shared: Option<Result<(), Duration>>) -> Result<(), Duration> {
+        let Some(decision) = shared else { return self.take(client, now) };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let client = if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) { OVERFLOW } else { client };
+        let bucket =
+            buckets.entry(client.to_string()).or_insert(Bucket { tokens: self.burst, at: now, charged: 0, refused: 0 });
+        match decision {
+            Ok(()) => bucket.charged += 1,
+            Err(_) => bucket.refused += 1,
+        }
+        decision
+    }
+
     pub fn usage(&self) -> BTreeMap<String, ClientUsage> {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets

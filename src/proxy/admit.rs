@@ -47,7 +47,7 @@ impl Ghpool {
             Some(credential) => self.owner_of_repository(id, Asker::Client(credential)).await?,
             None => {
                 // The look-up costs the pool a request: charged to the client first.
-                self.charge(session, ctx)?;
+                self.charge(session, ctx).await?;
                 self.owner_of_repository(id, Asker::Pool).await?
             }
         };
@@ -63,7 +63,7 @@ impl Ghpool {
 
     /// Charge this request to its client's share, once: before anything it costs GitHub (an owner
     /// look-up or the request itself).
-    pub(super) fn charge(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
+    pub(super) async fn charge(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
         if std::mem::replace(&mut ctx.charged, true) {
             return Ok(());
         }
@@ -74,8 +74,13 @@ impl Ghpool {
         let authorization = authorization.filter(|a| self.auditor.verified(a));
         let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let client = crate::pool::fairness::client_name(self.fairness.kind, header, authorization, addr);
+        // Across replicas, the shared bucket decides; without Redis, this replica's own.
+        let shared = match (&self.shared, self.fairness.rate()) {
+            (Some(shared), Some((interval, burst))) => shared.take_share(&client, interval, burst).await,
+            _ => None,
+        };
         self.fairness
-            .take(&client, std::time::Instant::now())
+            .settle(&client, std::time::Instant::now(), shared)
             .map_err(|wait| Refusal::OverShare { retry_after_secs: wait.as_secs().max(1) })
     }
 }

@@ -179,7 +179,7 @@ impl ProxyHttp for Ghpool {
         if pooled && ctx.attempt.lease.is_none() {
             // A request is charged to its client once, however many identities it tries.
             // Named only here, on the way upstream: a cache hit does not digest a token.
-            if let Err(refusal) = self.charge(session, ctx) {
+            if let Err(refusal) = self.charge(session, ctx).await {
                 return Err(refuse(ctx, refusal));
             }
             if let (Some(shared), Some(read)) = (&self.shared, ctx.plan.as_ref().and_then(Plan::read)) {

@@ -8,7 +8,9 @@
 //! once a second) brings sharing back.
 //! Keys: `<prefix>e:<hash>` an entry (the hash of its cache key), `<prefix>f:<hash>` the claim of
 //! the replica filling it (identical misses on several replicas cost GitHub one request),
-//! `<prefix>g:<tag>` a tag's write generation (tags name repositories and owners, `*` every entry).
+//! `<prefix>g:<tag>` a tag's write generation (tags name repositories and owners, `*` every entry),
+//! `<prefix>p:<identity id>` what replicas learned of an identity (budgets, holds, the digest of a
+//! refused token), `<prefix>c:<client>` a client's share (client names hold digests, not tokens).
 //! Must never: fail a request because Redis did, block one longer than `timeout`, or write a token,
 //! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
 //! ids, tags and numbers).
@@ -63,6 +65,22 @@ return 1
 
 /// How long what replicas learned of an identity is kept: past any reset window (an hour).
 const IDENTITY_TTL_SECS: u64 = 2 * 3600;
+
+/// One client's share across replicas, as GCRA on Redis' own clock: `KEYS[1]` holds the
+/// theoretical arrival time (ms); ARGV: the interval between requests (ms), the burst. Returns 0
+/// when the request may go, else the milliseconds to wait.
+const TAKE_SHARE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local over = new_tat - now - burst * interval
+if over > 0 then return math.ceil(over) end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+return 0
+"#;
 
 /// How often a replica waiting on another's fill looks for it.
 const FILL_POLL: Duration = Duration::from_millis(20);
@@ -398,6 +416,22 @@ impl Shared {
             })
             .await?;
         Some(ids.iter().cloned().zip(maps.iter().map(parse_identity)).collect())
+    }
+
+    /// Charge one upstream request to `client` (a name that holds no token: `fairness::client_name`)
+    /// in the bucket all replicas share: `Ok`, or how long to wait; `None` when Redis cannot say.
+    pub async fn take_share(&self, client: &str, interval: Duration, burst: u64) -> Option<Result<(), Duration>> {
+        let key = self.key("c", client);
+        let interval = interval.as_millis().max(1) as u64;
+        let wait: i64 = self
+            .request_call("EVAL", |mut c| async move {
+                redis::Script::new(TAKE_SHARE).key(&key).arg(interval).arg(burst).invoke_async(&mut c).await
+            })
+            .await?;
+        Some(match wait {
+            0 => Ok(()),
+            ms => Err(Duration::from_millis(ms.unsigned_abs())),
+        })
     }
 
     /// The current write generation of each tag (0 for one never written), in order; `None` when
