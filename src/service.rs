@@ -110,7 +110,8 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
                 ),
                 None => None,
             };
-            log::info!("replicas share state through Redis ({} keys)", shared.key_prefix);
+            let auth = if password.is_some() { ", with AUTH" } else { "" };
+            log::info!("replicas share state through Redis ({} keys{auth})", shared.key_prefix);
             Some(Arc::new(Shared::new(shared, password.as_ref())?))
         }
         None => None,

@@ -314,3 +314,32 @@ fn a_clients_share_counts_across_replicas_15() {
     assert_eq!(other.status(), 200, "another client has its own share");
     assert!(redis.keys().iter().all(|k| !k.contains("ghp_")), "{:?}", redis.keys());
 }
+
+#[test]
+fn a_password_is_a_secret_reference_and_never_shown_15() {
+    let (fake, redis) = (fake(), Redis::start_with(Some("s3cret-redis-pw")));
+    let url = redis.url();
+    let with = |password: Option<&str>| {
+        let mut env = vec![
+            ("GHPOOL_REDIS_URL", url.as_str()),
+            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
+            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+        ];
+        if let Some(p) = password {
+            env.extend([("GHPOOL_REDIS_PASSWORD", "env:REDIS_PW"), ("REDIS_PW", p)]);
+        }
+        start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &env)
+    };
+    let (a, b) = (with(Some("s3cret-redis-pw")), with(Some("s3cret-redis-pw")));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    assert_eq!(first_issue(&a, path).1, "MISS");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path).1, "HIT", "AUTH worked: B read A's entry");
+    let wrong = with(Some("not-the-password"));
+    assert_eq!(first_issue(&wrong, "/repos/acme/widgets/issues?per_page=6").0, 30, "served anyway");
+    assert!(wait_for_state(&wrong, "degraded", Duration::from_secs(5)));
+    for gp in [&a, &b, &wrong] {
+        let shown = gp.log() + &gp.get_json("/stats").to_string();
+        assert!(!shown.contains("s3cret-redis-pw") && !shown.contains("not-the-password"), "{shown}");
+    }
+}

@@ -163,12 +163,14 @@ pub struct Shared {
 impl Shared {
     /// A handle on the configured Redis; nothing is connected until the first call.
     pub fn new(config: &SharedConfig, password: Option<&Secret>) -> Result<Shared, SharedError> {
-        let mut info = config.redis_url.as_str().into_connection_info().map_err(|e| SharedError::Url(e.to_string()))?;
+        // The password joins the URL only here, in memory, to be parsed: it is never shown.
+        let mut url = url::Url::parse(&config.redis_url).map_err(|e| SharedError::Url(e.to_string()))?;
         if let Some(password) = password {
-            let redis = info.redis_settings().clone().set_password(password.expose());
-            info = info.set_redis_settings(redis);
+            url.set_password(Some(password.expose()))
+                .map_err(|()| SharedError::Url("cannot carry a password".into()))?;
         }
-        let client = Client::open(info).map_err(|e| SharedError::Url(e.to_string()))?;
+        let info = url.as_str().into_connection_info().map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
+        let client = Client::open(info).map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(Shared {
             replica: format!("{}-{}", std::process::id(), started.as_nanos()),

@@ -11,11 +11,19 @@ pub struct Redis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// `requirepass`, when the test wants `AUTH`.
+    password: Option<String>,
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        let mut redis = Redis { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
+        Self::start_with(None)
+    }
+
+    /// One that requires `AUTH password`.
+    pub fn start_with(password: Option<&str>) -> Redis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut redis = Redis { child: None, port: free_port(), dir, password: password.map(str::to_string) };
         redis.resume();
         redis
     }
@@ -29,19 +37,13 @@ impl Redis {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "redis-server is already running");
         let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        args.extend(["--protected-mode", "no"]);
+        if let Some(password) = &self.password {
+            args.extend(["--requirepass", password.as_str()]);
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ])
+            .args(&args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -67,7 +69,12 @@ impl Redis {
     /// `redis-cli` against it: what it printed.
     pub fn cli(&self, args: &[&str]) -> String {
         let port = self.port.to_string();
-        let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port]).args(args).output();
+        let mut cli = Command::new("redis-cli");
+        cli.args(["-h", "127.0.0.1", "-p", &port]);
+        if let Some(password) = &self.password {
+            cli.args(["--no-auth-warning", "-a", password]);
+        }
+        let out = cli.args(args).output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
     }
 
