@@ -343,3 +343,31 @@ fn a_password_is_a_secret_reference_and_never_shown_15() {
         assert!(!shown.contains("s3cret-redis-pw") && !shown.contains("not-the-password"), "{shown}");
     }
 }
+
+#[test]
+fn the_in_flight_cap_counts_requests_on_every_replica_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let url = redis.url();
+    let capped = || {
+        start_pool(
+            &fake.base_url(),
+            "acme",
+            &[("a", TOKEN_A)],
+            &[
+                ("GHPOOL_REDIS_URL", &url),
+                ("GHPOOL_REDIS_TIMEOUT", "500ms"),
+                ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+                ("GHPOOL_POOL_MAX_IN_FLIGHT", "1"),
+                ("GHPOOL_POOL_QUEUE_TIMEOUT", "10s"),
+            ],
+        )
+    };
+    let (a, b) = (capped(), capped());
+    fake.set_delay(Duration::from_millis(700));
+    let read = |url: String| std::thread::spawn(move || client().get(url).send().unwrap().status().as_u16());
+    let first = read(a.url("/repos/acme/widgets/issues?per_page=8"));
+    std::thread::sleep(Duration::from_millis(250));
+    let second = read(b.url("/repos/acme/widgets/issues?per_page=9"));
+    assert_eq!((first.join().unwrap(), second.join().unwrap()), (200, 200), "the second waited, then went");
+    assert_eq!(fake.max_concurrent(TOKEN_A), 1, "one request in flight with the identity, across both replicas");
+}

@@ -44,6 +44,8 @@ pub struct Identity {
     pub(super) last_used: AtomicU64,
     pub(super) account: Arc<Account>,
     pub(super) in_flight: AtomicU64,
+    /// Requests other replicas have in flight with it, as last read from Redis (`shared`).
+    pub(super) in_flight_elsewhere: AtomicU64,
     pub(super) upstream_requests: AtomicU64,
     /// Secondary limits met in a row without `retry-after`: each doubles the pause.
     pub(super) secondary_strikes: AtomicU64,
@@ -79,6 +81,11 @@ impl Identity {
         let token = self.token()?;
         let digest = Sha256::digest(token.expose().as_bytes());
         Some(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Requests in flight with it, on this replica and (as last heard) on the others.
+    pub(super) fn in_flight_everywhere(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed) + self.in_flight_elsewhere.load(Ordering::Relaxed)
     }
 
     pub fn is_usable(&self) -> bool {

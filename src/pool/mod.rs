@@ -80,6 +80,8 @@ pub struct SharedIdentity {
     pub budgets: Vec<(String, RateLimit)>,
     pub holds: Vec<(String, u64)>,
     pub refused_token: Option<String>,
+    /// Requests the other replicas have in flight with it (GitHub's concurrency limit is per user).
+    pub in_flight_elsewhere: u64,
 }
 
 /// What a request needs of an identity.
@@ -149,6 +151,7 @@ impl Pool {
                     last_used: AtomicU64::new(0),
                     account,
                     in_flight: AtomicU64::new(0),
+                    in_flight_elsewhere: AtomicU64::new(0),
                     upstream_requests: AtomicU64::new(0),
                     secondary_strikes: AtomicU64::new(0),
                     state: Mutex::new(State::Ok),
@@ -227,7 +230,7 @@ impl Pool {
         if let Some(identity) = want.preferred.and_then(|id| self.identities.iter().find(|i| i.id == id)) {
             let _serial = lock(&self.pick_lock);
             let budgets = lock(&identity.account.budgets);
-            let below_cap = identity.in_flight.load(Ordering::Relaxed) < self.max_in_flight;
+            let below_cap = identity.in_flight_everywhere() < self.max_in_flight;
             if identity.is_usable() && identity.serves(want.owners) && below_cap && budgets.remaining(resource, now) > 0
             {
                 return Ok(self.lease(identity));
@@ -262,7 +265,7 @@ impl Pool {
         let mut earliest_reset: Option<u64> = None;
         let mut busy = false;
         for identity in self.identities.iter().filter(|i| i.is_usable() && i.serves(owners)) {
-            if identity.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
+            if identity.in_flight_everywhere() >= self.max_in_flight {
                 busy = true;
                 continue;
             }
@@ -315,6 +318,7 @@ impl Pool {
     /// and the digest of a token GitHub refused — merged as if this replica had seen them.
     pub fn merge_shared(&self, id: &str, learned: &SharedIdentity) {
         let Some(identity) = self.identities.iter().find(|i| i.id == id) else { return };
+        identity.in_flight_elsewhere.store(learned.in_flight_elsewhere, Ordering::Relaxed);
         {
             let mut budgets = lock(&identity.account.budgets);
             for (resource, seen) in &learned.budgets {

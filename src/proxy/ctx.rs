@@ -38,6 +38,8 @@ pub struct RequestCtx {
 pub(super) struct Attempt {
     /// The pool identity this attempt goes with; `None` for a write.
     pub(super) lease: Option<Lease>,
+    /// The lease as the other replicas count it (`shared`): the handle, the identity, its name.
+    pub(super) shared_lease: Option<(std::sync::Arc<crate::shared::Shared>, String, String)>,
     /// The identity was limited or refused: Pingora retries, `upstream_peer` picks another.
     pub(super) failing_over: bool,
     /// The probed body replaced the client's on this attempt.
@@ -65,6 +67,14 @@ pub(super) struct Answered {
 }
 
 impl RequestCtx {
+    /// The attempt is done with its identity, here and as the other replicas count it.
+    pub(super) fn end_lease(&mut self) {
+        self.attempt.lease = None;
+        if let Some((shared, id, member)) = self.attempt.shared_lease.take() {
+            shared.lease_ended(&id, member);
+        }
+    }
+
     pub(super) fn new() -> RequestCtx {
         RequestCtx {
             started: Instant::now(),

@@ -33,7 +33,7 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use crate::admission::classify::{Flow, Plan, ReadOf, WriteOf};
 use crate::cache::{key, Outcome, CLOSED_HEADER, GENERATIONS_HEADER, IDENTITY_HEADER};
 use crate::ops::admin;
-use crate::pool::{tag_identity, Want};
+use crate::pool::tag_identity;
 use crate::reply::Refusal;
 
 mod admit;
@@ -43,6 +43,7 @@ mod io;
 mod large;
 mod lookup;
 mod outgoing;
+mod pick;
 mod record;
 mod retry;
 mod state;
@@ -54,7 +55,7 @@ pub use state::{Ghpool, Timeouts};
 /// The identity was limited or refused and nothing has reached the client: drop its lease and let
 /// Pingora retry; `upstream_peer` picks another identity, or answers 429/503 when none is left.
 fn fail_over(ctx: &mut RequestCtx, status: u16) -> Box<Error> {
-    ctx.attempt.lease = None;
+    ctx.end_lease();
     ctx.attempt.failing_over = true;
     let mut e = Error::explain(ErrorType::HTTPStatus(status), "identity limited or refused; failing over");
     e.set_retry(true);
@@ -187,26 +188,22 @@ impl ProxyHttp for Ghpool {
                 let tags = crate::shared::generation_tags(&read.tags);
                 ctx.generations = shared.generations(&tags).await.map(|g| crate::shared::format_generations(&g));
             }
-            if let Some(shared) = &self.shared {
-                // What the other replicas learned (limits, holds, refused tokens) spares this one
-                // from learning it again from GitHub.
-                let ids: Vec<String> = self.pool.identities().iter().map(|i| i.id().to_string()).collect();
-                for (id, learned) in shared.identities(&ids).await.unwrap_or_default() {
-                    self.pool.merge_shared(&id, &learned);
-                }
-            }
             let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
-            let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity);
+            let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity).map(str::to_string);
             let picked = match ctx.plan.as_ref().and_then(Plan::read) {
-                Some(read) => {
-                    let owners: Vec<&str> = read.owners.iter().map(String::as_str).collect();
-                    let want = Want { resource: read.resource, owners: &owners, preferred, wait: self.queue_timeout };
-                    self.pool.pick(&want).await
-                }
+                Some(read) => self.pick_identity(read, preferred.as_deref()).await,
                 None => return Error::e_explain(ErrorType::InternalError, "pooled without a read"),
             };
             match picked {
-                Ok(lease) => ctx.attempt.lease = Some(lease),
+                Ok(lease) => {
+                    // Counted on every replica: GitHub's concurrency limit is per user.
+                    let id = lease.identity().id().to_string();
+                    ctx.attempt.shared_lease = match &self.shared {
+                        Some(shared) => shared.lease_started(&id).map(|member| (shared.clone(), id, member)),
+                        None => None,
+                    };
+                    ctx.attempt.lease = Some(lease);
+                }
                 Err(e) => return Err(refuse(ctx, Refusal::from(e))),
             }
         }

@@ -46,7 +46,7 @@ impl Ghpool {
         {
             shared.release_fill(name);
         }
-        ctx.attempt.lease = None;
+        ctx.end_lease();
         if let (true, Some((key, writes)), Some(200)) = (ctx.answered.closed, &ctx.cache_key, ctx.answered.status) {
             self.cache.mark_closed(key, *writes);
         }

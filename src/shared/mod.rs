@@ -10,7 +10,9 @@
 //! the replica filling it (identical misses on several replicas cost GitHub one request),
 //! `<prefix>g:<tag>` a tag's write generation (tags name repositories and owners, `*` every entry),
 //! `<prefix>p:<identity id>` what replicas learned of an identity (budgets, holds, the digest of a
-//! refused token), `<prefix>c:<client>` a client's share (client names hold digests, not tokens).
+//! refused token), `<prefix>i:<identity id>` the requests each replica has in flight with it (GitHub's
+//! concurrency limit is per user, across replicas), `<prefix>c:<client>` a client's share (client
+//! names hold digests, not tokens).
 //! Must never: fail a request because Redis did, block one longer than `timeout`, or write a token,
 //! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
 //! ids, tags and numbers).
@@ -82,6 +84,21 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
 return 0
 "#;
 
+/// Requests other replicas have in flight with an identity: `KEYS[1]` is a sorted set of leases
+/// (`<replica>#<n>`, scored by when they lapse, ms); expired ones are dropped first. ARGV: now (ms),
+/// this replica's member prefix.
+const IN_FLIGHT_ELSEWHERE: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local n = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #ARGV[2]) ~= ARGV[2] then n = n + 1 end
+end
+return n
+"#;
+
+/// How long a lease counts without being released (a replica that died holding it).
+const LEASE_LAPSE: Duration = Duration::from_secs(120);
+
 /// How often a replica waiting on another's fill looks for it.
 const FILL_POLL: Duration = Duration::from_millis(20);
 
@@ -150,6 +167,8 @@ impl SharedSnapshot {
 }
 
 pub struct Shared {
+    /// Leases this replica registered, numbered.
+    leases: AtomicU64,
     /// This replica, as its fill claims name it (a process id and a start time; nothing secret).
     replica: String,
     client: Client,
@@ -173,6 +192,7 @@ impl Shared {
         let client = Client::open(info).map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ok(Shared {
+            leases: AtomicU64::new(0),
             replica: format!("{}-{}", std::process::id(), started.as_nanos()),
             client,
             connection: OnceCell::new(),
@@ -405,19 +425,69 @@ impl Shared {
         });
     }
 
-    /// What every replica learned of these identities (one round trip), for the pick.
+    /// What every replica learned of these identities, and how many requests the others have in
+    /// flight with each (one round trip), for the pick.
     pub async fn identities(&self, ids: &[String]) -> Option<Vec<(String, crate::pool::SharedIdentity)>> {
-        let keys: Vec<String> = ids.iter().map(|id| self.key("p", id)).collect();
-        let maps: Vec<std::collections::HashMap<String, String>> = self
+        let keys: Vec<(String, String)> = ids.iter().map(|id| (self.key("p", id), self.key("i", id))).collect();
+        let (now, mine) = (now_millis(), format!("{}#", self.replica));
+        let answers: Vec<(std::collections::HashMap<String, String>, u64)> = self
             .request_call("HGETALL", |mut c| async move {
                 let mut pipe = redis::pipe();
-                for key in &keys {
-                    pipe.cmd("HGETALL").arg(key);
+                for (learned, leases) in &keys {
+                    pipe.cmd("HGETALL").arg(learned);
+                    pipe.cmd("EVAL").arg(IN_FLIGHT_ELSEWHERE).arg(1).arg(leases).arg(now).arg(&mine);
                 }
-                pipe.query_async(&mut c).await
+                let flat: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+                let mut out = Vec::with_capacity(flat.len() / 2);
+                for pair in flat.chunks(2) {
+                    let map: std::collections::HashMap<String, String> = redis::from_redis_value_ref(&pair[0])?;
+                    let elsewhere: u64 = redis::from_redis_value_ref(&pair[1])?;
+                    out.push((map, elsewhere));
+                }
+                Ok(out)
             })
             .await?;
-        Some(ids.iter().cloned().zip(maps.iter().map(parse_identity)).collect())
+        let learned = answers.iter().map(|(map, elsewhere)| crate::pool::SharedIdentity {
+            in_flight_elsewhere: *elsewhere,
+            ..parse_identity(map)
+        });
+        Some(ids.iter().cloned().zip(learned).collect())
+    }
+
+    /// A request goes upstream with identity `id`: counted on every replica until
+    /// [`Shared::lease_ended`] (or until it lapses, should this replica die). The lease's name.
+    pub fn lease_started(self: &std::sync::Arc<Self>, id: &str) -> Option<String> {
+        if !self.is_up() {
+            return None;
+        }
+        let member = format!("{}#{}", self.replica, self.leases.fetch_add(1, Ordering::Relaxed));
+        let (key, lapse, name) = (self.key("i", id), now_millis() + LEASE_LAPSE.as_millis() as u64, member.clone());
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let _: Option<()> = shared
+                .call("ZADD", |mut c| async move {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("ZADD").arg(&key).arg(lapse).arg(&name).ignore();
+                    pipe.cmd("PEXPIRE").arg(&key).arg(LEASE_LAPSE.as_millis() as u64).ignore();
+                    pipe.query_async(&mut c).await
+                })
+                .await;
+        });
+        Some(member)
+    }
+
+    /// The request that took lease `member` of identity `id` is done with it.
+    pub fn lease_ended(self: &std::sync::Arc<Self>, id: &str, member: String) {
+        let key = self.key("i", id);
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let _: Option<()> = shared
+                .call(
+                    "ZREM",
+                    |mut c| async move { redis::cmd("ZREM").arg(&key).arg(&member).query_async(&mut c).await },
+                )
+                .await;
+        });
     }
 
     /// Charge one upstream request to `client` (a name that holds no token: `fairness::client_name`)
@@ -465,6 +535,10 @@ impl Shared {
         }
         done.is_some()
     }
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// An identity's hash as [`MERGE_IDENTITY`] writes it; what does not parse is left out.
