@@ -116,6 +116,10 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         }
         None => None,
     };
+    let metrics = Metrics::new();
+    if let Some(shared) = &shared {
+        metrics.register_shared(shared);
+    }
     let (pool, app_renewals) = runtime.block_on(async {
         if let Err(e) = upstream.refresh().await {
             log::warn!(
@@ -136,7 +140,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
             config.access.graphql_unscoped_fields.clone(),
         ),
         upstream,
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(metrics),
         repos: Arc::new(RepoOwners::default()),
         cache: Arc::new(Cache::new(&config.cache, shared.clone())),
         shared,

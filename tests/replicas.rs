@@ -103,6 +103,18 @@ fn what_one_replica_fetched_the_other_serves_15() {
     let metrics = client().get(b.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("ghpool_shared_up 1"), "{metrics}");
     assert!(metrics.contains("ghpool_shared_events_total{event=\"l2_hit\"}"), "{metrics}");
+    assert!(metrics.contains("ghpool_shared_round_trip_seconds_bucket{call=\"GET\""), "{metrics}");
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/deps test)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
 }
 
 #[test]

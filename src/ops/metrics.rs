@@ -210,6 +210,13 @@ impl Metrics {
         }
     }
 
+    /// Export Redis' round trips as part of these metrics (`[shared]`).
+    pub fn register_shared(&self, shared: &crate::shared::Shared) {
+        if let Err(e) = self.registry.register(Box::new(shared.round_trip.clone())) {
+            log::warn!("the shared round-trip histogram could not be registered: {e}");
+        }
+    }
+
     /// The text exposition, with budget gauges, cache and client metrics refreshed first.
     pub fn render(
         &self,

@@ -167,6 +167,8 @@ impl SharedSnapshot {
 }
 
 pub struct Shared {
+    /// How long Redis takes to answer a call, by call (`ghpool_shared_round_trip_seconds`).
+    pub round_trip: prometheus::HistogramVec,
     /// Leases this replica registered, numbered.
     leases: AtomicU64,
     /// This replica, as its fill claims name it (a process id and a start time; nothing secret).
@@ -191,7 +193,17 @@ impl Shared {
         let info = url.as_str().into_connection_info().map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
         let client = Client::open(info).map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let round_trip = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new(
+                "ghpool_shared_round_trip_seconds",
+                "How long Redis took to answer ghpool's calls (or to fail them), by command.",
+            )
+            .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]),
+            &["call"],
+        )
+        .map_err(|e| SharedError::Url(e.to_string()))?;
         Ok(Shared {
+            round_trip,
             leases: AtomicU64::new(0),
             replica: format!("{}-{}", std::process::id(), started.as_nanos()),
             client,
@@ -260,7 +272,10 @@ impl Shared {
         F: Future<Output = redis::RedisResult<T>>,
     {
         let connection = self.connection().await?;
-        match tokio::time::timeout(self.timeout, call(connection)).await {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(self.timeout, call(connection)).await;
+        self.round_trip.with_label_values(&[what]).observe(started.elapsed().as_secs_f64());
+        match answer {
             Ok(Ok(value)) => {
                 self.recovered();
                 Some(value)
