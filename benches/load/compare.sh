@@ -152,6 +152,42 @@ EOF
   wait_http "http://127.0.0.1:$GHPOOL_PORT/readyz" "ghpool" "$RUN/ghpool.log" "$GHPOOL_PID"
 }
 
+# Three ghpool replicas sharing one Redis (issue #15), reached through nginx as through a Service.
+REPLICA_PORTS=($((PORT_BASE + 10)) $((PORT_BASE + 11)) $((PORT_BASE + 12)))
+REDIS_PORT=$((PORT_BASE + 13))
+start_replicas() {
+  start "$RUN/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+  REDIS_PID=$LAST_PID
+  REPLICA_PIDS=()
+  local port
+  for port in "${REPLICA_PORTS[@]}"; do
+    cat >"$RUN/replica-$port.yaml" <<EOF
+---
+version: 1
+threads: 1
+pid_file: $RUN/replica-$port.pid
+upgrade_sock: $RUN/replica-$port.sock
+grace_period_seconds: 0
+graceful_shutdown_timeout_seconds: 1
+upstream_keepalive_pool_size: 256
+EOF
+    start "$RUN/replica-$port.log" env -C "$RUN" RUST_LOG=warn \
+      GHPOOL_LISTEN="127.0.0.1:$port" GHPOOL_UPSTREAM="http://127.0.0.1:$FAKE_PORT" \
+      GHPOOL_ALLOWED_OWNERS=acme GHPOOL_PAT_POOL1=env:BENCH_POOL1 GHPOOL_PAT_POOL2=env:BENCH_POOL2 \
+      BENCH_POOL1=ghp_bench_pool1 BENCH_POOL2=ghp_bench_pool2 GHPOOL_CACHE_MAX_SIZE=1GiB \
+      GHPOOL_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" GHPOOL_REDIS_TIMEOUT=200ms \
+      GHPOOL_PUBLIC_URL="http://127.0.0.1:$NGINX_PORT" "$BIN/ghpool" -c "$RUN/replica-$port.yaml"
+    REPLICA_PIDS+=("$LAST_PID")
+    wait_http "http://127.0.0.1:$port/readyz" "ghpool replica" "$RUN/replica-$port.log" "$LAST_PID"
+  done
+}
+
+stop_replicas() {
+  local pid
+  for pid in "${REPLICA_PIDS[@]}"; do stop "$pid" INT; done
+  stop "$REDIS_PID"
+}
+
 # nginx as an operator would run it in front of GitHub: keep-alive to the upstream, access log off
 # (ghpool logs at warn here too), many requests per client connection (ghpool sets no limit).
 nginx_conf() { # nginx_conf MODE: static | cache | proxy
@@ -182,6 +218,12 @@ http {
   scgi_temp_path $dir/tmp/scgi;
   upstream github { server 127.0.0.1:$FAKE_PORT; keepalive 256; }
 EOF
+    if [ "$mode" = replicas ]; then
+      echo "  upstream ghpool_replicas {"
+      for port in "${REPLICA_PORTS[@]}"; do echo "    server 127.0.0.1:$port;"; done
+      echo "    keepalive 64;"
+      echo "  }"
+    fi
     if [ "$mode" = cache ]; then
       # The cache on tmpfs when there is one: nginx serves hits from files (through the page cache).
       local cache_dir=$dir/cache
@@ -195,6 +237,16 @@ EOF
     echo "    listen 127.0.0.1:$NGINX_PORT;"
     case "$mode" in
       static) cat "$RUN/static-locations.conf" ;;
+      replicas) cat <<EOF
+    # A Service in front of three ghpool replicas: round robin, keep-alive, nothing cached here.
+    location / {
+      proxy_pass http://ghpool_replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      client_max_body_size 100m;
+    }
+EOF
+        ;;
       proxy) cat <<EOF
     location / {
       proxy_pass http://github;
@@ -361,7 +413,7 @@ else
   say "compare.sh: building ghpool and the fake GitHub (release)"
   cargo build --release --quiet --bin ghpool --example fast_github --example fleet_replay
 fi
-for port in $FAKE_PORT $NGINX_PORT $VARNISH_PORT $GHPOOL_PORT; do
+for port in $FAKE_PORT $NGINX_PORT $VARNISH_PORT $GHPOOL_PORT "${REPLICA_PORTS[@]}" $REDIS_PORT; do
   port_free "$port" || die "port $port on 127.0.0.1 is taken: set PORT_BASE"
 done
 machine >"$RUN/machine.json"

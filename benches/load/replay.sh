@@ -51,6 +51,17 @@ replay() {
   stop "$GHPOOL_PID" INT
   stop "$FAKE_PID"
 
+  if command -v redis-server >/dev/null; then
+    # The same fleet through three replicas behind a round robin, sharing one Redis (issue #15).
+    start_fake 5000
+    start_replicas
+    start_nginx replicas
+    replay_run "ghpool ×3 replicas + Redis" "http://127.0.0.1:$NGINX_PORT"
+    stop_nginx
+    stop_replicas
+    stop "$FAKE_PID"
+  fi
+
   if [ "$REPLAY_THINK_MS" != 0 ]; then
     # The same operations without pauses: every agent's requests back to back, writes racing reads.
     start_fake 5000
