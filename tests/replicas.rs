@@ -383,3 +383,51 @@ fn the_in_flight_cap_counts_requests_on_every_replica_15() {
     assert_eq!((first.join().unwrap(), second.join().unwrap()), (200, 200), "the second waited, then went");
     assert_eq!(fake.max_concurrent(TOKEN_A), 1, "one request in flight with the identity, across both replicas");
 }
+
+#[test]
+fn a_mutation_is_seen_on_every_replica_and_a_refused_one_purges_nothing_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let count = "{ repository(owner: \"acme\", name: \"widgets\") { issue(number: 3) { comments { totalCount } } } }";
+    let comments = |gp: &GhpoolProcess| {
+        let (answer, outcome) = graphql(gp, count);
+        (answer["data"]["repository"]["issue"]["comments"]["totalCount"].as_u64().unwrap(), outcome)
+    };
+    for gp in [&a, &b] {
+        comments(gp);
+    }
+    assert_eq!(comments(&b), (0, "HIT".to_string()));
+    let mutate = |subject: &str| {
+        let mutation = "mutation($s: ID!) { addComment(input: {subjectId: $s, body: \"hi\"}) { clientMutationId } }";
+        let resp = client()
+            .post(a.url("/graphql"))
+            .header("authorization", format!("token {CLIENT_TOKEN}"))
+            .json(&json!({ "query": mutation, "variables": { "s": subject } }))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<serde_json::Value>().unwrap()
+    };
+    // Refused by GitHub (no such node): nothing changed, nothing is purged on any replica.
+    assert!(mutate("I_nope").get("errors").is_some());
+    assert_eq!(comments(&b), (0, "HIT".to_string()), "a refused mutation costs the cache nothing");
+    // Accepted: the other replica's next read has the comment.
+    assert!(mutate("I_fake1000_3").get("errors").is_none());
+    assert_eq!(comments(&b).0, 1, "B sees A's comment at once");
+}
+
+/// Red team of #15: Redis evicting a write generation must not make a pre-write entry current.
+#[test]
+fn an_evicted_generation_never_makes_an_old_entry_current_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    first_issue(&a, path);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()));
+    create_issue(&a, "written through A");
+    for key in redis.keys().iter().filter(|k| k.starts_with("ghpool:g:")) {
+        redis.cli(&["DEL", key]);
+    }
+    assert_eq!(first_issue(&b, path).0, 31, "the generations started again from Redis' clock, not from 0");
+}

@@ -257,7 +257,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow
             credential: credential(parts.authorization())?,
             purge: tags::for_mutation(&request.reads, rules.repos),
             // Sent by ghpool itself (`proxy::large`): Pingora could not send it again.
-            of: WriteOf::Mutation { large_body: large.then(|| body.clone()), request: Box::new(request) },
+            of: WriteOf::Mutation { body: body.clone(), large, request: Box::new(request) },
         }),
     }))
 }

@@ -107,9 +107,11 @@ pub enum WriteOf {
     Rest,
     Mutation {
         request: Box<GraphqlRequest>,
-        /// A body larger than [`super::classify::RETRY_BUFFER`]: Pingora could not send it again, so ghpool sends it
-        /// itself, once (`proxy::large`).
-        large_body: Option<Bytes>,
+        /// The body as the client sent it.
+        body: Bytes,
+        /// Larger than [`super::classify::RETRY_BUFFER`]: Pingora could not send it again, so
+        /// ghpool sends it itself, once (`proxy::large`).
+        large: bool,
     },
 }
 
@@ -157,10 +159,18 @@ impl Plan {
         }
     }
 
-    /// A mutation body ghpool sends itself.
+    /// A mutation body ghpool sends itself because Pingora could not (too large to send again).
     pub fn large_body(&self) -> Option<&Bytes> {
         match &self.flow {
-            Flow::Write(Write { of: WriteOf::Mutation { large_body, .. }, .. }) => large_body.as_ref(),
+            Flow::Write(Write { of: WriteOf::Mutation { body, large: true, .. }, .. }) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// A mutation's body, whatever its size.
+    pub fn mutation_body(&self) -> Option<&Bytes> {
+        match &self.flow {
+            Flow::Write(Write { of: WriteOf::Mutation { body, .. }, .. }) => Some(body),
             _ => None,
         }
     }

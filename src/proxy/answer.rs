@@ -149,9 +149,9 @@ impl Ghpool {
             for name in POOL_DESCRIBING_HEADERS {
                 resp.remove_header(*name);
             }
-            if self.shared.is_some() && matches!(status, 200 | 304) {
-                // Stored with the entry (merged into it from a 304); stripped before any client
-                // sees it.
+            if self.shared.is_some() {
+                // Stored with the entry, whatever its status (merged into it from a 304);
+                // stripped before any client sees it.
                 resp.insert_header(GENERATIONS_HEADER, generations_value(ctx.generations.as_deref()))?;
             }
             match status {

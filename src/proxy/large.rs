@@ -1,7 +1,8 @@
-//! GraphQL mutations larger than Pingora's retry buffer (files committed with
-//! `createCommitOnBranch` carry their contents in the variables): Pingora cannot replay such a body
-//! to the upstream, so ghpool, having read and classified it, sends it itself — once, with the
-//! client's own token — and writes GitHub's answer back as Pingora would have.
+//! GraphQL mutations ghpool sends itself: those larger than Pingora's retry buffer (files committed
+//! with `createCommitOnBranch` carry their contents in the variables), which Pingora cannot replay,
+//! and, with replicas sharing state, every mutation — whether it changed anything is known only
+//! from its answer, which the other replicas must hear of before the client has it. Sent once, with
+//! the client's own token; GitHub's answer written back as Pingora would have.
 //!
 //! Owns: that one exchange (request headers forwarded, answer headers and URLs rewritten, the
 //! write's invalidation). Must never: retry the write, add a pool token, keep the body after the
@@ -41,8 +42,10 @@ const NOT_RETURNED: &[&str] =
     &["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade", "trailer"];
 
 impl Ghpool {
-    /// Send `ctx.large_body` to GitHub with the client's headers (its token among them) and answer
-    /// the client. The body is dropped as soon as it is sent.
+    /// Send a mutation's body to GitHub with the client's headers (its token among them) and answer
+    /// the client: one too large for Pingora to send again, or, with replicas (`[shared]`), every
+    /// one — its answer is read before the client gets it, so what it changed is purged here and
+    /// told to the other replicas first. The body is dropped as soon as it is sent.
     pub(super) async fn send_large_mutation(
         &self,
         session: &mut Session,

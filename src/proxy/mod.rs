@@ -87,7 +87,13 @@ impl ProxyHttp for Ghpool {
                 return Ok(true);
             }
         };
-        let large_body = plan.large_body().cloned();
+        // Ghpool sends a mutation itself when Pingora could not send it again (too large), and,
+        // with replicas, always: it reads the answer before the client gets it, so the other
+        // replicas hear of a mutation that changed something (and only of one) before its answer.
+        let large_body = match &self.shared {
+            Some(_) => plan.mutation_body().cloned(),
+            None => plan.large_body().cloned(),
+        };
         let admin = match plan.flow {
             Flow::Admin(path) => Some(path),
             _ => None,
@@ -161,7 +167,7 @@ impl ProxyHttp for Ghpool {
             let tags = crate::shared::generation_tags(&read.tags);
             if let Some(now) = shared.generations(&tags).await {
                 let stored = meta.headers().get(GENERATIONS_HEADER).and_then(|v| v.to_str().ok());
-                let now = crate::shared::format_generations(&now);
+                let now = crate::shared::format_generations(&tags, &now);
                 if !crate::cache::generations_current(stored, &now) {
                     log::debug!("an entry filled under {stored:?} is stale: a write since (generations {now})");
                     shared.counters.stale_by_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -186,7 +192,7 @@ impl ProxyHttp for Ghpool {
             if let (Some(shared), Some(read)) = (&self.shared, ctx.plan.as_ref().and_then(Plan::read)) {
                 // Read before GitHub is asked: a write anywhere after this makes the answer stale.
                 let tags = crate::shared::generation_tags(&read.tags);
-                ctx.generations = shared.generations(&tags).await.map(|g| crate::shared::format_generations(&g));
+                ctx.generations = shared.generations(&tags).await.map(|g| crate::shared::format_generations(&tags, &g));
             }
             let fetched_by = session.cache.maybe_cache_meta().and_then(|m| m.headers().get(IDENTITY_HEADER));
             let preferred = fetched_by.and_then(|v| v.to_str().ok()).map(tag_identity).map(str::to_string);
@@ -330,9 +336,9 @@ impl ProxyHttp for Ghpool {
             self.rewrite_headers(resp, &plan.public_base)?;
         }
         if let (Some(write), true) = (plan.write(), resp.status.is_success()) {
-            if let Some(shared) = &self.shared {
+            if let (Some(shared), WriteOf::Rest) = (&self.shared, &write.of) {
                 // Before the answer leaves: the client's next read, on any replica, sees the write.
-                // A mutation GitHub refused (its body says so) bumps them too: purging more is safe.
+                // (A mutation's are bumped by `large`, once its answer says it changed something.)
                 shared.bump(&crate::shared::purge_tags(&write.purge)).await;
             }
             match write.of {

@@ -8,7 +8,8 @@
 //! once a second) brings sharing back.
 //! Keys: `<prefix>e:<hash>` an entry (the hash of its cache key), `<prefix>f:<hash>` the claim of
 //! the replica filling it (identical misses on several replicas cost GitHub one request),
-//! `<prefix>g:<tag>` a tag's write generation (tags name repositories and owners, `*` every entry),
+//! `<prefix>g:<tag>` a tag's write generation (never read as a value it had before: a missing one
+//! starts from Redis' clock) (tags name repositories and owners, `*` every entry),
 //! `<prefix>p:<identity id>` what replicas learned of an identity (budgets, holds, the digest of a
 //! refused token), `<prefix>i:<identity id>` the requests each replica has in flight with it (GitHub's
 //! concurrency limit is per user, across replicas), `<prefix>c:<client>` a client's share (client
@@ -98,6 +99,35 @@ return n
 
 /// How long a lease counts without being released (a replica that died holding it).
 const LEASE_LAPSE: Duration = Duration::from_secs(120);
+
+/// The write generation of each tag in `KEYS`. A tag never written, or whose key Redis evicted,
+/// starts at Redis' clock in microseconds — never at a value it had before, so an entry filled
+/// under the old value is never taken for current.
+const READ_GENERATIONS: &str = r#"
+local t = redis.call('TIME')
+local fresh = t[1] .. string.format('%06d', tonumber(t[2]))
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if not v then
+    redis.call('SET', key, fresh, 'NX')
+    v = redis.call('GET', key)
+  end
+  out[i] = v
+end
+return out
+"#;
+
+/// A write changed what `KEYS` name: each generation moves on (from Redis' clock when the key is
+/// gone, as in [`READ_GENERATIONS`]).
+const BUMP_GENERATIONS: &str = r#"
+local t = redis.call('TIME')
+local fresh = t[1] .. string.format('%06d', tonumber(t[2]))
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, fresh) end
+end
+return #KEYS
+"#;
 
 /// How often a replica waiting on another's fill looks for it.
 const FILL_POLL: Duration = Duration::from_millis(20);
@@ -525,10 +555,17 @@ impl Shared {
     /// Redis cannot say.
     pub async fn generations(&self, tags: &[String]) -> Option<Vec<u64>> {
         let keys: Vec<String> = tags.iter().map(|t| self.key("g", t)).collect();
-        let values: Vec<Option<u64>> = self
-            .request_call("MGET", |mut c| async move { redis::cmd("MGET").arg(&keys).query_async(&mut c).await })
+        let values: Vec<u64> = self
+            .request_call("GENERATIONS", |mut c| async move {
+                let script = redis::Script::new(READ_GENERATIONS);
+                let mut invocation = script.prepare_invoke();
+                for key in &keys {
+                    invocation.key(key);
+                }
+                invocation.invoke_async(&mut c).await
+            })
             .await?;
-        Some(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+        (values.len() == tags.len()).then_some(values)
     }
 
     /// A write changed what `tags` name: bump their generations (one round trip), so every
@@ -537,12 +574,14 @@ impl Shared {
     pub async fn bump(&self, tags: &[String]) -> bool {
         let keys: Vec<String> = tags.iter().map(|t| self.key("g", t)).collect();
         let done: Option<()> = self
-            .request_call("INCR", |mut c| async move {
-                let mut pipe = redis::pipe();
+            .request_call("BUMP", |mut c| async move {
+                let script = redis::Script::new(BUMP_GENERATIONS);
+                let mut invocation = script.prepare_invoke();
                 for key in &keys {
-                    pipe.cmd("INCR").arg(key).ignore();
+                    invocation.key(key);
                 }
-                pipe.query_async(&mut c).await
+                let _: i64 = invocation.invoke_async(&mut c).await?;
+                Ok(())
             })
             .await;
         if done.is_some() {
@@ -589,9 +628,16 @@ pub fn purge_tags(purge: &crate::cache::invalidate::Invalidation) -> Vec<String>
     }
 }
 
-/// The generations an entry was filled under, as kept in its header: `3,0,7`.
-pub fn format_generations(generations: &[u64]) -> String {
-    let mut out = String::with_capacity(generations.len() * 3);
+/// The generations an entry was filled under, as kept in its header: a CRC-32 of the tags' names
+/// (replicas may name one entry's tags differently: what one knows of a repository id, the other may
+/// not), then each tag's generation: `1c2b3a4d:3,0,7`.
+pub fn format_generations(tags: &[String], generations: &[u64]) -> String {
+    let mut names = crc32fast::Hasher::new();
+    for tag in tags {
+        names.update(tag.as_bytes());
+        names.update(b"\n");
+    }
+    let mut out = format!("{:08x}:", names.finalize());
     for (i, g) in generations.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -607,7 +653,9 @@ mod tests {
 
     #[test]
     fn generations_are_kept_as_text() {
-        assert_eq!(format_generations(&[3, 0, 7]), "3,0,7");
-        assert_eq!(format_generations(&[]), "");
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let kept = format_generations(&tags(&["repo:acme/w", "*"]), &[3, 7]);
+        assert!(kept.ends_with(":3,7"), "{kept}");
+        assert_ne!(kept, format_generations(&tags(&["repoid:9", "*"]), &[3, 7]), "other tags, other value");
     }
 }
