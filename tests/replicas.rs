@@ -431,3 +431,24 @@ fn an_evicted_generation_never_makes_an_old_entry_current_15() {
     }
     assert_eq!(first_issue(&b, path).0, 31, "the generations started again from Redis' clock, not from 0");
 }
+
+/// Red team of #15: a write made while Redis was unreachable is told to the others when it is back.
+#[test]
+fn a_write_redis_missed_is_told_before_sharing_resumes_15() {
+    let (fake, mut redis) = (fake(), Redis::start());
+    let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    first_issue(&a, path);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()));
+    redis.stop();
+    create_issue(&a, "written while Redis was away");
+    assert!(wait_for_state(&a, "degraded", Duration::from_secs(5)));
+    redis.resume();
+    // Each replica finds its old connection dead on its next call after the restart (and is
+    // degraded until its probe, a second later, reconnects): let both settle.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(wait_for_state(&a, "up", Duration::from_secs(10)) && wait_for_state(&b, "up", Duration::from_secs(10)));
+    let got = first_issue(&b, path);
+    assert_eq!(got.0, 31, "B hears of A's write once Redis is back: {got:?} {}", b.get_json("/stats")["shared"]);
+}

@@ -132,6 +132,16 @@ return #KEYS
 /// How often a replica waiting on another's fill looks for it.
 const FILL_POLL: Duration = Duration::from_millis(20);
 
+/// Past this many tags of writes Redis missed, `*` stands for all of them.
+const MAX_UNPUBLISHED: usize = 1024;
+
+/// How long a background store may take (no request waits on it).
+const BACKGROUND_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Entries larger than this are kept in the replica's own memory only.
 pub const MAX_ENTRY: usize = 4 * 1024 * 1024;
 
@@ -197,6 +207,8 @@ impl SharedSnapshot {
 }
 
 pub struct Shared {
+    /// Tags of writes Redis did not hear of (it failed, or was not asked while degraded).
+    unpublished: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// How long Redis takes to answer a call, by call (`ghpool_shared_round_trip_seconds`).
     pub round_trip: prometheus::HistogramVec,
     /// Leases this replica registered, numbered.
@@ -233,6 +245,7 @@ impl Shared {
         )
         .map_err(|e| SharedError::Url(e.to_string()))?;
         Ok(Shared {
+            unpublished: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             round_trip,
             leases: AtomicU64::new(0),
             replica: format!("{}-{}", std::process::id(), started.as_nanos()),
@@ -301,24 +314,42 @@ impl Shared {
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
+        self.call_with(what, self.timeout, true, call).await
+    }
+
+    /// Run one call within `timeout`; with `moves_state`, a failure degrades sharing and a success
+    /// restores it (background calls, which no request waits on, only count their failures).
+    async fn call_with<T, F>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        moves_state: bool,
+        call: impl FnOnce(ConnectionManager) -> F,
+    ) -> Option<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let connection = self.connection().await?;
         let started = std::time::Instant::now();
-        let answer = tokio::time::timeout(self.timeout, call(connection)).await;
+        let answer = tokio::time::timeout(timeout, call(connection)).await;
         self.round_trip.with_label_values(&[what]).observe(started.elapsed().as_secs_f64());
-        match answer {
+        let failure = match answer {
             Ok(Ok(value)) => {
-                self.recovered();
-                Some(value)
+                if moves_state {
+                    self.recovered();
+                }
+                return Some(value);
             }
-            Ok(Err(e)) => {
-                self.failed(&format!("{what}: {:?}", e.kind()));
-                None
-            }
-            Err(_) => {
-                self.failed(&format!("{what}: no answer within {} ms", self.timeout.as_millis()));
-                None
+            Ok(Err(e)) => format!("{what}: {:?}", e.kind()),
+            Err(_) => format!("{what}: no answer within {} ms", timeout.as_millis()),
+        };
+        match moves_state {
+            true => self.failed(&failure),
+            false => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+        None
     }
 
     /// A call a request would wait on: skipped while degraded (the probe brings sharing back).
@@ -347,8 +378,25 @@ impl Shared {
 
     /// Ask Redis whether it is back (or still there): the background probe, once a second.
     pub async fn probe(&self) {
-        let _: Option<String> =
-            self.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
+        let nothing_owed = lock(&self.unpublished).is_empty();
+        if self.is_up() && nothing_owed {
+            let _: Option<String> =
+                self.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
+            return;
+        }
+        // Back only once the writes Redis missed are told: until then another replica could serve
+        // what they changed.
+        let pending: Vec<String> = lock(&self.unpublished).iter().cloned().collect();
+        if pending.is_empty() || self.bump_now(&pending, false).await {
+            {
+                let mut unpublished = lock(&self.unpublished);
+                for tag in &pending {
+                    unpublished.remove(tag);
+                }
+            }
+            let _: Option<String> =
+                self.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
+        }
     }
 
     /// An entry other replicas stored, by the hash of its key.
@@ -373,7 +421,7 @@ impl Shared {
         tokio::spawn(async move {
             if let Some(value) = value.filter(|v| v.len() <= MAX_ENTRY) {
                 let done: Option<()> = shared
-                    .call("SET", |mut c| async move {
+                    .call_with("SET", BACKGROUND_TIMEOUT, false, |mut c| async move {
                         redis::cmd("SET").arg(&key).arg(value).arg("PX").arg(millis).query_async(&mut c).await
                     })
                     .await;
@@ -572,9 +620,23 @@ impl Shared {
     /// replica's next read of an entry carrying one revalidates it. `false` when Redis could not
     /// be told.
     pub async fn bump(&self, tags: &[String]) -> bool {
+        if self.is_up() && self.bump_now(tags, true).await {
+            return true;
+        }
+        // Told when Redis is back, before sharing resumes (`probe`).
+        let mut unpublished = lock(&self.unpublished);
+        unpublished.extend(tags.iter().cloned());
+        if unpublished.len() > MAX_UNPUBLISHED {
+            unpublished.clear();
+            unpublished.insert(EVERYTHING.to_string());
+        }
+        false
+    }
+
+    async fn bump_now(&self, tags: &[String], moves_state: bool) -> bool {
         let keys: Vec<String> = tags.iter().map(|t| self.key("g", t)).collect();
         let done: Option<()> = self
-            .request_call("BUMP", |mut c| async move {
+            .call_with("BUMP", self.timeout, moves_state, |mut c| async move {
                 let script = redis::Script::new(BUMP_GENERATIONS);
                 let mut invocation = script.prepare_invoke();
                 for key in &keys {
