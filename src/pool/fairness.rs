@@ -163,6 +163,17 @@ impl Fairness {
         decision
     }
 
+    /// The bucket `client` is charged to: its own, or the overflow one once the table is full of
+    /// clients that still owe (a flood of new names must not buy a fresh share each — across
+    /// replicas too, where this name keys the shared bucket).
+    pub fn bucket_name<'a>(&self, client: &'a str) -> &'a str {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        match buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
+            true => OVERFLOW,
+            false => client,
+        }
+    }
+
     pub fn usage(&self) -> BTreeMap<String, ClientUsage> {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets

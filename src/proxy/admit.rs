@@ -76,7 +76,9 @@ impl Ghpool {
         let client = crate::pool::fairness::client_name(self.fairness.kind, header, authorization, addr);
         // Across replicas, the shared bucket decides; without Redis, this replica's own.
         let shared = match (&self.shared, self.fairness.rate()) {
-            (Some(shared), Some((interval, burst))) => shared.take_share(&client, interval, burst).await,
+            (Some(shared), Some((interval, burst))) => {
+                shared.take_share(self.fairness.bucket_name(&client), interval, burst).await
+            }
             _ => None,
         };
         self.fairness

@@ -25,6 +25,8 @@ pub struct RequestCtx {
     /// With `[shared]`: the write generations of the read's tags before it went upstream (`3,0,7`),
     /// stored with its answer; `None` when Redis could not say.
     pub(super) generations: Option<String>,
+    /// A miss that went for GitHub (charged, an identity asked for): it may hold a shared fill claim.
+    pub(super) went_upstream: bool,
     /// Sent again once after a connection error already (once is enough).
     pub(super) reconnected: bool,
     /// The attempt upstream under way (a failover starts a new one).
@@ -84,6 +86,7 @@ impl RequestCtx {
             refusal: None,
             generations: None,
             shared_name: None,
+            went_upstream: false,
             reconnected: false,
             attempt: Attempt::default(),
             answered: Answered::default(),

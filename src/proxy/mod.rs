@@ -184,6 +184,7 @@ impl ProxyHttp for Ghpool {
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let pooled = ctx.plan.as_ref().is_some_and(|p| p.read().is_some());
         if pooled && ctx.attempt.lease.is_none() {
+            ctx.went_upstream = true;
             // A request is charged to its client once, however many identities it tries.
             // Named only here, on the way upstream: a cache hit does not digest a token.
             if let Err(refusal) = self.charge(session, ctx).await {

@@ -40,10 +40,10 @@ impl Ghpool {
         }
         // A fill this replica claimed ended without an entry (the storage ends a stored one's claim
         // after storing it): replicas waiting on it go on.
-        let went_for_it = ctx.answered.status.is_some() || ctx.refusal.is_some();
-        if let (Some(shared), Some(name), true, false) =
-            (&self.shared, &ctx.shared_name, went_for_it, ctx.answered.stored)
-        {
+        // (Unless the storage ended it after storing the answer, which it did when GitHub answered
+        // a cacheable one and nothing failed after.)
+        let stored = ctx.answered.stored && ctx.answered.status.is_some() && session.response_written().is_some();
+        if let (Some(shared), Some(name), true, false) = (&self.shared, &ctx.shared_name, ctx.went_upstream, stored) {
             shared.release_fill(name);
         }
         ctx.end_lease();
