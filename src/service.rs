@@ -142,7 +142,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         upstream,
         metrics: Arc::new(metrics),
         repos: Arc::new(RepoOwners::default()),
-        cache: Arc::new(Cache::new(&config.cache, shared.clone())),
+        cache: Arc::new(Cache::new(&config.cache, shared.clone().map(|s| (s, shared_salt(config))))),
         shared,
         public_url: config.public_url.clone(),
         fairness: Arc::new(crate::pool::fairness::Fairness::new(
@@ -158,6 +158,29 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         app_renewals,
         graphql,
     })
+}
+
+/// What makes one configuration's answers differ from another's, for the shared cache's keys: the
+/// upstream, the owners allowed, the owner-free paths and GraphQL fields served, the schema. Two
+/// replicas differing in any (a rolling configuration change) share nothing.
+fn shared_salt(config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let owners = match &config.owners {
+        crate::config::OwnerPolicy::AllowAll => "*".to_string(),
+        crate::config::OwnerPolicy::Only(set) => {
+            let mut owners: Vec<&str> = set.iter().map(String::as_str).collect();
+            owners.sort_unstable();
+            owners.join(",")
+        }
+    };
+    let text = format!(
+        "{}\n{owners}\n{:?}\n{:?}\n{:?}",
+        config.upstream.base_url(),
+        config.access.public_paths,
+        config.access.graphql_unscoped_fields,
+        config.graphql.schema,
+    );
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The GraphQL schema documents are validated against: the vendored GitHub schema, or the file

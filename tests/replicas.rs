@@ -452,3 +452,27 @@ fn a_write_redis_missed_is_told_before_sharing_resumes_15() {
     let got = first_issue(&b, path);
     assert_eq!(got.0, 31, "B hears of A's write once Redis is back: {got:?} {}", b.get_json("/stats")["shared"]);
 }
+
+/// Red team of #15: replicas configured differently (a rolling change of the allowlist) share no
+/// answers: what one screened for its owners is not what the other may serve.
+#[test]
+fn replicas_with_other_allowlists_share_no_answers_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let a = replica(&fake, &redis);
+    let url = redis.url();
+    let b = start_pool(
+        &fake.base_url(),
+        "acme,other",
+        &[("a", TOKEN_A), ("b", TOKEN_B)],
+        &[
+            ("GHPOOL_REDIS_URL", &url),
+            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
+            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+        ],
+    );
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    assert_eq!(first_issue(&a, path).1, "MISS");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path).1, "MISS", "another allowlist, another shared key");
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 2);
+}

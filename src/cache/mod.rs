@@ -123,8 +123,10 @@ pub struct CacheSnapshot {
 
 pub struct Cache {
     pub storage: &'static MemoryStorage,
-    /// Replicas share entries (`[shared]`): keys carry their name in the shared cache.
-    shares: bool,
+    /// Replicas share entries (`[shared]`): keys carry their name in the shared cache, made from
+    /// this salt (what makes an answer differ between configurations: the allowlist, the upstream)
+    /// and the request, so replicas configured differently never serve each other's answers.
+    shared_salt: Option<String>,
     pub lock: &'static CacheKeyLockImpl,
     storage_stats: Arc<StorageStats>,
     pub counters: CacheCounters,
@@ -149,15 +151,19 @@ struct Index {
 
 impl Cache {
     /// The storage and lock live for the whole process (Pingora wants `&'static`): made once at start.
-    pub fn new(config: &CacheConfig, shared: Option<Arc<Shared>>) -> Cache {
+    /// `shared_salt`: with `[shared]`, what the configuration makes of answers (see `shared_salt`).
+    pub fn new(config: &CacheConfig, shared: Option<(Arc<Shared>, String)>) -> Cache {
         let storage_stats = Arc::new(StorageStats::default());
-        let shares = shared.is_some();
+        let (shared, shared_salt) = match shared {
+            Some((shared, salt)) => (Some(shared), Some(salt)),
+            None => (None, None),
+        };
         let storage: &'static MemoryStorage =
             Box::leak(Box::new(MemoryStorage::new(config.max_size, storage_stats.clone(), shared)));
         let lock: &'static CacheLock = Box::leak(CacheLock::new_boxed(LOCK_TIMEOUT));
         Cache {
             storage,
-            shares,
+            shared_salt,
             lock,
             storage_stats,
             counters: CacheCounters::default(),
@@ -193,9 +199,9 @@ impl Cache {
         // Read under the index lock, which `invalidate` holds while it counts a write and expires.
         let writes = self.storage.writes();
         // The shared cache's name for it: the same on every replica, whatever this one's epoch.
-        let user_tag = match self.shares {
-            true => format!("{writes} {}", hex(&CacheKey::new(primary, "").combined_bin())),
-            false => writes.to_string(),
+        let user_tag = match &self.shared_salt {
+            Some(salt) => format!("{writes} {}", hex(&CacheKey::new(format!("{salt}\n{primary}"), "").combined_bin())),
+            None => writes.to_string(),
         };
         let mut key = CacheKey::new(format!("{}\n{primary}", index.epoch), user_tag);
         let hash = key.combined_bin();
