@@ -74,7 +74,7 @@ fn upstream_calls(fake: &FakeGithub, path: &str) -> usize {
 fn wait_for_state(gp: &GhpoolProcess, state: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if gp.get_json("/stats")["shared"]["state"] == state {
+        if gp.get_json("/stats")["shared"] == state {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -98,8 +98,8 @@ fn what_one_replica_fetched_the_other_serves_15() {
     assert_eq!(graphql(&b, query).1, "HIT");
     assert_eq!(upstream_calls(&fake, "/graphql"), 1, "a GraphQL query too");
     let stats = b.get_json("/stats");
-    assert_eq!(stats["shared"]["state"], "up");
-    assert!(stats["shared"]["l2_hits"].as_u64().unwrap() >= 2, "{stats}");
+    assert_eq!(stats["shared"], "up");
+    assert!(stats["sharing"]["l2_hits"].as_u64().unwrap() >= 2, "{stats}");
     let metrics = client().get(b.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("ghpool_shared_up 1"), "{metrics}");
     assert!(metrics.contains("ghpool_shared_events_total{event=\"l2_hit\"}"), "{metrics}");
@@ -140,8 +140,8 @@ fn a_write_through_one_replica_is_read_through_the_other_15() {
     assert_eq!(answer["data"]["repository"]["issues"]["totalCount"], 31, "GraphQL too ({outcome})");
     // And the next read is a hit again.
     assert_eq!(first_issue(&b, path), (31, "HIT".to_string()));
-    assert!(b.get_json("/stats")["shared"]["stale_by_generation"].as_u64().unwrap() >= 2);
-    assert!(a.get_json("/stats")["shared"]["invalidations"].as_u64().unwrap() >= 1);
+    assert!(b.get_json("/stats")["sharing"]["stale_by_generation"].as_u64().unwrap() >= 2);
+    assert!(a.get_json("/stats")["sharing"]["invalidations"].as_u64().unwrap() >= 1);
 }
 
 #[test]
@@ -161,9 +161,10 @@ fn redis_failing_is_degraded_not_down_15() {
         assert_eq!(read(i % 5 + 1), 200, "read {i} with Redis gone");
     }
     assert!(started.elapsed() < Duration::from_secs(20), "reads did not wait on Redis: {:?}", started.elapsed());
-    assert!(wait_for_state(&a, "degraded", Duration::from_secs(5)), "{}", a.get_json("/stats")["shared"]);
+    assert!(wait_for_state(&a, "degraded", Duration::from_secs(5)), "{}", a.get_json("/stats")["sharing"]);
     let metrics = client().get(a.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("ghpool_shared_up 0"), "{metrics}");
+    assert!(metrics.contains("ghpool_shared{state=\"degraded\"} 1"), "{metrics}");
     assert!(a.wait_for_log("shared state degraded", Duration::from_secs(2)));
     assert_eq!(a.log().matches("shared state degraded").count(), 1, "one warning per change of state");
 
@@ -204,14 +205,14 @@ fn nothing_secret_reaches_redis_and_what_is_unreadable_there_is_a_miss_15() {
     let before = upstream_calls(&fake, "/repos/acme/widgets/issues");
     assert_eq!(first_issue(&b, path).0, 31);
     assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), before + 1);
-    assert!(b.get_json("/stats")["shared"]["l2_unreadable"].as_u64().unwrap() >= 1);
+    assert!(b.get_json("/stats")["sharing"]["l2_unreadable"].as_u64().unwrap() >= 1);
 }
 
 #[test]
 fn without_shared_state_stats_say_off_and_a_bad_redis_url_is_refused_15() {
     let fake = fake();
     let gp = start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &[]);
-    assert_eq!(gp.get_json("/stats")["shared"]["state"], "off");
+    assert_eq!(gp.get_json("/stats")["shared"], "off");
     let env = [
         ("GHPOOL_UPSTREAM", "http://127.0.0.1:9"),
         ("GHPOOL_ALLOW_ALL_OWNERS", "true"),
@@ -245,7 +246,7 @@ fn a_herd_over_three_replicas_is_one_fill_15() {
         assert_eq!(reader.join().unwrap(), (200, Some(30)));
     }
     assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 1, "six readers on three replicas, one fill");
-    let coalesced: u64 = replicas.iter().map(|r| r.get_json("/stats")["shared"]["coalesced"].as_u64().unwrap()).sum();
+    let coalesced: u64 = replicas.iter().map(|r| r.get_json("/stats")["sharing"]["coalesced"].as_u64().unwrap()).sum();
     // Each reader that missed while the fill ran waited for it (all five, unless one came late
     // enough to find the entry stored).
     assert!((1..=5).contains(&coalesced), "{coalesced} readers waited for the fill");
@@ -450,7 +451,7 @@ fn a_write_redis_missed_is_told_before_sharing_resumes_15() {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(wait_for_state(&a, "up", Duration::from_secs(10)) && wait_for_state(&b, "up", Duration::from_secs(10)));
     let got = first_issue(&b, path);
-    assert_eq!(got.0, 31, "B hears of A's write once Redis is back: {got:?} {}", b.get_json("/stats")["shared"]);
+    assert_eq!(got.0, 31, "B hears of A's write once Redis is back: {got:?} {}", b.get_json("/stats")["sharing"]);
 }
 
 /// Red team of #15: replicas configured differently (a rolling change of the allowlist) share no

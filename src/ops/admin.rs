@@ -83,7 +83,9 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "requests": { "by_route": by_route, "by_status": by_status },
         "cache": view.cache,
         "clients": view.clients,
-        "shared": view.shared,
+        // `up`, `degraded` or `off`; the counters beside it.
+        "shared": view.shared.state,
+        "sharing": view.shared,
     })
 }
 

@@ -28,6 +28,7 @@ pub struct Metrics {
     client_requests: IntCounterVec,
     withheld: IntCounterVec,
     shared_up: IntGaugeVec,
+    shared_state: IntGaugeVec,
     shared_events: IntCounterVec,
 }
 
@@ -132,6 +133,12 @@ impl Metrics {
             "1 while replicas share state through Redis, 0 while degraded (each replica alone); absent without [shared].",
             &[],
         );
+        let shared_state = gauge(
+            &registry,
+            "ghpool_shared",
+            "1 for the state sharing through Redis is in (up or degraded), 0 for the other; absent without [shared].",
+            &["state"],
+        );
         let shared_events = counter(
             &registry,
             "ghpool_shared_events_total",
@@ -140,6 +147,7 @@ impl Metrics {
         );
         Metrics {
             shared_up,
+            shared_state,
             shared_events,
             withheld,
             client_requests,
@@ -228,6 +236,9 @@ impl Metrics {
         self.sync_cache(cache);
         if shared.state != "off" {
             self.shared_up.with_label_values::<&str>(&[]).set(i64::from(shared.state == "up"));
+            for state in ["up", "degraded"] {
+                self.shared_state.with_label_values(&[state]).set(i64::from(shared.state == state));
+            }
             for (event, total) in shared.events() {
                 advance(&self.shared_events.with_label_values(&[event]), total);
             }
