@@ -10,6 +10,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 
 use std::collections::BTreeSet;
 
+use crate::admission::plan::AdminPath;
 use crate::admission::rest_routes::{Endpoint, RouteTable};
 use crate::admission::search;
 use crate::admission::target::RestTarget;
@@ -204,7 +205,7 @@ impl Allowlist {
             }
             RestTarget::Search { .. } => return Ok((OwnerCheck::Allowed, self.check_search(target.query.as_deref())?)),
             // Answered by ghpool from the pool's own state.
-            RestTarget::Local(_) => return Ok((OwnerCheck::Allowed, Vec::new())),
+            RestTarget::Local(AdminPath::RateLimit) => return Ok((OwnerCheck::Allowed, Vec::new())),
             _ => {}
         }
         let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else {

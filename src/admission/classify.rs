@@ -135,8 +135,9 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
     if parts.method != "POST" {
         return Ok(None);
     }
-    let raw = String::from_utf8_lossy(parts.raw_path);
-    match normalize(&raw, rules.upstream_host) {
+    // What `classify` refuses is refused here too, before any of the body is read.
+    let raw = request_target(parts)?;
+    match normalize(raw, rules.upstream_host) {
         // Refused as it stands, before its body is read.
         Ok(target) if RestTarget::of(&target) == RestTarget::Graphql => check_envelope(parts, &target, true)?,
         _ => return Ok(None),
@@ -152,9 +153,7 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
 /// Classify a request: its canonical target, its envelope, its GraphQL document, its route and the
 /// allowlist's decision, the owners and tags of a read, what a write purges.
 pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, Refusal> {
-    let raw = std::str::from_utf8(parts.raw_path)
-        .map_err(|_| Refusal::BadRequest("Invalid request path: not UTF-8".into()))?;
-    let target = normalize(raw, rules.upstream_host)?;
+    let target = normalize(request_target(parts)?, rules.upstream_host)?;
     let shape = RestTarget::of(&target);
     check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
@@ -174,6 +173,11 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
         },
     };
     Ok(Admission::Plan(Plan { target, public_base, flow }))
+}
+
+/// The request target as sent: UTF-8, or refused.
+fn request_target<'a>(parts: &Parts<'a>) -> Result<&'a str, Refusal> {
+    std::str::from_utf8(parts.raw_path).map_err(|_| Refusal::BadRequest("Invalid request path: not UTF-8".into()))
 }
 
 /// What a request may carry besides its target (`envelope`).

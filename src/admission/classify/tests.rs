@@ -219,4 +219,7 @@ fn only_graphql_bodies_are_read() {
     assert_eq!(limit("POST", "/api/graphql", Some("token t"), Some(10)), Ok(Some(1 << 20)));
     assert_eq!(limit("POST", "/graphql", Some("token t"), Some((1 << 20) + 1)), Err(413));
     assert_eq!(limit("POST", "/graphql?query=x", None, Some(10)), Err(400), "refused before its body is read");
+    let headers = headers(None, &Body::None);
+    let not_utf8 = Parts { method: "POST", raw_path: b"http://\xff@api.github.com/graphql", headers: &headers };
+    assert_eq!(body_limit(&not_utf8, &rules).map_err(|r| r.status()), Err(400), "red team: refused unread");
 }
