@@ -26,19 +26,27 @@ fn fake() -> FakeGithub {
 
 /// A replica of ghpool sharing `redis`, with a generous Redis timeout (a loaded CI machine).
 fn replica(fake: &FakeGithub, redis: &Redis) -> GhpoolProcess {
+    replica_with(fake, redis, "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], &[])
+}
+
+/// [`replica`] allowing `owners`, with these identities and `extra` settings.
+fn replica_with(
+    fake: &FakeGithub,
+    redis: &Redis,
+    owners: &str,
+    identities: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> GhpoolProcess {
     let url = redis.url();
-    start_pool(
-        &fake.base_url(),
-        "acme",
-        &[("a", TOKEN_A), ("b", TOKEN_B)],
+    let mut env = vec![
+        ("GHPOOL_REDIS_URL", url.as_str()),
+        ("GHPOOL_REDIS_TIMEOUT", "500ms"),
         // Replicas behind one Service are reached under one name: answers' URLs (and so the
         // cache key) are the same whichever replica serves them.
-        &[
-            ("GHPOOL_REDIS_URL", &url),
-            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
-            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
-        ],
-    )
+        ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
+    ];
+    env.extend_from_slice(extra);
+    start_pool(&fake.base_url(), owners, identities, &env)
 }
 
 /// The first issue number in a list read through `gp`, and how ghpool served it.
@@ -295,21 +303,10 @@ fn a_token_one_replica_found_refused_is_not_used_by_another_15() {
 #[test]
 fn a_clients_share_counts_across_replicas_15() {
     let (fake, redis) = (fake(), Redis::start());
-    let url = redis.url();
     let fair = |_: usize| {
-        start_pool(
-            &fake.base_url(),
-            "acme",
-            &[("a", TOKEN_A), ("b", TOKEN_B)],
-            &[
-                ("GHPOOL_REDIS_URL", &url),
-                ("GHPOOL_REDIS_TIMEOUT", "500ms"),
-                ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
-                ("GHPOOL_FAIRNESS_CLIENT_KEY", "header"),
-                ("GHPOOL_FAIRNESS_PER_MINUTE", "2"),
-                ("GHPOOL_FAIRNESS_BURST", "2"),
-            ],
-        )
+        let key = [("GHPOOL_FAIRNESS_CLIENT_KEY", "header")];
+        let rate = [("GHPOOL_FAIRNESS_PER_MINUTE", "2"), ("GHPOOL_FAIRNESS_BURST", "2")];
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], &[key.as_slice(), &rate].concat())
     };
     let (a, b) = (fair(0), fair(1));
     let read = |gp: &GhpoolProcess, page: usize| {
@@ -331,17 +328,12 @@ fn a_clients_share_counts_across_replicas_15() {
 #[test]
 fn a_password_is_a_secret_reference_and_never_shown_15() {
     let (fake, redis) = (fake(), Redis::start_with(Some("s3cret-redis-pw")));
-    let url = redis.url();
     let with = |password: Option<&str>| {
-        let mut env = vec![
-            ("GHPOOL_REDIS_URL", url.as_str()),
-            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
-            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
-        ];
+        let mut env = vec![];
         if let Some(p) = password {
             env.extend([("GHPOOL_REDIS_PASSWORD", "env:REDIS_PW"), ("REDIS_PW", p)]);
         }
-        start_pool(&fake.base_url(), "acme", &[("a", TOKEN_A)], &env)
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &env)
     };
     let (a, b) = (with(Some("s3cret-redis-pw")), with(Some("s3cret-redis-pw")));
     let path = "/repos/acme/widgets/issues?per_page=5";
@@ -360,20 +352,9 @@ fn a_password_is_a_secret_reference_and_never_shown_15() {
 #[test]
 fn the_in_flight_cap_counts_requests_on_every_replica_15() {
     let (fake, redis) = (fake(), Redis::start());
-    let url = redis.url();
     let capped = || {
-        start_pool(
-            &fake.base_url(),
-            "acme",
-            &[("a", TOKEN_A)],
-            &[
-                ("GHPOOL_REDIS_URL", &url),
-                ("GHPOOL_REDIS_TIMEOUT", "500ms"),
-                ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
-                ("GHPOOL_POOL_MAX_IN_FLIGHT", "1"),
-                ("GHPOOL_POOL_QUEUE_TIMEOUT", "10s"),
-            ],
-        )
+        let cap = [("GHPOOL_POOL_MAX_IN_FLIGHT", "1"), ("GHPOOL_POOL_QUEUE_TIMEOUT", "10s")];
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &cap)
     };
     let (a, b) = (capped(), capped());
     fake.set_delay(Duration::from_millis(700));
@@ -460,17 +441,7 @@ fn a_write_redis_missed_is_told_before_sharing_resumes_15() {
 fn replicas_with_other_allowlists_share_no_answers_15() {
     let (fake, redis) = (fake(), Redis::start());
     let a = replica(&fake, &redis);
-    let url = redis.url();
-    let b = start_pool(
-        &fake.base_url(),
-        "acme,other",
-        &[("a", TOKEN_A), ("b", TOKEN_B)],
-        &[
-            ("GHPOOL_REDIS_URL", &url),
-            ("GHPOOL_REDIS_TIMEOUT", "500ms"),
-            ("GHPOOL_PUBLIC_URL", "http://ghpool.test:8080"),
-        ],
-    );
+    let b = replica_with(&fake, &redis, "acme,other", &[("a", TOKEN_A), ("b", TOKEN_B)], &[]);
     let path = "/repos/acme/widgets/issues?per_page=5";
     assert_eq!(first_issue(&a, path).1, "MISS");
     std::thread::sleep(Duration::from_millis(300));

@@ -24,6 +24,7 @@ use pingora_http::ResponseHeader;
 use tinyufo::TinyUfo;
 
 use super::head::StoredHeader;
+use crate::clock::epoch_millis;
 use crate::shared::Shared;
 
 /// How long a replica's claim to fill an entry holds, and how long others wait for it: about a slow
@@ -281,10 +282,6 @@ fn shared_name(key: &CacheKey) -> Option<&str> {
 /// A shared entry's first bytes: the format and its version. Anything else is a miss.
 const SHARED_MAGIC: &[u8; 4] = b"GHP1";
 
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// An entry as the shared cache keeps it: magic, CRC-32 of the rest, times, header, body.
 fn encode_entry(meta: &StoredMeta, body: &[u8]) -> Vec<u8> {
     let mut header = Vec::with_capacity(1024);
@@ -292,8 +289,8 @@ fn encode_entry(meta: &StoredMeta, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(36 + header.len() + body.len());
     out.extend_from_slice(SHARED_MAGIC);
     out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&millis(meta.times.fresh_until).to_be_bytes());
-    out.extend_from_slice(&millis(meta.times.updated).to_be_bytes());
+    out.extend_from_slice(&epoch_millis(meta.times.fresh_until).to_be_bytes());
+    out.extend_from_slice(&epoch_millis(meta.times.updated).to_be_bytes());
     out.extend_from_slice(&meta.times.stale_while_revalidate_sec.to_be_bytes());
     out.extend_from_slice(&meta.times.stale_if_error_sec.to_be_bytes());
     out.extend_from_slice(&(header.len() as u32).to_be_bytes());

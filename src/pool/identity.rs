@@ -74,13 +74,10 @@ impl Identity {
         self.token.read().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    /// A digest of the current token (SHA-256, 16 hex digits): how replicas name a token they
+    /// The current token's fingerprint ([`Secret::fingerprint`]): how replicas name a token they
     /// found bad without ever sharing it.
     pub fn token_digest(&self) -> Option<String> {
-        use sha2::{Digest, Sha256};
-        let token = self.token()?;
-        let digest = Sha256::digest(token.expose().as_bytes());
-        Some(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+        self.token().map(|t| t.fingerprint())
     }
 
     /// Requests in flight with it, on this replica and (as last heard) on the others.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Shared;
+use crate::clock::now_millis;
 
 /// Merges what one replica learned of an identity into `<prefix>p:<id>`, atomically:
 /// `b:<resource>` = `limit,remaining,used,reset` (within one reset window `remaining` only falls; a
@@ -69,10 +70,6 @@ return n
 
 /// How long a lease counts without being released (a replica that died holding it).
 const LEASE_LAPSE: Duration = Duration::from_secs(120);
-
-fn now_millis() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// An identity's hash as [`MERGE_IDENTITY`] writes it; what does not parse is left out.
 fn parse_identity(fields: &std::collections::HashMap<String, String>) -> crate::pool::SharedIdentity {
