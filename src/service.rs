@@ -224,7 +224,8 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
     if let Some(shared) = shared {
-        server.add_service(background_service("shared state probe", Every(SHARED_PROBE, shared)));
+        server.add_service(background_service("shared state probe", Every(SHARED_PROBE, shared.clone())));
+        server.add_service(background_service("write generations", BumpFollower(shared)));
     }
     server
 }
@@ -332,6 +333,16 @@ impl BackgroundService for SecretsRefresh {
 impl Tick for Arc<Shared> {
     async fn tick(&self) {
         self.probe().await;
+    }
+}
+
+/// This replica's copy of the write generations, kept by the bumps every replica publishes.
+struct BumpFollower(Arc<Shared>);
+
+#[async_trait]
+impl BackgroundService for BumpFollower {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        self.0.follow_bumps(shutdown).await;
     }
 }
 

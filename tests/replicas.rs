@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::fake_github::FakeGithub;
 use support::ghpool::{client, start_pool, GhpoolProcess};
-use support::redis::Redis;
+use support::redis::{Redis, Relay};
 
 const TOKEN_A: &str = "ghp_replicaAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const TOKEN_B: &str = "ghp_replicaBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
@@ -125,10 +125,21 @@ fn what_one_replica_fetched_the_other_serves_15() {
     assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
 }
 
+/// Wait until `gp`'s copy of the write generations is leased (its hits check no Redis).
+fn wait_until_leased(gp: &GhpoolProcess) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gp.get_json("/stats")["sharing"]["leased"] != true {
+        assert!(Instant::now() < deadline, "never leased: {}", gp.get_json("/stats"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_write_through_one_replica_is_read_through_the_other_15() {
     let (fake, redis) = (fake(), Redis::start());
     let (a, b) = (replica(&fake, &redis), replica(&fake, &redis));
+    wait_until_leased(&a);
+    wait_until_leased(&b);
     let path = "/repos/acme/widgets/issues?per_page=5";
     let query = "{ repository(owner: \"acme\", name: \"widgets\") { issues(first: 1) { totalCount } } }";
     // Both replicas hold the list and the count in their own memory.
@@ -148,8 +159,56 @@ fn a_write_through_one_replica_is_read_through_the_other_15() {
     assert_eq!(answer["data"]["repository"]["issues"]["totalCount"], 31, "GraphQL too ({outcome})");
     // And the next read is a hit again.
     assert_eq!(first_issue(&b, path), (31, "HIT".to_string()));
-    assert!(b.get_json("/stats")["sharing"]["stale_by_generation"].as_u64().unwrap() >= 2);
+    let sharing = b.get_json("/stats")["sharing"].clone();
+    assert!(sharing["stale_by_generation"].as_u64().unwrap() >= 2, "{sharing}");
+    assert!(sharing["generations_local"].as_u64().unwrap() >= 2, "hits checked the leased copy: {sharing}");
     assert!(a.get_json("/stats")["sharing"]["invalidations"].as_u64().unwrap() >= 1);
+}
+
+/// A replica whose subscription lags (what Redis sends it is held back, deterministically)
+/// cannot acknowledge a write's bump: the write's answer waits at most a lease, and that
+/// replica's copy is not trusted past its lease — it reads the state after the write from Redis.
+#[test]
+fn a_replica_whose_subscription_lags_never_serves_what_a_write_changed_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let relay = Relay::start(&redis);
+    let a = replica(&fake, &redis);
+    let relayed = relay.url();
+    let b = replica_with(&fake, &redis, "acme", &[("a", TOKEN_A), ("b", TOKEN_B)], &[("GHPOOL_REDIS_URL", &relayed)]);
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    for gp in [&a, &b] {
+        first_issue(gp, path);
+    }
+    wait_until_leased(&b);
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()));
+    relay.hold_subscriptions(true);
+    create_issue(&a, "written while B's subscription lags");
+    let (number, outcome) = first_issue(&b, path);
+    relay.hold_subscriptions(false);
+    assert_eq!(number, 31, "B must not serve its list from before A's write ({outcome})");
+    assert_eq!(b.get_json("/stats")["shared"], "up", "B's own calls to Redis flowed all along");
+}
+
+/// After a write, the replicas that held what it changed cost GitHub one new fetch between them:
+/// the first to read fills Redis under the new generations, the others take that entry.
+#[test]
+fn after_a_write_three_replicas_fetch_what_it_changed_once_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let replicas = [replica(&fake, &redis), replica(&fake, &redis), replica(&fake, &redis)];
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    for gp in &replicas {
+        first_issue(gp, path);
+    }
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 1);
+    create_issue(&replicas[0], "one write");
+    let before = upstream_calls(&fake, "/repos/acme/widgets/issues");
+    assert_eq!(first_issue(&replicas[0], path).0, 31);
+    std::thread::sleep(Duration::from_millis(300));
+    for gp in &replicas[1..] {
+        let (number, outcome) = first_issue(gp, path);
+        assert_eq!((number, outcome.as_str()), (31, "HIT"), "taken from Redis, filled after the write");
+    }
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues") - before, 1, "one fetch for three replicas");
 }
 
 #[test]

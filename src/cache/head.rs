@@ -69,6 +69,13 @@ impl StoredHeader {
         Some(ResponseHeader::from(parts))
     }
 
+    /// The first value of header `name` (lower-case), without rebuilding the header.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        let i = self.names.iter().position(|n| n.as_str() == name)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.values.get(start..self.ends[i] as usize)
+    }
+
     /// What it takes in memory, about: the values, a name each (and a custom name's bytes), the
     /// value ends, and the allocations.
     pub fn size(&self) -> u64 {
@@ -182,6 +189,10 @@ mod tests {
         assert_eq!(header.headers["content-length"], "2", "framed by the stored body");
         assert!(header.headers.get("transfer-encoding").is_none());
         assert_eq!(header.headers.len(), 7);
+        assert_eq!(kept.get("etag"), Some(&b"W/\"abc\""[..]));
+        assert_eq!(kept.get("vary"), Some(&b"Accept"[..]), "the first of repeated values");
+        assert_eq!(kept.get("content-length"), Some(&b"2"[..]));
+        assert_eq!(kept.get("x-missing"), None);
         assert_eq!(kept.clone().to_header().unwrap().headers, header.headers);
         assert!(kept.size() < 1024, "{}", kept.size());
         let mut bytes = Vec::new();

@@ -60,9 +60,49 @@ pub fn graphql_key<'a>(
     key
 }
 
+/// What a Pingora key carries to the storage besides the request (its `user_tag`): the storage's
+/// write count when the key was made, and with `[shared]` the entry's name in Redis and the tags
+/// whose write generations say whether an entry is current (`generations::generation_tags`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNote<'a> {
+    pub made: Option<u64>,
+    pub shared_name: Option<&'a str>,
+    pub generation_tags: Vec<String>,
+}
+
+/// [`KeyNote`] as a `user_tag`: `<writes>`, or `<writes> <name> <tags as a JSON array>` (tags come
+/// from client paths: JSON keeps any byte of them from reading as a separator).
+pub fn user_tag(writes: u64, shared: Option<(&str, &[String])>) -> String {
+    match shared {
+        None => writes.to_string(),
+        Some((name, tags)) => {
+            format!("{writes} {name} {}", serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()))
+        }
+    }
+}
+
+/// [`user_tag`] read back; parts that do not parse are absent (keys made by tests and tools).
+pub fn key_note(user_tag: &str) -> KeyNote<'_> {
+    let mut parts = user_tag.splitn(3, ' ');
+    let made = parts.next().and_then(|w| w.parse().ok());
+    let shared_name = parts.next().filter(|n| !n.is_empty());
+    let generation_tags = parts.next().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    KeyNote { made, shared_name, generation_tags }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keys_note_reads_back_whatever_the_tags_hold() {
+        let tags = vec!["repo:acme/wid gets\n]".to_string(), "*".to_string()];
+        let note = user_tag(7, Some(("0af3", &tags)));
+        assert_eq!(key_note(&note), KeyNote { made: Some(7), shared_name: Some("0af3"), generation_tags: tags });
+        assert_eq!(key_note("7"), KeyNote { made: Some(7), shared_name: None, generation_tags: vec![] });
+        assert_eq!(key_note(""), KeyNote { made: None, shared_name: None, generation_tags: vec![] });
+        assert_eq!(key_note("x y [oops").generation_tags, Vec::<String>::new(), "unreadable tags: none");
+    }
 
     fn none(_: &str) -> Option<&'static str> {
         None

@@ -198,10 +198,14 @@ impl Cache {
         }
         // Read under the index lock, which `invalidate` holds while it counts a write and expires.
         let writes = self.storage.writes();
-        // The shared cache's name for it: the same on every replica, whatever this one's epoch.
+        // The shared cache's name for it: the same on every replica, whatever this one's epoch;
+        // and the tags whose write generations say whether an entry of it is current.
         let user_tag = match &self.shared_salt {
-            Some(salt) => format!("{writes} {}", hex(&CacheKey::new(format!("{salt}\n{primary}"), "").combined_bin())),
-            None => writes.to_string(),
+            Some(salt) => {
+                let name = hex(&CacheKey::new(format!("{salt}\n{primary}"), "").combined_bin());
+                key::user_tag(writes, Some((&name, &crate::shared::generation_tags(&tags))))
+            }
+            None => key::user_tag(writes, None),
         };
         let mut key = CacheKey::new(format!("{}\n{primary}", index.epoch), user_tag);
         let hash = key.combined_bin();

@@ -24,7 +24,10 @@ use pingora_http::ResponseHeader;
 use tinyufo::TinyUfo;
 
 use super::head::StoredHeader;
+use super::key::key_note;
+use super::{generations_current, GENERATIONS_HEADER};
 use crate::clock::epoch_millis;
+use crate::shared::format_generations;
 use crate::shared::Shared;
 
 /// How long a replica's claim to fill an entry holds, and how long others wait for it: about a slow
@@ -138,38 +141,72 @@ impl MemoryStorage {
         l2.put_entry(name, Some(encode_entry(meta, body)), ttl);
     }
 
-    /// An entry another replica stored, kept here too from now on.
-    async fn shared_lookup(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        let (l2, name) = (self.l2.as_ref()?, shared_name(key)?);
+    /// With `[shared]`: the entry to serve for `hash`, and whether it must be revalidated first.
+    /// This replica's own entry when it is fresh and filled under the tags' current write
+    /// generations (no write on any replica since); else one another replica stored that is; else
+    /// the fill another replica is making now (awaited, bounded); else the entry this replica holds
+    /// (or the newest one in Redis), to be revalidated with its ETag; else a miss.
+    /// Redis unable to say (degraded) leaves this replica's own entry as it is.
+    async fn shared_lookup(
+        &self,
+        l2: &Shared,
+        name: &str,
+        tags: &[String],
+        hash: HashBinary,
+        local: Option<Arc<Entry>>,
+    ) -> Option<(Arc<Entry>, Freshness)> {
         let counters = &l2.counters;
-        let bytes = match l2.get_entry(name).await {
-            Some(bytes) => bytes,
-            // Nobody has it: this replica fills it, unless another one already is — then its
-            // answer is awaited (bounded), not fetched again.
-            None => match l2.claim_fill(name, FILL_CLAIM).await {
-                Some(false) => match l2.wait_for_fill(name, FILL_CLAIM).await {
-                    Some(bytes) => {
-                        counters.coalesced.fetch_add(1, Ordering::Relaxed);
-                        bytes
-                    }
-                    None => {
-                        counters.l2_misses.fetch_add(1, Ordering::Relaxed);
-                        return None;
-                    }
-                },
-                _ => {
-                    counters.l2_misses.fetch_add(1, Ordering::Relaxed);
-                    return None;
+        let Some(now) = l2.generations(tags).await else {
+            return local.map(|e| (e, Freshness::AsStored));
+        };
+        let now = format_generations(tags, &now);
+        let current = |meta: &StoredMeta| meta.times.fresh_until > SystemTime::now() && filled_under(meta, &now);
+        if let Some(entry) = &local {
+            if current(&entry.meta) {
+                return Some((entry.clone(), Freshness::AsStored));
+            }
+            if entry.meta.times.fresh_until > SystemTime::now() {
+                counters.stale_by_generation.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Another replica's entry, filled since the last write, spares GitHub a request.
+        let mut older = None;
+        if let Some(bytes) = l2.get_entry(name).await {
+            match decode_entry(&bytes) {
+                Some((meta, body)) if current(&meta) => {
+                    counters.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    return Some((self.keep(hash, meta, body)?, Freshness::AsStored));
                 }
-            },
+                Some(found) => older = Some(found),
+                None => {
+                    counters.l2_unreadable.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        // Nobody has it current: this replica fills it, unless another one already is — then its
+        // answer is awaited (bounded), not fetched again.
+        if l2.claim_fill(name, FILL_CLAIM).await == Some(false) {
+            let accept = |bytes: &[u8]| decode_entry(bytes).is_some_and(|(meta, _)| current(&meta));
+            if let Some((meta, body)) =
+                l2.wait_for_fill(name, FILL_CLAIM, accept).await.as_deref().and_then(decode_entry)
+            {
+                counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                return Some((self.keep(hash, meta, body)?, Freshness::AsStored));
+            }
+        }
+        counters.l2_misses.fetch_add(1, Ordering::Relaxed);
+        let entry = match (local, older) {
+            (Some(entry), _) => entry,
+            // Revalidated with the ETag and identity that travel with it.
+            (None, Some((meta, body))) => self.keep(hash, meta, body)?,
+            (None, None) => return None,
         };
-        let Some((meta, body)) = decode_entry(&bytes) else {
-            counters.l2_unreadable.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        counters.l2_hits.fetch_add(1, Ordering::Relaxed);
+        Some((entry, Freshness::Revalidate))
+    }
+
+    /// Keep an entry another replica stored, here too from now on.
+    fn keep(&self, hash: HashBinary, meta: StoredMeta, body: Bytes) -> Option<Arc<Entry>> {
         let size = (body.len() + std::mem::size_of::<HashBinary>()) as u64 + meta.size();
-        let hash = key.combined_bin();
         self.insert(hash, Entry { meta, body, size });
         self.entries.get(&hash)
     }
@@ -268,15 +305,30 @@ impl MemoryStorage {
     }
 }
 
-/// The storage's write count when a key was made (the first word of its `user_tag`).
+/// The storage's write count when a key was made.
 fn made(key: &CacheKey) -> Option<u64> {
-    key.user_tag.split(' ').next()?.parse().ok()
+    key_note(&key.user_tag).made
 }
 
-/// A key's name in the shared cache (the second word of its `user_tag`): the same on every
-/// replica for the same request, whatever each replica's own epoch.
+/// A key's name in the shared cache: the same on every replica for the same request, whatever
+/// each replica's own epoch.
 fn shared_name(key: &CacheKey) -> Option<&str> {
-    key.user_tag.split(' ').nth(1)
+    key_note(&key.user_tag).shared_name
+}
+
+/// How a found entry is served.
+enum Freshness {
+    /// As its times say.
+    AsStored,
+    /// Stale now: a write on some replica since it was filled, or its time ran out.
+    Revalidate,
+}
+
+/// Was an entry filled (or last revalidated) under the write generations `now`
+/// (`format_generations` of its tags)?
+fn filled_under(meta: &StoredMeta, now: &str) -> bool {
+    let stored = meta.header.get(GENERATIONS_HEADER).and_then(|v| std::str::from_utf8(v).ok());
+    generations_current(stored, now)
 }
 
 /// A shared entry's first bytes: the format and its version. Anything else is a miss.
@@ -391,14 +443,19 @@ impl HandleMiss for Miss {
 #[async_trait]
 impl Storage for MemoryStorage {
     async fn lookup(&'static self, key: &CacheKey, _: &SpanHandle) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let entry = match self.entries.get(&key.combined_bin()) {
-            Some(entry) => entry,
-            None => match self.shared_lookup(key).await {
-                Some(entry) => entry,
-                None => return Ok(None),
-            },
+        let hash = key.combined_bin();
+        let local = self.entries.get(&hash);
+        let note = key_note(&key.user_tag);
+        let found = match (&self.l2, note.shared_name) {
+            (Some(l2), Some(name)) => self.shared_lookup(l2, name, &note.generation_tags, hash, local).await,
+            _ => local.map(|entry| (entry, Freshness::AsStored)),
         };
-        let Some(meta) = entry.meta.to_meta() else { return Ok(None) };
+        let Some((entry, freshness)) = found else { return Ok(None) };
+        let meta = match freshness {
+            Freshness::AsStored => entry.meta.to_meta(),
+            Freshness::Revalidate => StoredMeta { times: entry.meta.times.expired(), ..entry.meta.clone() }.to_meta(),
+        };
+        let Some(meta) = meta else { return Ok(None) };
         Ok(Some((meta, Box::new(Hit { body: Some(entry.body.clone()) }))))
     }
 

@@ -143,12 +143,13 @@ impl ProxyHttp for Ghpool {
         };
         let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", plan.public_base), read.tags.clone());
         ctx.cache_key = Some((hash, writes));
-        ctx.shared_name = key.user_tag.split(' ').nth(1).map(str::to_string);
+        ctx.shared_name = key::key_note(&key.user_tag).shared_name.map(str::to_string);
         Ok(key)
     }
 
     /// 4. A client's `Cache-Control: no-cache` (or a `max-age` shorter than the entry's age)
-    /// makes a fresh entry revalidate.
+    /// makes a fresh entry revalidate. (A write on any replica since an entry was filled has
+    /// made it stale already: the storage's lookup checks the write generations.)
     /// Must never: serve an entry staler than the client allows.
     async fn cache_hit_filter(
         &self,
@@ -156,24 +157,11 @@ impl ProxyHttp for Ghpool {
         meta: &CacheMeta,
         _hit: &mut HitHandler,
         is_fresh: bool,
-        ctx: &mut RequestCtx,
+        _ctx: &mut RequestCtx,
     ) -> Result<Option<ForcedFreshness>> {
         let cache_control = session.req_header().headers.get("cache-control").and_then(|v| v.to_str().ok());
         if is_fresh && crate::cache::client_wants_fresher(cache_control, meta.age()) {
             return Ok(Some(ForcedFreshness::ForceExpired));
-        }
-        if let (true, Some(shared), Some(read)) = (is_fresh, &self.shared, ctx.plan.as_ref().and_then(Plan::read)) {
-            // A write on any replica since the entry was filled makes it stale here too.
-            let tags = crate::shared::generation_tags(&read.tags);
-            if let Some(now) = shared.generations(&tags).await {
-                let stored = meta.headers().get(GENERATIONS_HEADER).and_then(|v| v.to_str().ok());
-                let now = crate::shared::format_generations(&tags, &now);
-                if !crate::cache::generations_current(stored, &now) {
-                    log::debug!("an entry filled under {stored:?} is stale: a write since (generations {now})");
-                    shared.counters.stale_by_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(Some(ForcedFreshness::ForceExpired));
-                }
-            }
         }
         Ok(None)
     }

@@ -78,14 +78,15 @@ impl Shared {
         self.put_entry(hash, None, Duration::ZERO);
     }
 
-    /// Wait (at most `wait`) for the entry another replica is filling: it, or `None` when that
-    /// fill ended without one or took too long (then this replica fills it itself).
-    pub async fn wait_for_fill(&self, hash: &str, wait: Duration) -> Option<Vec<u8>> {
+    /// Wait (at most `wait`) for the entry another replica is filling — one `accept` takes (an
+    /// older entry may be there meanwhile): it, or `None` when that fill ended without one or took
+    /// too long (then this replica fills it itself).
+    pub async fn wait_for_fill(&self, hash: &str, wait: Duration, accept: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
         let deadline = tokio::time::Instant::now() + wait;
         let claim = self.key("f", hash);
         loop {
             tokio::time::sleep(FILL_POLL).await;
-            if let Some(entry) = self.get_entry(hash).await {
+            if let Some(entry) = self.get_entry(hash).await.filter(|e| accept(e)) {
                 return Some(entry);
             }
             let claim = claim.clone();
@@ -95,7 +96,7 @@ impl Shared {
                 })
                 .await;
             if pending != Some(true) || tokio::time::Instant::now() >= deadline {
-                return self.get_entry(hash).await;
+                return self.get_entry(hash).await.filter(|e| accept(e));
             }
         }
     }

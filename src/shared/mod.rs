@@ -13,8 +13,12 @@
 //! `<prefix>p:<identity id>` what replicas learned of an identity (budgets, holds, the digest of a
 //! refused token), `<prefix>i:<identity id>` the requests each replica has in flight with it (GitHub's
 //! concurrency limit is per user, across replicas), `<prefix>c:<client>` a client's share (client
-//! names hold digests, not tokens).
-//! Must never: fail a request because Redis did, block one longer than `timeout`, or write a token,
+//! names hold digests, not tokens), `<prefix>s:` the number of the last bump of generations,
+//! `<prefix>l:` the replicas whose copy of the generations is leased (`view`), and until when,
+//! `<prefix>a:<replica>` the last bump a replica acknowledged; bumps are published on
+//! `<prefix>bumps`.
+//! Must never: fail a request because Redis did, block one longer than `timeout` (a write's answer
+//! waits at most `view::LEASE` more for replicas to acknowledge its bump), or write a token,
 //! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
 //! ids, tags and numbers).
 
@@ -32,6 +36,7 @@ use crate::secrets::Secret;
 mod entries;
 mod generations;
 mod pool;
+mod view;
 
 pub use generations::{format_generations, generation_tags, purge_tags};
 
@@ -69,6 +74,10 @@ pub struct SharedCounters {
     pub invalidations: AtomicU64,
     /// Hits revalidated because a write on some replica came after them.
     pub stale_by_generation: AtomicU64,
+    /// Generations read from this replica's leased copy (no round trip).
+    pub generations_local: AtomicU64,
+    /// Generations asked of Redis (no lease, or tags the copy did not hold).
+    pub generations_asked: AtomicU64,
 }
 
 /// Sharing as `/stats` shows it.
@@ -84,6 +93,10 @@ pub struct SharedSnapshot {
     pub errors: u64,
     pub invalidations: u64,
     pub stale_by_generation: u64,
+    pub generations_local: u64,
+    pub generations_asked: u64,
+    /// This replica's copy of the write generations is leased (hits check it without Redis).
+    pub leased: bool,
 }
 
 impl SharedSnapshot {
@@ -92,7 +105,7 @@ impl SharedSnapshot {
     }
 
     /// Each counter by name, for the metrics.
-    pub fn events(&self) -> [(&'static str, u64); 8] {
+    pub fn events(&self) -> [(&'static str, u64); 10] {
         [
             ("coalesced", self.coalesced),
             ("l2_hit", self.l2_hits),
@@ -102,6 +115,8 @@ impl SharedSnapshot {
             ("error", self.errors),
             ("invalidation", self.invalidations),
             ("stale_by_generation", self.stale_by_generation),
+            ("generations_local", self.generations_local),
+            ("generations_asked", self.generations_asked),
         ]
     }
 }
@@ -120,6 +135,8 @@ pub struct Shared {
     prefix: String,
     timeout: Duration,
     degraded: AtomicBool,
+    /// This replica's copy of the write generations (`view`).
+    view: view::View,
     pub counters: SharedCounters,
 }
 
@@ -154,6 +171,7 @@ impl Shared {
             prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             degraded: AtomicBool::new(false),
+            view: view::View::default(),
             counters: SharedCounters::default(),
         })
     }
@@ -179,6 +197,9 @@ impl Shared {
             errors: get(&c.errors),
             invalidations: get(&c.invalidations),
             stale_by_generation: get(&c.stale_by_generation),
+            generations_local: get(&c.generations_local),
+            generations_asked: get(&c.generations_asked),
+            leased: self.leased(),
         }
     }
 

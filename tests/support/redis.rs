@@ -89,3 +89,102 @@ impl Drop for Redis {
         self.stop();
     }
 }
+
+/// A relay in front of a Redis (a free loopback port) that can hold back what Redis sends to
+/// subscribers — connections that sent `SUBSCRIBE` — while every other connection flows: a replica
+/// whose subscription lags, deterministically. Its threads stop when it is dropped.
+pub struct Relay {
+    port: u16,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    pub fn start(redis: &Redis) -> Relay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("relay bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().unwrap().port();
+        let (hold, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (target, relay_hold, relay_stop) = (redis.port, hold.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !relay_stop.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let _ = client.set_nonblocking(false);
+                let subscriber = Arc::new(AtomicBool::new(false));
+                let to_server = (client.try_clone().unwrap(), server.try_clone().unwrap(), subscriber.clone());
+                let stop = relay_stop.clone();
+                std::thread::spawn(move || {
+                    let (mut from, mut to, subscriber) = to_server;
+                    pump(&mut from, &mut to, &stop, |chunk| {
+                        if chunk.windows(9).any(|w| w.eq_ignore_ascii_case(b"subscribe")) {
+                            subscriber.store(true, Ordering::Relaxed);
+                        }
+                        true
+                    });
+                });
+                let (hold, stop) = (relay_hold.clone(), relay_stop.clone());
+                std::thread::spawn(move || {
+                    let (mut from, mut to) = (server, client);
+                    pump(&mut from, &mut to, &stop.clone(), |_| {
+                        while subscriber.load(Ordering::Relaxed) && hold.load(Ordering::Relaxed) {
+                            if stop.load(Ordering::Relaxed) {
+                                return false;
+                            }
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        true
+                    });
+                });
+            }
+        });
+        Relay { port, hold, stop }
+    }
+
+    /// `redis://127.0.0.1:<relay port>/0`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Hold back (or release) what Redis sends to subscribers.
+    pub fn hold_subscriptions(&self, hold: bool) {
+        self.hold.store(hold, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copy `from` to `to` until either closes or `stop`; `pass` sees each chunk first (and may hold
+/// it back for a while; `false` ends the copy).
+fn pump(
+    from: &mut std::net::TcpStream,
+    to: &mut std::net::TcpStream,
+    stop: &std::sync::atomic::AtomicBool,
+    mut pass: impl FnMut(&[u8]) -> bool,
+) {
+    use std::io::{Read, Write};
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if !pass(&buf[..n]) || to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
