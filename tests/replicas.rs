@@ -275,6 +275,35 @@ fn nothing_secret_reaches_redis_and_what_is_unreadable_there_is_a_miss_15() {
     assert!(b.get_json("/stats")["sharing"]["l2_unreadable"].as_u64().unwrap() >= 1);
 }
 
+/// `rediss://`: replicas share over TLS, verifying Redis' certificate against the CA roots (here
+/// `SSL_CERT_FILE`, the test CA); a replica that does not trust the certificate shares nothing and
+/// serves on, degraded.
+#[test]
+fn replicas_share_through_a_redis_over_tls_15() {
+    let (fake, redis) = (fake(), Redis::start_tls());
+    let ca = redis.ca_file().display().to_string();
+    let trusting = [("SSL_CERT_FILE", ca.as_str())];
+    let (a, b) = (replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &trusting), {
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &trusting)
+    });
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    assert_eq!(first_issue(&a, path), (30, "MISS".to_string()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(first_issue(&b, path), (30, "HIT".to_string()), "B serves what A stored, over TLS");
+    assert_eq!(upstream_calls(&fake, "/repos/acme/widgets/issues"), 1);
+    assert_eq!(a.get_json("/stats")["shared"], "up");
+    assert!(redis.keys().iter().any(|k| k.starts_with("ghpool:e:")), "entries are in Redis");
+
+    let other_ca = tempfile::tempdir().unwrap();
+    let untrusted = other_ca.path().join("ca.pem");
+    std::fs::write(&untrusted, std::fs::read_to_string(Redis::start_tls().ca_file()).unwrap()).unwrap();
+    let untrusted = untrusted.display().to_string();
+    let c = replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &[("SSL_CERT_FILE", untrusted.as_str())]);
+    let (number, _) = first_issue(&c, "/repos/acme/widgets/issues?per_page=5&page=2");
+    assert_eq!(number, 25, "served on, alone");
+    assert!(wait_for_state(&c, "degraded", Duration::from_secs(5)), "{}", c.get_json("/stats"));
+}
+
 #[test]
 fn without_shared_state_stats_say_off_and_a_bad_redis_url_is_refused_15() {
     let fake = fake();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The price of sharing on a cache hit (issue #15): one ghpool without Redis and one with
 # `[shared] redis_url` (a local redis-server), the same cached answer, measured alternately in one run.
-# With Redis a hit also reads its tags' write generations (one MGET) to stay read-your-writes across
-# replicas.
+# With Redis a hit also checks its tags' write generations (against the replica's leased copy, fed by
+# the bumps Redis publishes) to stay read-your-writes across replicas.
 #
 #   benches/load/shared.sh [2k|20k|200k]     (default 2k)
 #   settings: DURATION=10 ROUNDS=3 (the best of each is kept) CONNECTIONS=64 WRK_THREADS=2 PORT_BASE=28300
@@ -63,6 +63,9 @@ for round in $(seq "$ROUNDS"); do
   [ "$a" -gt "$best_alone" ] && best_alone=$a
   [ "$s" -gt "$best_shared" ] && best_shared=$s
 done
+# How the hits with Redis checked their generations: the leased copy, or a round trip.
+sharing=$(curl -s "http://127.0.0.1:$shared_port/stats" | python3 -c 'import json,sys; s = json.load(sys.stdin)["sharing"]; print("leased %s, checked locally %s, asked Redis %s" % (s["leased"], s["generations_local"], s["generations_asked"]))')
+echo "shared.sh: with Redis: $sharing"
 python3 - "$best_alone" "$best_shared" "$size" <<'PY'
 import sys
 alone, shared, size = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

@@ -7,6 +7,8 @@
 //! Never part of a key: `Authorization` (the pool cache is shared on purpose, GitHub's
 //! `Vary: Authorization` notwithstanding) or anything else from the client's credentials.
 
+use std::fmt::Write;
+
 /// Request headers that select a different answer for the same path.
 pub const REST_VARY: &[&str] = &["accept", "x-github-api-version", "x-github-next-global-id"];
 pub const GRAPHQL_VARY: &[&str] = &["accept", "x-github-api-version", "graphql-features", "x-github-next-global-id"];
@@ -70,38 +72,68 @@ pub struct KeyNote<'a> {
     pub generation_tags: Vec<String>,
 }
 
-/// [`KeyNote`] as a `user_tag`: `<writes>`, or `<writes> <name> <tags as a JSON array>` (tags come
-/// from client paths: JSON keeps any byte of them from reading as a separator).
+/// [`KeyNote`] as a `user_tag`: `<writes>`, or `<writes> <name>` then each tag on a line of its
+/// own (tags come from clients' paths and documents: `\` and line feeds in them are escaped, so no
+/// byte of a tag reads as a separator). Made and read for every hit: no allocation past the string.
 pub fn user_tag(writes: u64, shared: Option<(&str, &[String])>) -> String {
-    match shared {
-        None => writes.to_string(),
-        Some((name, tags)) => {
-            format!("{writes} {name} {}", serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()))
+    let Some((name, tags)) = shared else { return writes.to_string() };
+    let mut out = String::with_capacity(24 + name.len() + tags.iter().map(|t| t.len() + 1).sum::<usize>());
+    let _ = write!(out, "{writes} {name}");
+    for tag in tags {
+        out.push('\n');
+        match tag.contains(['\\', '\n']) {
+            false => out.push_str(tag),
+            true => out.push_str(&tag.replace('\\', "\\\\").replace('\n', "\\n")),
         }
     }
+    out
 }
 
 /// [`user_tag`] read back; parts that do not parse are absent (keys made by tests and tools).
 pub fn key_note(user_tag: &str) -> KeyNote<'_> {
-    let mut parts = user_tag.splitn(3, ' ');
-    let made = parts.next().and_then(|w| w.parse().ok());
-    let shared_name = parts.next().filter(|n| !n.is_empty());
-    let generation_tags = parts.next().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let mut lines = user_tag.split('\n');
+    let mut head = lines.next().unwrap_or("").splitn(2, ' ');
+    let made = head.next().and_then(|w| w.parse().ok());
+    let shared_name = head.next().filter(|n| !n.is_empty());
+    let generation_tags = lines.map(unescape).collect();
     KeyNote { made, shared_name, generation_tags }
 }
 
+/// A tag as [`user_tag`] escaped it.
+fn unescape(tag: &str) -> String {
+    if !tag.contains('\\') {
+        return tag.to_string();
+    }
+    let (mut out, mut chars) = (String::with_capacity(tag.len()), tag.chars());
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_keys_note_reads_back_whatever_the_tags_hold() {
-        let tags = vec!["repo:acme/wid gets\n]".to_string(), "*".to_string()];
-        let note = user_tag(7, Some(("0af3", &tags)));
-        assert_eq!(key_note(&note), KeyNote { made: Some(7), shared_name: Some("0af3"), generation_tags: tags });
+        for tags in [
+            vec!["repo:acme/widgets".to_string(), "owner:acme".to_string(), "*".to_string()],
+            vec!["repo:acme/wid gets\n*".to_string(), "owner:a\\nb\\".to_string(), "*".to_string()],
+            vec![],
+        ] {
+            let note = user_tag(7, Some(("0af3", &tags)));
+            assert_eq!(key_note(&note), KeyNote { made: Some(7), shared_name: Some("0af3"), generation_tags: tags });
+        }
         assert_eq!(key_note("7"), KeyNote { made: Some(7), shared_name: None, generation_tags: vec![] });
         assert_eq!(key_note(""), KeyNote { made: None, shared_name: None, generation_tags: vec![] });
-        assert_eq!(key_note("x y [oops").generation_tags, Vec::<String>::new(), "unreadable tags: none");
     }
 
     fn none(_: &str) -> Option<&'static str> {

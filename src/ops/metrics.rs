@@ -142,7 +142,7 @@ impl Metrics {
         let shared_events = counter(
             &registry,
             "ghpool_shared_events_total",
-            "Shared state through Redis: l2_hit, l2_miss, l2_unreadable, l2_store, coalesced, error, invalidation, stale_by_generation.",
+            "Shared state through Redis: l2_hit, l2_miss, l2_unreadable, l2_store, coalesced, error, invalidation, stale_by_generation, generations_local, generations_asked.",
             &["event"],
         );
         Metrics {

@@ -13,6 +13,8 @@ pub struct Redis {
     dir: tempfile::TempDir,
     /// `requirepass`, when the test wants `AUTH`.
     password: Option<String>,
+    /// Served over TLS only, with a certificate from a CA made for the test (in `dir`).
+    tls: bool,
 }
 
 impl Redis {
@@ -23,14 +25,42 @@ impl Redis {
     /// One that requires `AUTH password`.
     pub fn start_with(password: Option<&str>) -> Redis {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut redis = Redis { child: None, port: free_port(), dir, password: password.map(str::to_string) };
+        let mut redis = Redis { child: None, port: free_port(), dir, password: password.map(str::to_string), tls: false };
         redis.resume();
         redis
     }
 
-    /// `redis://127.0.0.1:<port>/0`
+    /// One served over TLS only (`rediss://`), its certificate (for `localhost` and 127.0.0.1)
+    /// signed by a CA made here: [`Redis::ca_file`].
+    pub fn start_tls() -> Redis {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "ghpool test Redis CA");
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        let mut redis = Redis { child: None, port: free_port(), dir, password: None, tls: true };
+        redis.resume();
+        redis
+    }
+
+    /// The CA that signed a TLS Redis's certificate (PEM).
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// `redis://127.0.0.1:<port>/0`, or `rediss://localhost:<port>/0` over TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            true => format!("rediss://localhost:{}/0", self.port),
+            false => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// Start again on the same port (after `stop`), and wait until it answers.
@@ -39,6 +69,12 @@ impl Redis {
         let port = self.port.to_string();
         let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
         args.extend(["--protected-mode", "no"]);
+        let files = ["cert.pem", "key.pem", "ca.pem"].map(|f| self.dir.path().join(f).display().to_string());
+        if self.tls {
+            args[1] = "0";
+            args.extend(["--tls-port", &port, "--tls-auth-clients", "no"]);
+            args.extend(["--tls-cert-file", &files[0], "--tls-key-file", &files[1], "--tls-ca-cert-file", &files[2]]);
+        }
         if let Some(password) = &self.password {
             args.extend(["--requirepass", password.as_str()]);
         }
@@ -71,6 +107,9 @@ impl Redis {
         let port = self.port.to_string();
         let mut cli = Command::new("redis-cli");
         cli.args(["-h", "127.0.0.1", "-p", &port]);
+        if self.tls {
+            cli.arg("--tls").arg("--cacert").arg(self.ca_file());
+        }
         if let Some(password) = &self.password {
             cli.args(["--no-auth-warning", "-a", password]);
         }
