@@ -219,7 +219,15 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     server.add_service(proxy);
     server.add_service(background_service("upstream dns", Every(DNS_REFRESH, DnsRefresh { upstream })));
     let interval = keeper.interval();
-    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh };
+    let redis_password = match (&shared, config.shared.as_ref().and_then(|s| s.password.clone())) {
+        (Some(shared), Some(reference)) => Some(RedisPassword {
+            shared: shared.clone(),
+            reference,
+            resolver: Resolver::from_process(&config.secrets_dir),
+        }),
+        _ => None,
+    };
+    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password };
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
@@ -299,6 +307,26 @@ impl Tick for Arc<Keeper> {
 struct SecretsRefresh {
     keeper: Arc<Keeper>,
     every: Duration,
+    /// Redis' password, resolved again with the identities' secrets.
+    redis_password: Option<RedisPassword>,
+}
+
+struct RedisPassword {
+    shared: Arc<Shared>,
+    reference: crate::secrets::SecretRef,
+    resolver: Resolver,
+}
+
+impl RedisPassword {
+    async fn refresh(&self) {
+        match self.resolver.resolve(&self.reference).await {
+            Ok(password) => self.shared.rotate_password(&password),
+            Err(e) => log::warn!(
+                "shared.redis_password keeps its current value: {} did not resolve: {e}",
+                self.reference.describe()
+            ),
+        }
+    }
 }
 
 #[async_trait]
@@ -324,6 +352,9 @@ impl BackgroundService for SecretsRefresh {
                 _ = hung_up => log::info!("SIGHUP: resolving every identity's secret again"),
             }
             self.keeper.refresh_secrets().await;
+            if let Some(password) = &self.redis_password {
+                password.refresh().await;
+            }
         }
     }
 }

@@ -437,6 +437,36 @@ fn a_password_is_a_secret_reference_and_never_shown_15() {
     }
 }
 
+/// A rotated Redis password (a new value behind the same secret reference) is taken on `SIGHUP`,
+/// without a restart: sharing resumes with it.
+#[test]
+fn a_rotated_redis_password_is_taken_without_a_restart_15() {
+    let (fake, mut redis) = (fake(), Redis::start_with(Some("first-redis-pw")));
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("ghpool").join("redis").join("password");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "first-redis-pw").unwrap();
+    let dir = secrets.path().display().to_string();
+    let env = [("GHPOOL_REDIS_PASSWORD", "k8s:ghpool/redis:password"), ("GHPOOL_SECRETS_DIR", dir.as_str())];
+    let a = replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &env);
+    assert_eq!(first_issue(&a, "/repos/acme/widgets/issues?per_page=5").1, "MISS");
+    assert!(wait_for_state(&a, "up", Duration::from_secs(5)));
+
+    redis.change_password("second-redis-pw");
+    first_issue(&a, "/repos/acme/widgets/issues?per_page=6");
+    assert!(wait_for_state(&a, "degraded", Duration::from_secs(5)), "the old password no longer opens Redis");
+    std::fs::write(&file, "second-redis-pw").unwrap();
+    a.signal("HUP");
+    assert!(wait_for_state(&a, "up", Duration::from_secs(10)), "{}", a.get_json("/stats"));
+    let entries = |redis: &Redis| redis.keys().iter().filter(|k| k.starts_with("ghpool:e:")).count();
+    let before = entries(&redis);
+    first_issue(&a, "/repos/acme/widgets/issues?per_page=7");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(entries(&redis), before + 1, "stored with the new password");
+    let shown = a.log() + &a.get_json("/stats").to_string();
+    assert!(!shown.contains("first-redis-pw") && !shown.contains("second-redis-pw"), "{shown}");
+}
+
 #[test]
 fn the_in_flight_cap_counts_requests_on_every_replica_15() {
     let (fake, redis) = (fake(), Redis::start());

@@ -229,13 +229,21 @@ impl Shared {
                 self.view.unsubscribed();
             }
             if *shutdown.borrow() {
-                return;
+                break;
             }
             tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => break,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+        // Writers need not wait for a replica that is going away.
+        self.view.unsubscribed();
+        let (leases, replica) = (self.key("l", ""), self.replica.clone());
+        let _: Option<i64> = self
+            .call_with("ZREM", self.timeout, false, |mut c| async move {
+                redis::cmd("ZREM").arg(&leases).arg(replica).query_async(&mut c).await
+            })
+            .await;
     }
 
     /// Subscribe, then start the copy from Redis' numbering as it stands (every later bump reaches
@@ -243,7 +251,7 @@ impl Shared {
     async fn subscribe(&self) -> Option<redis::aio::PubSub> {
         let channel = self.channel();
         let made = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = self.client().get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })

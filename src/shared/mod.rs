@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo};
-use tokio::sync::OnceCell;
 
 use crate::config::SharedConfig;
 use crate::secrets::Secret;
@@ -130,8 +129,11 @@ pub struct Shared {
     leases: AtomicU64,
     /// This replica, as its fill claims name it (a process id and a start time; nothing secret).
     replica: String,
-    client: Client,
-    connection: OnceCell<ConnectionManager>,
+    /// How to reach Redis, and the connection made from it (lazily; made again when the password
+    /// changes: `rotate_password`).
+    link: std::sync::RwLock<Link>,
+    /// The URL as configured (without a password).
+    url: String,
     prefix: String,
     timeout: Duration,
     degraded: AtomicBool,
@@ -140,17 +142,29 @@ pub struct Shared {
     pub counters: SharedCounters,
 }
 
+/// How a replica reaches Redis.
+struct Link {
+    client: Client,
+    connection: Option<ConnectionManager>,
+    /// The fingerprint of the password in use (to tell a rotated one).
+    password: Option<String>,
+}
+
+/// A client for `redis_url` with `password`. The password joins the URL only here, in memory, to
+/// be parsed: it is never shown.
+fn client(redis_url: &str, password: Option<&Secret>) -> Result<Client, SharedError> {
+    let mut url = url::Url::parse(redis_url).map_err(|e| SharedError::Url(e.to_string()))?;
+    if let Some(password) = password {
+        url.set_password(Some(password.expose())).map_err(|()| SharedError::Url("cannot carry a password".into()))?;
+    }
+    let info = url.as_str().into_connection_info().map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
+    Client::open(info).map_err(|e| SharedError::Url(format!("{:?}", e.kind())))
+}
+
 impl Shared {
     /// A handle on the configured Redis; nothing is connected until the first call.
     pub fn new(config: &SharedConfig, password: Option<&Secret>) -> Result<Shared, SharedError> {
-        // The password joins the URL only here, in memory, to be parsed: it is never shown.
-        let mut url = url::Url::parse(&config.redis_url).map_err(|e| SharedError::Url(e.to_string()))?;
-        if let Some(password) = password {
-            url.set_password(Some(password.expose()))
-                .map_err(|()| SharedError::Url("cannot carry a password".into()))?;
-        }
-        let info = url.as_str().into_connection_info().map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
-        let client = Client::open(info).map_err(|e| SharedError::Url(format!("{:?}", e.kind())))?;
+        let client = client(&config.redis_url, password)?;
         let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let round_trip = prometheus::HistogramVec::new(
             prometheus::HistogramOpts::new(
@@ -166,8 +180,12 @@ impl Shared {
             round_trip,
             leases: AtomicU64::new(0),
             replica: format!("{}-{}", std::process::id(), started.as_nanos()),
-            client,
-            connection: OnceCell::new(),
+            link: std::sync::RwLock::new(Link {
+                client,
+                connection: None,
+                password: password.map(Secret::fingerprint),
+            }),
+            url: config.redis_url.clone(),
             prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             degraded: AtomicBool::new(false),
@@ -212,21 +230,48 @@ impl Shared {
     }
 
     async fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(connection) = &self.link.read().unwrap_or_else(|p| p.into_inner()).connection {
+            return Some(connection.clone());
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let made = self
-            .connection
-            .get_or_try_init(|| async { ConnectionManager::new_lazy_with_config(self.client.clone(), config) })
-            .await;
-        match made {
-            Ok(connection) => Some(connection.clone()),
-            Err(e) => {
-                self.failed(&e.to_string());
-                None
+        let mut link = self.link.write().unwrap_or_else(|p| p.into_inner());
+        if link.connection.is_none() {
+            match ConnectionManager::new_lazy_with_config(link.client.clone(), config) {
+                Ok(made) => link.connection = Some(made),
+                Err(e) => {
+                    drop(link);
+                    self.failed(&e.to_string());
+                    return None;
+                }
             }
+        }
+        link.connection.clone()
+    }
+
+    /// The client, for a connection of its own (the subscription to bumps).
+    fn client(&self) -> Client {
+        self.link.read().unwrap_or_else(|p| p.into_inner()).client.clone()
+    }
+
+    /// The password resolved again (`secrets_refresh`, `SIGHUP`): when it changed, new connections
+    /// authenticate with it (calls in flight finish on the old one; Redis keeps connections that
+    /// authenticated before a password change).
+    pub fn rotate_password(&self, password: &Secret) {
+        let fingerprint = password.fingerprint();
+        let mut link = self.link.write().unwrap_or_else(|p| p.into_inner());
+        if link.password.as_ref() == Some(&fingerprint) {
+            return;
+        }
+        match client(&self.url, Some(password)) {
+            Ok(client) => {
+                *link = Link { client, connection: None, password: Some(fingerprint) };
+                log::info!("shared.redis_password changed: Redis connections are made again with it");
+            }
+            Err(e) => log::warn!("shared.redis_password changed but cannot be used ({e}); keeping the old one"),
         }
     }
 

@@ -25,7 +25,8 @@ impl Redis {
     /// One that requires `AUTH password`.
     pub fn start_with(password: Option<&str>) -> Redis {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut redis = Redis { child: None, port: free_port(), dir, password: password.map(str::to_string), tls: false };
+        let mut redis =
+            Redis { child: None, port: free_port(), dir, password: password.map(str::to_string), tls: false };
         redis.resume();
         redis
     }
@@ -115,6 +116,15 @@ impl Redis {
         }
         let out = cli.args(args).output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+
+    /// Change `requirepass` (`CONFIG SET`) and close every client connection, as a rotation does.
+    pub fn change_password(&mut self, password: &str) {
+        assert_eq!(self.cli(&["CONFIG", "SET", "requirepass", password]).trim(), "OK");
+        self.password = Some(password.to_string());
+        for kind in ["normal", "pubsub"] {
+            self.cli(&["CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes"]);
+        }
     }
 
     /// Every key (`--scan`).
