@@ -189,6 +189,32 @@ fn a_replica_whose_subscription_lags_never_serves_what_a_write_changed_15() {
     assert_eq!(b.get_json("/stats")["shared"], "up", "B's own calls to Redis flowed all along");
 }
 
+/// Two deployments on one Redis server, in two databases with the same key prefix: Redis' channels
+/// are not per database, and one deployment's bumps must not upset the other's copies.
+#[test]
+fn deployments_in_two_databases_of_one_redis_keep_their_own_writes_15() {
+    let (fake, redis) = (fake(), Redis::start());
+    let other_db = redis.url().replace("/0", "/1");
+    let in_db1 = [("GHPOOL_REDIS_URL", other_db.as_str())];
+    let (b1, b2) = (
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &in_db1),
+        replica_with(&fake, &redis, "acme", &[("a", TOKEN_A)], &in_db1),
+    );
+    let a = replica(&fake, &redis);
+    let path = "/repos/acme/widgets/issues?per_page=5";
+    create_issue(&b1, "numbers the bumps of database 1 first");
+    create_issue(&a, "a bump in database 0, numbered later");
+    for gp in [&b1, &b2] {
+        first_issue(gp, path);
+    }
+    wait_until_leased(&b2);
+    assert_eq!(first_issue(&b2, path), (32, "HIT".to_string()));
+    create_issue(&b1, "the write database 1's replicas must see");
+    let (number, outcome) = first_issue(&b2, path);
+    assert_eq!(number, 33, "B2 must see B1's write ({outcome})");
+    drop(a);
+}
+
 /// After a write, the replicas that held what it changed cost GitHub one new fetch between them:
 /// the first to read fills Redis under the new generations, the others take that entry.
 #[test]

@@ -167,6 +167,8 @@ impl MemoryStorage {
             }
             if entry.meta.times.fresh_until > SystemTime::now() {
                 counters.stale_by_generation.fetch_add(1, Ordering::Relaxed);
+                // Known stale from now on, even if Redis cannot be asked next time.
+                self.expire(&hash);
             }
         }
         // Another replica's entry, filled since the last write, spares GitHub a request.

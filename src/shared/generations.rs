@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use super::view::{Bump, Renewal, LEASE, RENEW};
 use super::{lock, Shared, EVERYTHING};
 
-/// The write generation of each tag in `KEYS`. A tag never written, or whose key Redis evicted,
-/// starts at Redis' clock in microseconds — never at a value it had before, so an entry filled
-/// under the old value is never taken for current.
+/// The write generation of each tag in `KEYS`. A tag never written, or whose key Redis evicted or
+/// expired (`ARGV[1]` ms after its creation or last bump), starts at Redis' clock in microseconds —
+/// never at a value it had before, so an entry filled under the old value is never taken for
+/// current. (The TTL keeps tags clients make up evictable: a made-up repository name is a key.)
 const READ_GENERATIONS: &str = r#"
 local t = redis.call('TIME')
 local fresh = t[1] .. string.format('%06d', tonumber(t[2]))
@@ -20,7 +21,7 @@ local out = {}
 for i, key in ipairs(KEYS) do
   local v = redis.call('GET', key)
   if not v then
-    redis.call('SET', key, fresh, 'NX')
+    redis.call('SET', key, fresh, 'NX', 'PX', ARGV[1])
     v = redis.call('GET', key)
   end
   out[i] = v
@@ -43,7 +44,10 @@ local function bump(key)
 end
 local seq = bump(KEYS[1])
 local g = {}
-for i = 3, #KEYS do g[#g + 1] = {ARGV[i - 1], bump(KEYS[i])} end
+for i = 3, #KEYS do
+  g[#g + 1] = {ARGV[i], bump(KEYS[i])}
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
 redis.call('PUBLISH', ARGV[1], cjson.encode({s = seq, g = g}))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local out = {seq, now}
@@ -52,20 +56,24 @@ return out
 "#;
 
 /// A replica's lease on its copy (`view`): registered in `KEYS[2]` until Redis' time plus
-/// `ARGV[3]` ms only when the bumps it has applied (`ARGV[2]`) reach Redis' numbering (`KEYS[1]`).
-/// Returns the numbering and `1` when registered.
+/// `ARGV[3]` ms only when the bumps it has applied (`ARGV[2]`) are Redis' numbering (`KEYS[1]`)
+/// exactly (a numbering that went back — a Redis that lost its state — is not caught up with).
+/// Returns the numbering and `1` when registered. The set has no TTL (an eviction policy must not
+/// take it: writers would stop waiting); it drops lapsed leases itself.
 const RENEW_LEASE: &str = r#"
 local seq = redis.call('GET', KEYS[1]) or '0'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now))
-if tonumber(ARGV[2]) >= tonumber(seq) then
+if tonumber(ARGV[2]) == tonumber(seq) then
   redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], 60000)
   return {seq, '1'}
 end
 return {seq, '0'}
 "#;
+
+/// How long a tag's generation is kept after its creation or last bump.
+const GENERATION_TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// How long a replica's acknowledgement is kept (a writer reads it within a lease).
 const ACK_TTL_MS: u64 = 60_000;
@@ -128,7 +136,7 @@ impl Shared {
                 for key in &keys {
                     invocation.key(key);
                 }
-                invocation.invoke_async(&mut c).await
+                invocation.arg(GENERATION_TTL_MS).invoke_async(&mut c).await
             })
             .await?;
         if values.len() != tags.len() {
@@ -164,7 +172,7 @@ impl Shared {
     pub(super) async fn bump_now(&self, tags: &[String], moves_state: bool) -> bool {
         let mut keys = vec![self.key("s", ""), self.key("l", "")];
         keys.extend(tags.iter().map(|t| self.key("g", t)));
-        let mut args = vec![self.channel()];
+        let mut args = vec![self.channel.clone(), GENERATION_TTL_MS.to_string()];
         args.extend(tags.iter().cloned());
         let answer: Option<Vec<String>> = self
             .call_with("BUMP", self.timeout, moves_state, |mut c| async move {
@@ -200,8 +208,11 @@ impl Shared {
                 return;
             }
             let keys: Vec<String> = pending.iter().map(|(key, _)| key.clone()).collect();
+            // Never past the last lease's end, however slow Redis is.
+            let left =
+                pending.iter().map(|(_, until)| *until).max().unwrap_or_default().saturating_sub(started.elapsed());
             let acks: Option<Vec<Option<u64>>> = self
-                .call_with("MGET", self.timeout, false, |mut c| async move {
+                .call_with("MGET", left.min(self.timeout), false, |mut c| async move {
                     redis::cmd("MGET").arg(&keys).query_async(&mut c).await
                 })
                 .await;
@@ -213,11 +224,6 @@ impl Shared {
                 tokio::time::sleep(ACK_POLL).await;
             }
         }
-    }
-
-    /// Where bumps are published.
-    fn channel(&self) -> String {
-        format!("{}bumps", self.prefix)
     }
 
     /// Follow the bumps every replica publishes into this replica's copy, renewing its lease, until
@@ -249,7 +255,7 @@ impl Shared {
     /// Subscribe, then start the copy from Redis' numbering as it stands (every later bump reaches
     /// this subscription).
     async fn subscribe(&self) -> Option<redis::aio::PubSub> {
-        let channel = self.channel();
+        let channel = self.channel.clone();
         let made = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
             let mut pubsub = self.client().get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
@@ -276,7 +282,7 @@ impl Shared {
 
     /// Apply bumps as they come and renew the lease, until the subscription ends or lags too long.
     async fn follow(&self, mut pubsub: redis::aio::PubSub, shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-        use futures_util::StreamExt;
+        use futures_util::{FutureExt, StreamExt};
         let mut renew = tokio::time::interval(RENEW);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut messages = pubsub.on_message();
@@ -285,10 +291,13 @@ impl Shared {
                 _ = shutdown.changed() => return,
                 message = messages.next() => {
                     let Some(message) = message else { return };
-                    // Unreadable: as a bump without a number, which drops the copy.
-                    let bump = serde_json::from_slice(message.get_payload_bytes())
-                        .unwrap_or(Bump { s: String::new(), g: Vec::new() });
-                    if let Some(applied) = self.view.apply(&bump) {
+                    let mut applied = self.apply(&message);
+                    // Whatever else has come is applied too, then acknowledged at once (the last
+                    // number stands for every one before it).
+                    while let Some(Some(message)) = messages.next().now_or_never() {
+                        applied = self.apply(&message).or(applied);
+                    }
+                    if let Some(applied) = applied.and(self.view.applied()) {
                         self.acknowledge(applied).await;
                     }
                 }
@@ -299,6 +308,14 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Apply a published bump to the copy; the number to acknowledge. Unreadable: as a bump
+    /// without a number, which drops the copy.
+    fn apply(&self, message: &redis::Msg) -> Option<u64> {
+        let bump =
+            serde_json::from_slice(message.get_payload_bytes()).unwrap_or(Bump { s: String::new(), g: Vec::new() });
+        self.view.apply(&bump)
     }
 
     /// Tell writers this replica's copy holds every bump up to `applied`.

@@ -16,7 +16,7 @@
 //! names hold digests, not tokens), `<prefix>s:` the number of the last bump of generations,
 //! `<prefix>l:` the replicas whose copy of the generations is leased (`view`), and until when,
 //! `<prefix>a:<replica>` the last bump a replica acknowledged; bumps are published on
-//! `<prefix>bumps`.
+//! `<prefix>bumps@<db>`.
 //! Must never: fail a request because Redis did, block one longer than `timeout` (a write's answer
 //! waits at most `view::LEASE` more for replicas to acknowledge its bump), or write a token,
 //! a client credential or a key into Redis (only GitHub's answers as ghpool serves them, identity
@@ -134,6 +134,9 @@ pub struct Shared {
     link: std::sync::RwLock<Link>,
     /// The URL as configured (without a password).
     url: String,
+    /// Where bumps of write generations are published: the prefix and the database number (Redis'
+    /// channels are not per database: deployments on one server must not hear each other's).
+    channel: String,
     prefix: String,
     timeout: Duration,
     degraded: AtomicBool,
@@ -148,6 +151,12 @@ struct Link {
     connection: Option<ConnectionManager>,
     /// The fingerprint of the password in use (to tell a rotated one).
     password: Option<String>,
+}
+
+/// The database number a Redis URL names (`/3`), 0 when none.
+fn database(redis_url: &str) -> u64 {
+    let path = url::Url::parse(redis_url).map(|u| u.path().trim_start_matches('/').to_string()).unwrap_or_default();
+    path.parse().unwrap_or(0)
 }
 
 /// A client for `redis_url` with `password`. The password joins the URL only here, in memory, to
@@ -186,6 +195,7 @@ impl Shared {
                 password: password.map(Secret::fingerprint),
             }),
             url: config.redis_url.clone(),
+            channel: format!("{}bumps@{}", config.key_prefix, database(&config.redis_url)),
             prefix: config.key_prefix.clone(),
             timeout: config.timeout,
             degraded: AtomicBool::new(false),

@@ -1,0 +1,293 @@
+//! Agents in the configuration (issue #16): `[[agents]]` in the TOML file, or
+//! `GHPOOL_AGENT_<ID>_<FIELD>` in the environment (`KEYS`, `REPOS`, `PERMISSIONS`; the environment
+//! wins per field).
+//!
+//! Owns: validating each entry into an [`AgentConfig`] — its id; its keys (one or two, so a key is
+//! rotated without a gap), each a secret reference or a `sha256:<hex>` digest; its repositories
+//! (`owner/name` or `owner/*`: nothing else is allowed to it); its write permissions, checked
+//! against the App permissions GitHub publishes (`data/github/app-permissions.tsv`).
+//! Must never: accept a key written in the configuration itself (only a reference, or a digest so
+//! the configuration holds no key at all), or resolve one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use super::{is_valid_id, issue, ConfigIssue};
+use crate::secrets::SecretRef;
+
+const AGENT_PREFIX: &str = "GHPOOL_AGENT_";
+const ENV_FIELDS: [&str; 3] = ["_PERMISSIONS", "_REPOS", "_KEYS"];
+
+/// The permissions a GitHub App installation token can carry, and their levels, as GitHub's
+/// OpenAPI description lists them (`scripts/refresh-github-data`).
+const APP_PERMISSIONS: &str = include_str!("../../data/github/app-permissions.tsv");
+
+/// One `[[agents]]` entry exactly as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub id: Option<String>,
+    pub keys: Option<Vec<String>>,
+    pub repos: Option<Vec<String>>,
+    pub permissions: Option<BTreeMap<String, String>>,
+}
+
+/// How the configuration names an agent's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentKey {
+    /// Resolved like a token (and again on every refresh: a rotated key is taken without a restart).
+    Reference(SecretRef),
+    /// The SHA-256 of the key (`ghpool keygen` prints it): the configuration holds no key.
+    Digest([u8; 32]),
+}
+
+/// What an agent may reach: one repository, or every repository of an owner (lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RepoPattern {
+    Repo { owner: String, name: String },
+    Owner(String),
+}
+
+/// A validated agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub id: String,
+    pub keys: Vec<AgentKey>,
+    pub repos: Vec<RepoPattern>,
+    /// App permission name → level (`read`, `write`, `admin`); empty: the agent only reads.
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// Every `[[agents]]` entry and every `GHPOOL_AGENT_*` group.
+pub fn collect_agents(
+    raw: &[RawAgent],
+    env: &HashMap<String, String>,
+    issues: &mut Vec<ConfigIssue>,
+) -> Vec<AgentConfig> {
+    let mut by_id: BTreeMap<String, (String, RawAgent)> = BTreeMap::new();
+    for (i, agent) in raw.iter().enumerate() {
+        let key = format!("agents[{i}]");
+        let Some(id) = agent.id.as_deref().map(|s| s.trim().to_ascii_lowercase()) else {
+            issues.push(issue(&format!("{key}.id"), "missing"));
+            continue;
+        };
+        if !is_valid_id(&id) {
+            issues.push(issue(&format!("{key}.id"), format!("`{id}` is not a valid id (letters, digits, - and _)")));
+            continue;
+        }
+        if by_id.insert(id.clone(), (key.clone(), agent.clone())).is_some() {
+            issues.push(issue(&format!("{key}.id"), format!("duplicate agent id `{id}`")));
+        }
+    }
+    let mut vars: Vec<(&String, &String)> = env.iter().filter(|(k, _)| k.starts_with(AGENT_PREFIX)).collect();
+    vars.sort();
+    for (name, value) in vars {
+        let rest = &name[AGENT_PREFIX.len()..];
+        let Some(field) = ENV_FIELDS.iter().find(|f| rest.ends_with(*f) && rest.len() > f.len()) else {
+            issues.push(issue(name, format!("expected GHPOOL_AGENT_<ID>{{{}}}", ENV_FIELDS.join(","))));
+            continue;
+        };
+        let id = rest[..rest.len() - field.len()].to_ascii_lowercase();
+        if !is_valid_id(&id) {
+            issues.push(issue(name, "the <ID> in GHPOOL_AGENT_<ID>_… must be letters, digits, - and _"));
+            continue;
+        }
+        let (_, agent) = by_id
+            .entry(id)
+            .or_insert_with(|| (format!("{AGENT_PREFIX}{}", &rest[..rest.len() - field.len()]), RawAgent::default()));
+        let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+        match *field {
+            "_KEYS" => agent.keys = Some(list()),
+            "_REPOS" => agent.repos = Some(list()),
+            _ => {
+                let mut permissions = BTreeMap::new();
+                for pair in list() {
+                    match pair.split_once(':') {
+                        Some((name, level)) => {
+                            permissions.insert(name.trim().to_string(), level.trim().to_string());
+                        }
+                        None => issues.push(issue(name, format!("`{pair}` is not permission:level (issues:write)"))),
+                    }
+                }
+                agent.permissions = Some(permissions);
+            }
+        }
+    }
+    by_id.into_iter().filter_map(|(id, (key, agent))| validate(id, &key, agent, issues)).collect()
+}
+
+fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue>) -> Option<AgentConfig> {
+    let before = issues.len();
+    let field = |name: &str| match key.starts_with(AGENT_PREFIX) {
+        true => format!("{key}_{}", name.to_ascii_uppercase()),
+        false => format!("{key}.{name}"),
+    };
+    let written = agent.keys.unwrap_or_default();
+    if written.is_empty() || written.len() > 2 {
+        issues.push(issue(&field("keys"), "one key, or two while one is rotated"));
+    }
+    let keys: Vec<AgentKey> = written.iter().filter_map(|k| parse_key(k).map_err(|e| issues.push(issue(&field("keys"), e))).ok()).collect();
+    let repos: Vec<RepoPattern> = agent
+        .repos
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| parse_repo(r).map_err(|e| issues.push(issue(&field("repos"), e))).ok())
+        .collect();
+    if repos.is_empty() && issues.len() == before {
+        issues.push(issue(&field("repos"), "none: an agent reaches only the repositories listed (\"acme/widgets\", \"acme/*\")"));
+    }
+    let known = app_permissions();
+    let permissions = agent.permissions.unwrap_or_default();
+    for (name, level) in &permissions {
+        match known.get(name.as_str()) {
+            None => issues.push(issue(&field("permissions"), format!("`{name}` is not a GitHub App permission"))),
+            Some(levels) if !levels.contains(&level.as_str()) => issues.push(issue(
+                &field("permissions"),
+                format!("`{name}` takes {} (not `{level}`)", levels.join(" or ")),
+            )),
+            Some(_) => {}
+        }
+    }
+    (issues.len() == before).then_some(AgentConfig { id, keys, repos, permissions })
+}
+
+/// A key as configured: `sha256:<64 hex digits>`, or a secret reference (never the key itself).
+pub fn parse_key(text: &str) -> Result<AgentKey, String> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix("sha256:") {
+        return digest_from_hex(hex).map(AgentKey::Digest).ok_or_else(|| "`sha256:` takes 64 hex digits".to_string());
+    }
+    match SecretRef::parse(text) {
+        Ok(SecretRef::Literal(_)) | Err(_) if looks_like_key(text) => {
+            Err("a key is never written in the configuration: give its sha256: digest (ghpool keygen) or a secret reference".into())
+        }
+        Ok(SecretRef::Literal(_)) => Err("a key is never written in the configuration: give a secret reference".into()),
+        Ok(reference) => Ok(AgentKey::Reference(reference)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Does `text` look like a key itself rather than a reference to one?
+fn looks_like_key(text: &str) -> bool {
+    text.starts_with("ghpk_") || !text.contains(':')
+}
+
+fn digest_from_hex(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `owner/name` or `owner/*`, as GitHub spells names (letters, digits, `-`, `_`, `.`), lower-cased.
+pub fn parse_repo(text: &str) -> Result<RepoPattern, String> {
+    let text = text.trim().to_ascii_lowercase();
+    let bad = || format!("`{text}` is not owner/name or owner/*");
+    let (owner, name) = text.split_once('/').ok_or_else(bad)?;
+    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid(owner) || owner.contains('.') {
+        return Err(bad());
+    }
+    match name {
+        "*" => Ok(RepoPattern::Owner(owner.to_string())),
+        name if valid(name) && name != "." && name != ".." => {
+            Ok(RepoPattern::Repo { owner: owner.to_string(), name: name.to_string() })
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// GitHub's App permissions: name → levels.
+pub fn app_permissions() -> BTreeMap<&'static str, Vec<&'static str>> {
+    APP_PERMISSIONS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(name, levels)| (name, levels.split(',').collect()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn agents_from_the_file_and_the_environment_16() {
+        let raw = vec![RawAgent {
+            id: Some("Triage".into()),
+            keys: Some(vec![DIGEST.into()]),
+            repos: Some(vec!["Acme/Widgets".into(), "acme/*".into()]),
+            permissions: Some(BTreeMap::from([("issues".into(), "write".into())])),
+        }];
+        let vars = env(&[
+            ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY, k8s:ghpool/agents:coder-next"),
+            ("GHPOOL_AGENT_CODER_REPOS", "acme/gadgets"),
+            ("GHPOOL_AGENT_CODER_PERMISSIONS", "contents:write,pull_requests:write"),
+        ]);
+        let mut issues = vec![];
+        let agents = collect_agents(&raw, &vars, &mut issues);
+        assert_eq!(issues, vec![]);
+        let (coder, triage) = (&agents[0], &agents[1]);
+        assert_eq!(triage.id, "triage");
+        assert!(matches!(triage.keys[0], AgentKey::Digest(d) if d[0] == 0x9f && d[31] == 0x08));
+        assert_eq!(
+            triage.repos,
+            vec![RepoPattern::Repo { owner: "acme".into(), name: "widgets".into() }, RepoPattern::Owner("acme".into())]
+        );
+        assert_eq!(coder.keys, vec![AgentKey::Reference(SecretRef::Env("CODER_KEY".into())), {
+            AgentKey::Reference(SecretRef::parse("k8s:ghpool/agents:coder-next").unwrap())
+        }]);
+        assert_eq!(coder.permissions["contents"], "write");
+        assert!(coder.permissions.contains_key("pull_requests"));
+    }
+
+    #[test]
+    fn what_an_agent_entry_must_not_be_16() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("GHPOOL_AGENT_A_REPOS", "acme/w")], "one key"),
+            (&[("GHPOOL_AGENT_A_KEYS", "ghpk_0123456789abcdef"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "never written"),
+            (&[("GHPOOL_AGENT_A_KEYS", "sha256:abcd"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "64 hex"),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K,env:L,env:M"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "two while"),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K")], "none: an agent reaches only"),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme")], "not owner/name"),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "*/*")], "not owner/name"),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/..")], "not owner/name"),
+            (
+                &[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "isues:write")],
+                "not a GitHub App permission",
+            ),
+            (
+                &[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "issues:admin")],
+                "takes read or write",
+            ),
+            (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "issues")], "permission:level"),
+            (&[("GHPOOL_AGENT_A_TOKEN", "env:K")], "expected GHPOOL_AGENT_<ID>"),
+        ];
+        for (vars, expected) in cases {
+            let mut issues = vec![];
+            let agents = collect_agents(&[], &env(vars), &mut issues);
+            assert!(agents.is_empty(), "{vars:?}");
+            assert!(issues.iter().any(|i| i.message.contains(expected)), "{vars:?}: {issues:?}");
+        }
+    }
+
+    #[test]
+    fn githubs_app_permissions_are_the_data_16() {
+        let known = app_permissions();
+        assert!(known.len() > 40, "{}", known.len());
+        assert_eq!(known["issues"], ["read", "write"]);
+        assert_eq!(known["workflows"], ["write"]);
+        assert!(known["organization_projects"].contains(&"admin"));
+    }
+}
