@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::secrets::SecretRef;
 use crate::upstream::Upstream;
 
+/// `[[agents]]` (issue #16): validated here, not yet part of [`Config`] — ghpool does not read them.
+pub mod agents;
 mod apps;
 mod owners;
 mod raw;

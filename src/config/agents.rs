@@ -103,12 +103,9 @@ pub fn collect_agents(
             _ => {
                 let mut permissions = BTreeMap::new();
                 for pair in list() {
-                    match pair.split_once(':') {
-                        Some((name, level)) => {
-                            permissions.insert(name.trim().to_string(), level.trim().to_string());
-                        }
-                        None => issues.push(issue(name, format!("`{pair}` is not permission:level (issues:write)"))),
-                    }
+                    // Without a level, the level is empty: refused with the levels it takes.
+                    let (permission, level) = pair.split_once(':').unwrap_or((&pair, ""));
+                    permissions.insert(permission.trim().to_string(), level.trim().to_string());
                 }
                 agent.permissions = Some(permissions);
             }
@@ -127,7 +124,8 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
     if written.is_empty() || written.len() > 2 {
         issues.push(issue(&field("keys"), "one key, or two while one is rotated"));
     }
-    let keys: Vec<AgentKey> = written.iter().filter_map(|k| parse_key(k).map_err(|e| issues.push(issue(&field("keys"), e))).ok()).collect();
+    let keys: Vec<AgentKey> =
+        written.iter().filter_map(|k| parse_key(k).map_err(|e| issues.push(issue(&field("keys"), e))).ok()).collect();
     let repos: Vec<RepoPattern> = agent
         .repos
         .unwrap_or_default()
@@ -135,17 +133,18 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
         .filter_map(|r| parse_repo(r).map_err(|e| issues.push(issue(&field("repos"), e))).ok())
         .collect();
     if repos.is_empty() && issues.len() == before {
-        issues.push(issue(&field("repos"), "none: an agent reaches only the repositories listed (\"acme/widgets\", \"acme/*\")"));
+        issues.push(issue(
+            &field("repos"),
+            "none: an agent reaches only the repositories listed (\"acme/widgets\", \"acme/*\")",
+        ));
     }
     let known = app_permissions();
     let permissions = agent.permissions.unwrap_or_default();
     for (name, level) in &permissions {
         match known.get(name.as_str()) {
             None => issues.push(issue(&field("permissions"), format!("`{name}` is not a GitHub App permission"))),
-            Some(levels) if !levels.contains(&level.as_str()) => issues.push(issue(
-                &field("permissions"),
-                format!("`{name}` takes {} (not `{level}`)", levels.join(" or ")),
-            )),
+            Some(levels) if !levels.contains(&level.as_str()) => issues
+                .push(issue(&field("permissions"), format!("`{name}` takes {} (not `{level}`)", levels.join(" or ")))),
             Some(_) => {}
         }
     }
@@ -245,9 +244,12 @@ mod tests {
             triage.repos,
             vec![RepoPattern::Repo { owner: "acme".into(), name: "widgets".into() }, RepoPattern::Owner("acme".into())]
         );
-        assert_eq!(coder.keys, vec![AgentKey::Reference(SecretRef::Env("CODER_KEY".into())), {
-            AgentKey::Reference(SecretRef::parse("k8s:ghpool/agents:coder-next").unwrap())
-        }]);
+        assert_eq!(
+            coder.keys,
+            vec![AgentKey::Reference(SecretRef::Env("CODER_KEY".into())), {
+                AgentKey::Reference(SecretRef::parse("k8s:ghpool/agents:coder-next").unwrap())
+            }]
+        );
         assert_eq!(coder.permissions["contents"], "write");
         assert!(coder.permissions.contains_key("pull_requests"));
     }
@@ -264,14 +266,29 @@ mod tests {
             (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "*/*")], "not owner/name"),
             (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/..")], "not owner/name"),
             (
-                &[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "isues:write")],
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "isues:write"),
+                ],
                 "not a GitHub App permission",
             ),
             (
-                &[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "issues:admin")],
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "issues:admin"),
+                ],
                 "takes read or write",
             ),
-            (&[("GHPOOL_AGENT_A_KEYS", "env:K"), ("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_PERMISSIONS", "issues")], "permission:level"),
+            (
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "issues"),
+                ],
+                "takes read or write (not ``)",
+            ),
             (&[("GHPOOL_AGENT_A_TOKEN", "env:K")], "expected GHPOOL_AGENT_<ID>"),
         ];
         for (vars, expected) in cases {
