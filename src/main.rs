@@ -1,5 +1,6 @@
 //! The `ghpool` binary: Pingora's standard options (`-c` server conf, `-u` upgrade, `-d` daemon,
 //! `-t` test), ghpool's own configuration from `$GHPOOL_CONFIG` and `GHPOOL_*`, then serve.
+//! `ghpool keygen` prints a new agent key and its digest instead.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -9,6 +10,9 @@ use ghpool::service;
 use pingora_core::server::configuration::Opt;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("keygen") {
+        return keygen();
+    }
     ghpool::ops::logging::init();
     let opt = Opt::parse_args();
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -42,4 +46,20 @@ fn main() -> ExitCode {
     };
     log::info!("ghpool listening on {}, upstream {}", config.listen, config.upstream.base_url());
     service::build_server(opt, conf, &config, ghpool).run_forever()
+}
+
+/// `ghpool keygen`: a new agent key (for the agent) and its digest (for the configuration:
+/// `keys = ["sha256:…"]`), one per line.
+fn keygen() -> ExitCode {
+    match ghpool::secrets::agent_key::generate() {
+        Ok((key, digest)) => {
+            println!("key:    {}", key.expose());
+            println!("digest: {digest}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ghpool keygen: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -223,3 +223,35 @@ fn a_kubelet_secret_swap_is_picked_up_by_the_periodic_refresh() {
     assert!(!after.is_empty() && after.iter().all(|t| t == NEW_A), "only the new token after the swap");
     assert_no_token_in(&gp.log());
 }
+
+/// Issue #16: `ghpool keygen` prints a new agent key (`ghpk_…`) and its digest, the SHA-256 the
+/// configuration can hold instead of the key; no configuration is needed to run it.
+#[test]
+fn keygen_prints_a_new_key_and_its_digest_16() {
+    let run = || {
+        let (status, out) = run_to_exit(&[], None, &["keygen"]);
+        assert_eq!(status, Some(0), "{out}");
+        let field =
+            |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).expect(name);
+        (field("key:"), field("digest:"))
+    };
+    let (key, digest) = run();
+    assert!(key.starts_with("ghpk_") && key.len() > 40, "{key}");
+    let sha = sha256_hex(key.as_bytes());
+    assert_eq!(digest, format!("sha256:{sha}"));
+    assert_ne!(run().0, key, "a new key each time");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes)?;
+            drop(child.stdin.take());
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}

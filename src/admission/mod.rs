@@ -8,7 +8,8 @@
 //! matched to GitHub's published endpoints), `search` (search queries parsed as GitHub reads them),
 //! `graphql` (documents typed against GitHub's published schema, probes, answer screening), `tags`
 //! (what a read is filed under and a write purges), `repos` (repository ids and their owners, as
-//! learned), and `rest_screen` (pooled REST answers screened by owner).
+//! learned), `rest_screen` (pooled REST answers screened by owner), and `policy` (an agent's
+//! repositories, issue #16: not yet consulted by `classify`).
 //! Pure: no I/O, no Pingora, no identities.
 //! Must never: let a request past that it could not read unambiguously; fail open.
 
@@ -17,6 +18,7 @@ pub mod classify;
 pub mod envelope;
 pub mod graphql;
 pub mod plan;
+pub mod policy;
 pub mod repos;
 pub mod rest_routes;
 pub mod rest_screen;

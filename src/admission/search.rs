@@ -31,9 +31,28 @@ pub enum SearchRefusal {
     QParameter(String),
 }
 
+/// What a `repo:`, `org:` or `user:` qualifier names: an owner (lower-cased), and with `repo:` one
+/// of its repositories (lower-cased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub owner: &'a str,
+    pub repo: Option<&'a str>,
+}
+
 /// The owners a confined query is scoped to (lower-cased, deduplicated, sorted), or why it is refused.
 pub fn confine(query: &str, allowed: impl Fn(&str) -> bool) -> Result<BTreeSet<String>, SearchRefusal> {
-    let (readings, owners) = evaluate(query, &allowed)?;
+    let (readings, owners) = evaluate(query, &|named| allowed(named.owner), false)?;
+    confined(readings, owners)
+}
+
+/// [`confine`], where `allowed` judges each qualifier's owner and repository (an agent's policy
+/// reaches repositories, not only owners). A refused one is named `owner` or `owner/repo`.
+pub fn confine_named(query: &str, allowed: impl Fn(Named<'_>) -> bool) -> Result<BTreeSet<String>, SearchRefusal> {
+    let (readings, owners) = evaluate(query, &allowed, true)?;
+    confined(readings, owners)
+}
+
+fn confined(readings: Readings, owners: BTreeSet<String>) -> Result<BTreeSet<String>, SearchRefusal> {
     if readings.and_first && readings.or_first {
         Ok(owners)
     } else {
@@ -122,8 +141,13 @@ impl Readings {
     const NONE: Readings = Readings { and_first: false, or_first: false };
 }
 
-fn evaluate(query: &str, allowed: &dyn Fn(&str) -> bool) -> Result<(Readings, BTreeSet<String>), SearchRefusal> {
-    let mut reader = Reader { tokens: tokenize(query)?.into_iter(), allowed, owners: BTreeSet::new() };
+/// `name_repos`: a refused `repo:` qualifier is named `owner/repo` (else by its owner).
+fn evaluate(
+    query: &str,
+    allowed: &dyn Fn(Named<'_>) -> bool,
+    name_repos: bool,
+) -> Result<(Readings, BTreeSet<String>), SearchRefusal> {
+    let mut reader = Reader { tokens: tokenize(query)?.into_iter(), allowed, name_repos, owners: BTreeSet::new() };
     let readings = reader.group(Negation::default(), true)?;
     Ok((readings, reader.owners))
 }
@@ -374,7 +398,8 @@ impl Fold {
 
 struct Reader<'a> {
     tokens: std::vec::IntoIter<Token>,
-    allowed: &'a dyn Fn(&str) -> bool,
+    allowed: &'a dyn Fn(Named<'_>) -> bool,
+    name_repos: bool,
     owners: BTreeSet<String>,
 }
 
@@ -432,9 +457,12 @@ impl Reader<'_> {
         })?;
         // Every owner named, negated or not, must be allowed: GitHub documents `NOT` for words
         // only, and a reader that ignored it before a qualifier would search that owner.
-        for owner in owners {
-            if !(self.allowed)(&owner) {
-                return Err(SearchRefusal::NotAllowed(owner));
+        for (owner, name) in owners {
+            if !(self.allowed)(Named { owner: &owner, repo: name.as_deref() }) {
+                return Err(SearchRefusal::NotAllowed(match name {
+                    Some(name) if self.name_repos => format!("{owner}/{name}"),
+                    _ => owner,
+                }));
             }
             if !negated {
                 self.owners.insert(owner);
@@ -449,13 +477,17 @@ impl Reader<'_> {
     }
 }
 
-/// The lower-cased owners of a `repo:` (`owner/name`) or login value, comma lists included.
-fn scope_owners(repo: bool, value: &str) -> Option<Vec<String>> {
+/// The lower-cased owners (and, for `repo:`, repository names) of a `repo:` (`owner/name`) or
+/// login value, comma lists included.
+fn scope_owners(repo: bool, value: &str) -> Option<Vec<(String, Option<String>)>> {
     value
         .split(',')
         .map(|item| {
-            let owner = if repo { item.split_once('/').filter(|(_, n)| is_repo_name(n))?.0 } else { item };
-            is_login(owner).then(|| owner.to_ascii_lowercase())
+            let (owner, name) = match repo {
+                true => item.split_once('/').filter(|(_, n)| is_repo_name(n)).map(|(o, n)| (o, Some(n)))?,
+                false => (item, None),
+            };
+            is_login(owner).then(|| (owner.to_ascii_lowercase(), name.map(str::to_ascii_lowercase)))
         })
         .collect()
 }
@@ -604,7 +636,8 @@ mod tests {
 
     #[test]
     fn both_readings() {
-        let read = |q: &str| evaluate(q, &allowed).map(|(r, _)| (r.and_first, r.or_first));
+        let read =
+            |q: &str| evaluate(q, &|n: Named<'_>| allowed(n.owner), false).map(|(r, _)| (r.and_first, r.or_first));
         assert_eq!(read("org:acme foo OR bar"), Ok((false, true)));
         assert_eq!(read("foo OR bar org:acme"), Ok((false, true)));
         assert_eq!(read("org:acme OR org:acme foo OR bar"), Ok((false, true)));

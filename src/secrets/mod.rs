@@ -6,6 +6,7 @@
 //! Must never: print, log or format a token. `Secret`'s `Debug` and `Display` redact, and the only way
 //! to read the value is the explicit [`Secret::expose`], used where a header is built.
 
+pub mod agent_key;
 mod aws;
 pub mod gcp;
 mod resolve;

@@ -1,0 +1,195 @@
+//! An agent's policy (issue #16): the repositories it may reach — `owner/name`, or every repository
+//! of an owner with `owner/*` — and nothing else (default deny), within the operator's allowlist.
+//!
+//! Owns: [`AgentPolicy`] (does a read that names this repository, or this owner as a whole, lie
+//! within the agent's repositories?) and [`rest_reach`] (what a REST endpoint names: repositories,
+//! and owners named without one of their repositories). Pure: no I/O.
+//! Must never: let an owner-wide read (an organization's repository list, a user's events, a
+//! search by `org:`, a fork owner in a compare range) through for an agent that holds only some of
+//! that owner's repositories; or match names another way than GitHub does (case-insensitively).
+
+use std::collections::BTreeSet;
+
+use super::rest_routes::{Endpoint, ParamKind, RouteError};
+use super::search::Named;
+use crate::config::agents::RepoPattern;
+
+/// What an agent may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPolicy {
+    /// `owner/name`, lower-cased.
+    repos: BTreeSet<(String, String)>,
+    /// `owner/*`, lower-cased.
+    owners: BTreeSet<String>,
+}
+
+/// What a read names, for a policy to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    /// One repository.
+    Repo { owner: String, name: String },
+    /// An owner as a whole (its profile and everything under it: its repositories, members, events).
+    Owner(String),
+}
+
+impl std::fmt::Display for Reached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reached::Repo { owner, name } => write!(f, "{owner}/{name}"),
+            Reached::Owner(owner) => write!(f, "{owner}/*"),
+        }
+    }
+}
+
+impl AgentPolicy {
+    pub fn new(patterns: &[RepoPattern]) -> AgentPolicy {
+        let mut policy = AgentPolicy::default();
+        for pattern in patterns {
+            match pattern {
+                RepoPattern::Repo { owner, name } => {
+                    policy.repos.insert((owner.to_ascii_lowercase(), name.to_ascii_lowercase()));
+                }
+                RepoPattern::Owner(owner) => {
+                    policy.owners.insert(owner.to_ascii_lowercase());
+                }
+            }
+        }
+        policy
+    }
+
+    /// May the agent read this repository?
+    pub fn covers_repo(&self, owner: &str, name: &str) -> bool {
+        let (owner, name) = (owner.to_ascii_lowercase(), name.to_ascii_lowercase());
+        self.owners.contains(&owner) || self.repos.contains(&(owner, name))
+    }
+
+    /// May the agent read everything of this owner (`owner/*`)?
+    pub fn covers_owner(&self, owner: &str) -> bool {
+        self.owners.contains(&owner.to_ascii_lowercase())
+    }
+
+    pub fn covers(&self, reached: &Reached) -> bool {
+        match reached {
+            Reached::Repo { owner, name } => self.covers_repo(owner, name),
+            Reached::Owner(owner) => self.covers_owner(owner),
+        }
+    }
+
+    /// May the agent run a search confined by this qualifier (`repo:` names a repository; `org:`
+    /// and `user:` an owner as a whole)? For [`super::search::confine_named`].
+    pub fn allows_qualifier(&self, named: Named<'_>) -> bool {
+        match named.repo {
+            Some(name) => self.covers_repo(named.owner, name),
+            None => self.covers_owner(named.owner),
+        }
+    }
+
+    /// The first of `reached` outside the policy, if any.
+    pub fn first_outside<'a>(&self, reached: &'a [Reached]) -> Option<&'a Reached> {
+        reached.iter().find(|r| !self.covers(r))
+    }
+}
+
+/// What a REST endpoint reaches: each `{owner}/{repo}` pair as a repository; every other owner it
+/// names (an organization, a user, a fork owner of a compare range) as a whole owner — unless it
+/// is a pair's owner already (`compare/acme:topic` inside `acme/widgets`). The repository named by
+/// id (`/repositories/{id}`) is not in it: the caller resolves it ([`Endpoint::repository_id`]).
+pub fn rest_reach(endpoint: &Endpoint<'_>) -> Result<Vec<Reached>, RouteError> {
+    let mut reached = Vec::new();
+    let mut pair_owners = BTreeSet::new();
+    for pair in endpoint.params.windows(2) {
+        if let [owner, repo] = pair {
+            if owner.kind == ParamKind::Owner && repo.kind == ParamKind::Repo {
+                let (owner, name) = (owner.value.to_ascii_lowercase(), repo.value.to_ascii_lowercase());
+                pair_owners.insert(owner.clone());
+                reached.push(Reached::Repo { owner, name });
+            }
+        }
+    }
+    for owner in endpoint.owners()? {
+        if !pair_owners.contains(&owner) {
+            reached.push(Reached::Owner(owner));
+        }
+    }
+    Ok(reached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::rest_routes::RouteTable;
+
+    fn policy(patterns: &[&str]) -> AgentPolicy {
+        let parsed: Vec<RepoPattern> = patterns.iter().map(|p| crate::config::agents::parse_repo(p).unwrap()).collect();
+        AgentPolicy::new(&parsed)
+    }
+
+    fn reach(method: &str, path: &str) -> Vec<String> {
+        let segments: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_string).collect();
+        let endpoint = RouteTable::github().lookup(method, &segments).unwrap_or_else(|| panic!("{path}"));
+        rest_reach(&endpoint).unwrap().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn what_a_rest_endpoint_reaches_16() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("GET", "/repos/Acme/Widgets", &["acme/widgets"]),
+            ("GET", "/repos/acme/widgets/issues/1/comments", &["acme/widgets"]),
+            ("GET", "/repos/acme/widgets/assignees/mallory", &["acme/widgets"]),
+            ("GET", "/repos/acme/widgets/compare/main...evil:topic", &["acme/widgets", "evil/*"]),
+            ("GET", "/repos/acme/widgets/compare/main...acme:topic", &["acme/widgets"]),
+            ("GET", "/orgs/acme/repos", &["acme/*"]),
+            ("GET", "/users/acme/events", &["acme/*"]),
+            ("GET", "/orgs/acme/members/mallory", &["acme/*"]),
+            ("POST", "/repos/acme/widgets/issues", &["acme/widgets"]),
+            ("GET", "/repositories/42/issues", &[]),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(reach(method, path), *want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_search_is_confined_to_the_agents_repositories_16() {
+        use crate::admission::search::SearchRefusal::{NotAllowed, Unscoped};
+        let p = policy(&["acme/widgets", "tools/*"]);
+        let run = |q: &str| crate::admission::search::confine_named(q, |n| p.allows_qualifier(n));
+        let owners = |o: &[&str]| Ok(o.iter().map(|s| s.to_string()).collect());
+        assert_eq!(run("repo:acme/widgets is:open"), owners(&["acme"]));
+        assert_eq!(run("repo:ACME/Widgets bug"), owners(&["acme"]));
+        assert_eq!(run("org:tools label:bug"), owners(&["tools"]));
+        assert_eq!(run("org:acme"), Err(NotAllowed("acme".into())), "an owner as a whole");
+        assert_eq!(run("repo:acme/gadgets"), Err(NotAllowed("acme/gadgets".into())));
+        assert_eq!(run("repo:acme/widgets OR repo:acme/secret"), Err(NotAllowed("acme/secret".into())));
+        assert_eq!(run("repo:acme/widgets,acme/secret"), Err(NotAllowed("acme/secret".into())));
+        assert_eq!(run("-repo:acme/secret repo:acme/widgets"), Err(NotAllowed("acme/secret".into())));
+        assert_eq!(run("is:open bug"), Err(Unscoped));
+    }
+
+    #[test]
+    fn a_policy_covers_its_repositories_and_no_more_16() {
+        let p = policy(&["acme/widgets", "tools/*"]);
+        let repo = |o: &str, n: &str| Reached::Repo { owner: o.into(), name: n.into() };
+        let cases = [
+            (repo("acme", "widgets"), true),
+            (repo("ACME", "Widgets"), true),
+            (repo("acme", "gadgets"), false),
+            (repo("acme", "widgets-private"), false),
+            (Reached::Owner("acme".into()), false),
+            (repo("tools", "anything"), true),
+            (Reached::Owner("tools".into()), true),
+            (Reached::Owner("TOOLS".into()), true),
+            (repo("evil", "widgets"), false),
+        ];
+        for (reached, want) in cases {
+            assert_eq!(p.covers(&reached), want, "{reached}");
+        }
+        let reached = [repo("acme", "widgets"), Reached::Owner("acme".into())];
+        assert_eq!(p.first_outside(&reached), Some(&Reached::Owner("acme".into())));
+        assert_eq!(
+            policy(&[]).first_outside(&[repo("acme", "widgets")]).map(ToString::to_string).as_deref(),
+            Some("acme/widgets"),
+            "no repositories: nothing"
+        );
+    }
+}
