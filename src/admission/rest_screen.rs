@@ -64,6 +64,13 @@ struct TooDeep;
 /// Screen a pooled REST answer body (identity-encoded JSON as GitHub sent it, absolute URLs not yet
 /// rewritten).
 pub fn screen(body: &[u8], allowed: impl Fn(&str) -> bool) -> Screened {
+    screen_repositories(body, |owner, _| allowed(owner))
+}
+
+/// [`screen`], judging each object by its repository (`allowed(owner, name)`, both lower-cased)
+/// rather than its owner alone: an agent's policy (issue #16) reaches some of an owner's
+/// repositories only. Every marker names the repository as well as its owner.
+pub fn screen_repositories(body: &[u8], allowed: impl Fn(&str, &str) -> bool) -> Screened {
     if body.trim_ascii().is_empty() {
         return Screened::Unchanged;
     }
@@ -88,7 +95,7 @@ pub fn screen(body: &[u8], allowed: impl Fn(&str) -> bool) -> Screened {
 /// Screen one value in place; `Some` when the value itself must go (the caller removes or nulls it).
 fn walk(
     value: &mut Value,
-    allowed: &impl Fn(&str) -> bool,
+    allowed: &impl Fn(&str, &str) -> bool,
     withheld: &mut usize,
     depth: usize,
 ) -> Result<Option<Withhold>, TooDeep> {
@@ -128,19 +135,22 @@ fn walk(
 }
 
 /// An object's verdict from its own markers: `None` keeps it (allowed, or no marker at all).
-fn judge(fields: &Map<String, Value>, allowed: &impl Fn(&str) -> bool) -> Option<Withhold> {
+fn judge(fields: &Map<String, Value>, allowed: &impl Fn(&str, &str) -> bool) -> Option<Withhold> {
     match marked_owner(fields)? {
         None => Some(Withhold::Unreadable),
-        Some(owner) => {
-            let owner = owner.to_ascii_lowercase();
-            (!allowed(&owner)).then_some(Withhold::Foreign(owner))
+        Some((owner, name)) => {
+            let (owner, name) = (owner.to_ascii_lowercase(), name.to_ascii_lowercase());
+            (!allowed(&owner, &name)).then_some(Withhold::Foreign(owner))
         }
     }
 }
 
-/// The owner an object's first marker names: `None` without a marker, `Some(None)` when the marker is
-/// present but unreadable.
-fn marked_owner(fields: &Map<String, Value>) -> Option<Option<&str>> {
+/// An owner and one of its repositories, as a marker names them.
+type Repository<'a> = (&'a str, &'a str);
+
+/// The repository an object's first marker names: `None` without a marker, `Some(None)` when the
+/// marker is present but unreadable.
+fn marked_owner(fields: &Map<String, Value>) -> Option<Option<Repository<'_>>> {
     if let Some(full_name) = fields.get("full_name") {
         return Some(full_name_owner(full_name));
     }
@@ -165,24 +175,24 @@ fn marked_owner(fields: &Map<String, Value>) -> Option<Option<&str>> {
     }
 }
 
-fn full_name_owner(full_name: &Value) -> Option<&str> {
+fn full_name_owner(full_name: &Value) -> Option<Repository<'_>> {
     let (owner, name) = full_name.as_str()?.split_once('/')?;
-    (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then_some(owner)
+    (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then_some((owner, name))
 }
 
 /// `https://api.github.com/repos/{owner}/{repo}[/...]`, or GHES's `http(s)://host/api/v3/repos/...`.
-fn repos_url_owner(url: &str) -> Option<&str> {
+fn repos_url_owner(url: &str) -> Option<Repository<'_>> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
     let (host, path) = rest.split_once('/')?;
     let path = path.strip_prefix("api/v3/").unwrap_or(path);
     let mut segments = path.strip_prefix("repos/")?.split('/');
     let (owner, repo) = (segments.next()?, segments.next()?);
-    (!host.is_empty() && !owner.is_empty() && !repo.is_empty()).then_some(owner)
+    (!host.is_empty() && !owner.is_empty() && !repo.is_empty()).then_some((owner, repo))
 }
 
 /// A `repo` member: a repository (pull request `head`/`base`, starred), or the compact `{id, name,
 /// url}` of events (`name` "owner/name") and of `pull-request-minimal` (`name` without owner).
-fn repo_owner(repo: &Map<String, Value>) -> Option<&str> {
+fn repo_owner(repo: &Map<String, Value>) -> Option<Repository<'_>> {
     if let Some(full_name) = repo.get("full_name") {
         return full_name_owner(full_name);
     }
@@ -190,10 +200,13 @@ fn repo_owner(repo: &Map<String, Value>) -> Option<&str> {
         Some(url) => Some(url.as_str().and_then(repos_url_owner)?),
         None => None,
     };
-    let by_name = repo.get("name").and_then(Value::as_str).and_then(|n| n.split_once('/')).map(|(owner, _)| owner);
+    let by_name = repo.get("name").and_then(Value::as_str).and_then(|n| n.split_once('/'));
+    let same = |a: Repository, b: Repository| a.0.eq_ignore_ascii_case(b.0) && a.1.eq_ignore_ascii_case(b.1);
     match (by_url, by_name) {
-        (Some(url), Some(name)) => url.eq_ignore_ascii_case(name).then_some(url),
-        (url, name) => url.or(name).filter(|owner| !owner.is_empty()),
+        (Some(url), Some(name)) => same(url, name).then_some(url),
+        (url, name) => {
+            url.or(name).filter(|(owner, repo)| !owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
+        }
     }
 }
 
@@ -260,6 +273,52 @@ mod tests {
             }
             (got, _) => panic!("{name}: got {got:?}"),
         }
+    }
+
+    /// Issue #16: an agent holding `acme/w` only reads none of acme's other repositories through
+    /// the answers of `acme/w` (a cross-reference, a fork's parent, an event, a pull's head).
+    #[test]
+    fn answers_screened_by_repository_16() {
+        let agent = |owner: &str, name: &str| owner == "acme" && name == "w";
+        let secret_xref = json!({"event": "cross-referenced", "source": {"type": "issue",
+            "issue": {"title": "secret", "repository_url": "https://api.github.com/repos/acme/secret"}}});
+        let timeline = json!([xref(Some("acme")), secret_xref]);
+        match super::screen_repositories(&bytes(timeline), agent) {
+            Screened::Changed { body, withheld } => {
+                let kept: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(withheld, 1);
+                assert_eq!(kept[0], xref(Some("acme")), "acme/w's own cross-reference stays");
+                assert_eq!(kept[1]["source"]["issue"], Value::Null, "acme/secret's goes");
+            }
+            other => panic!("{other:?}"),
+        }
+        let cases = [
+            ("a fork of another acme repository", fork(repo("acme/secret"), Value::Null), 1),
+            (
+                "an event in another acme repository",
+                json!([
+                    event("acme/w"),
+                    json!({"type": "PushEvent",
+                "repo": {"id": 2, "name": "acme/secret", "url": "https://api.github.com/repos/acme/secret"}})
+                ]),
+                1,
+            ),
+            (
+                "a compact repo whose name and url disagree",
+                json!([json!({"repo": {"id": 3, "name": "acme/w",
+                "url": "https://api.github.com/repos/acme/secret"}})]),
+                1,
+            ),
+            ("a pull whose head is another acme repository", pull(json!({"ref": "x", "repo": repo("acme/secret")})), 1),
+        ];
+        for (name, value, count) in cases {
+            match super::screen_repositories(&bytes(value), agent) {
+                Screened::Changed { withheld, .. } => assert_eq!(withheld, count, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert!(matches!(super::screen_repositories(&bytes(repo("acme/secret")), agent), Screened::Foreign { .. }));
+        assert_eq!(super::screen_repositories(&bytes(repo("ACME/W")), agent), Screened::Unchanged);
     }
 
     #[test]
