@@ -146,7 +146,7 @@ const GRAPHQL_SMALL: &str = r#"{"query": "query Q($o: String!) { repository(owne
 fn parse(body: &str) -> ghpool::admission::graphql::GraphqlRequest {
     use ghpool::admission::graphql::{parse_request, GithubSchema, Limits, Scope};
     let unscoped = BTreeSet::new();
-    let scope = Scope { allows: &|owner: &str| owner == "acme", screens: true, unscoped_roots: &unscoped };
+    let scope = Scope { allows: &|owner: &str| owner == "acme", agent: None, screens: true, unscoped_roots: &unscoped };
     parse_request(body.as_bytes(), GithubSchema::github(), &Limits::default(), &scope).expect("a valid, allowed query")
 }
 

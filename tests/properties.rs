@@ -19,7 +19,7 @@ fn acme(owner: &str) -> bool {
 /// The GraphQL rules of an allowlist of `acme`.
 fn scoped<T>(f: impl FnOnce(&GithubSchema, &Limits, &Scope) -> T) -> T {
     let unscoped = BTreeSet::new();
-    let scope = Scope { allows: &acme, screens: true, unscoped_roots: &unscoped };
+    let scope = Scope { allows: &acme, agent: None, screens: true, unscoped_roots: &unscoped };
     f(GithubSchema::github(), &Limits::default(), &scope)
 }
 

@@ -226,6 +226,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow
     let allows = |owner: &str| allowlist.allows(owner);
     let scope = graphql::Scope {
         allows: &allows,
+        agent: None,
         screens: allowlist.screens(),
         unscoped_roots: allowlist.graphql_unscoped_fields(),
     };

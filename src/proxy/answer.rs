@@ -309,7 +309,7 @@ mod tests {
         let body = br#"{"query": "{ node(id: \"x\") { id } }"}"#;
         let allows = |o: &str| o == "acme";
         let unscoped = Default::default();
-        let scope = graphql::Scope { allows: &allows, screens: true, unscoped_roots: &unscoped };
+        let scope = graphql::Scope { allows: &allows, agent: None, screens: true, unscoped_roots: &unscoped };
         let schema = graphql::GithubSchema::github();
         let request = graphql::parse_request(body, schema, &graphql::Limits::default(), &scope).unwrap();
         let probed = Some(Bytes::from_static(b"probed"));

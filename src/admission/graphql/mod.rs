@@ -56,6 +56,8 @@ pub enum GraphqlError {
     NotScoped(String),
     #[error("ghpool: owner `{0}` is not in this proxy's allowlist")]
     OwnerNotAllowed(String),
+    #[error("ghpool: repository `{0}` is not one this agent may read")]
+    RepositoryNotAllowed(String),
     #[error("ghpool: the owner of the GraphQL field `{0}` cannot be determined from the document")]
     OwnerNotDeterminable(String),
     #[error("{0}")]
@@ -74,6 +76,7 @@ impl GraphqlError {
         match self {
             GraphqlError::NotScoped(_)
             | GraphqlError::OwnerNotAllowed(_)
+            | GraphqlError::RepositoryNotAllowed(_)
             | GraphqlError::OwnerNotDeterminable(_)
             | GraphqlError::Search(_)
             | GraphqlError::Unowned { .. }
@@ -103,6 +106,10 @@ impl OperationKind {
 pub struct Scope<'a> {
     /// Whether an owner (lower-cased) is allowed.
     pub allows: &'a dyn Fn(&str) -> bool,
+    /// An agent's repositories (issue #16), when the request is an agent's: then a `repository`
+    /// root must name one of them, a search must be confined to them, and `allows` says only that
+    /// an owner holds some of them (answers are screened by repository).
+    pub agent: Option<&'a crate::admission::policy::AgentPolicy>,
     /// Answers of queries are screened (an allowlist is in force, not `allow_all_owners`).
     pub screens: bool,
     /// Root fields the operator serves without an owner (`[access] graphql_unscoped_fields`); their

@@ -217,8 +217,17 @@ impl Walker<'_> {
         match name {
             "repository" => {
                 let owner = self.owner_argument(field, "owner")?;
-                if let Some(repo) = self.string_argument(field, "name") {
-                    self.reads.repos.insert(format!("{owner}/{}", repo.to_ascii_lowercase()));
+                let name = self.string_argument(field, "name").map(|n| n.to_ascii_lowercase());
+                if let Some(agent) = self.scope.agent {
+                    // An agent reaches repositories, not owners: the name must be known and its own.
+                    let name =
+                        name.as_deref().ok_or_else(|| GraphqlError::OwnerNotDeterminable("repository".into()))?;
+                    if !agent.covers_repo(&owner, name) {
+                        return Err(GraphqlError::RepositoryNotAllowed(format!("{owner}/{name}")));
+                    }
+                }
+                if let Some(name) = name {
+                    self.reads.repos.insert(format!("{owner}/{name}"));
                 }
                 Ok(false)
             }
@@ -229,8 +238,13 @@ impl Walker<'_> {
                 let query = self.string_argument(field, "query").ok_or_else(|| {
                     GraphqlError::OwnerNotDeterminable("search (its query is not a string the document gives)".into())
                 })?;
-                let owners = crate::admission::search::confine(&query, self.scope.allows)
-                    .map_err(|e| GraphqlError::Search(e.to_string()))?;
+                let owners = match self.scope.agent {
+                    None => crate::admission::search::confine(&query, self.scope.allows),
+                    Some(agent) => crate::admission::search::confine_named(&query, |named| {
+                        (self.scope.allows)(named.owner) && agent.allows_qualifier(named)
+                    }),
+                }
+                .map_err(|e| GraphqlError::Search(e.to_string()))?;
                 self.reads.owners.extend(owners);
                 Ok(true)
             }

@@ -54,6 +54,17 @@ struct Screen<'a, F> {
 
 /// Screen the answer to a probed query. An answer that is not a JSON object is replaced whole.
 pub fn screen(answer: &[u8], schema: &GithubSchema, allowed: impl Fn(&str) -> bool) -> Screened {
+    screen_repositories(answer, schema, |owner, _| allowed(owner))
+}
+
+/// [`screen`], judging each probed object by what its probe names: a repository (`allowed(owner,
+/// Some(name))`, from `nameWithOwner`) or an owner as a whole (`allowed(login, None)`): an agent's
+/// policy (issue #16) reaches some of an owner's repositories only. Names are lower-cased.
+pub fn screen_repositories(
+    answer: &[u8],
+    schema: &GithubSchema,
+    allowed: impl Fn(&str, Option<&str>) -> bool,
+) -> Screened {
     let unreadable = || {
         let message = "ghpool could not read GitHub's answer to tell which owners its objects belong to";
         Screened {
@@ -90,7 +101,7 @@ fn mentions_probe(error: &Value) -> bool {
         .is_some_and(|p| p.iter().any(|k| k.as_str().is_some_and(|k| k.starts_with(RESERVED_PREFIX))))
 }
 
-impl<F: Fn(&str) -> bool> Screen<'_, F> {
+impl<F: Fn(&str, Option<&str>) -> bool> Screen<'_, F> {
     fn walk(&mut self, value: &mut Value, path: &mut Vec<Value>, depth: usize) -> Result<(), ()> {
         if depth > MAX_DEPTH {
             return Err(());
@@ -130,8 +141,9 @@ impl<F: Fn(&str) -> bool> Screen<'_, F> {
             // A public profile carries no login probe: nothing to check.
             Some(OwnerPath::Login) if !object.contains_key(LOGIN) => Ok(()),
             Some(path) => {
-                let owner = self.owner(object, path, 0).ok_or(Withhold::Unreadable)?;
-                match (self.allowed)(&owner.to_ascii_lowercase()) {
+                let (owner, name) = self.owner(object, path, 0).ok_or(Withhold::Unreadable)?;
+                let name = name.map(str::to_ascii_lowercase);
+                match (self.allowed)(&owner.to_ascii_lowercase(), name.as_deref()) {
                     true => Ok(()),
                     false => Err(Withhold::Foreign),
                 }
@@ -141,11 +153,22 @@ impl<F: Fn(&str) -> bool> Screen<'_, F> {
         }
     }
 
-    /// The owner an object's probe names along `path`.
-    fn owner<'v>(&self, object: &'v Map<String, Value>, path: &OwnerPath, depth: usize) -> Option<&'v str> {
-        let owner = match path {
-            OwnerPath::NameWithOwner => object.get(NAME_WITH_OWNER)?.as_str()?.split_once('/')?.0,
-            OwnerPath::Login => object.get(LOGIN)?.as_str()?,
+    /// The owner an object's probe names along `path`, and the repository when the probe names one.
+    fn owner<'v>(
+        &self,
+        object: &'v Map<String, Value>,
+        path: &OwnerPath,
+        depth: usize,
+    ) -> Option<(&'v str, Option<&'v str>)> {
+        let (owner, name) = match path {
+            OwnerPath::NameWithOwner => {
+                let (owner, name) = object.get(NAME_WITH_OWNER)?.as_str()?.split_once('/')?;
+                if name.is_empty() || name.contains('/') {
+                    return None;
+                }
+                (owner, Some(name))
+            }
+            OwnerPath::Login => (object.get(LOGIN)?.as_str()?, None),
             OwnerPath::Via { .. } if depth >= MAX_VIA => return None,
             OwnerPath::Via { alias, .. } => {
                 let inner = object.get(alias)?.as_object()?;
@@ -153,6 +176,6 @@ impl<F: Fn(&str) -> bool> Screen<'_, F> {
                 self.owner(inner, self.schema.owner_path(ty)?, depth + 1)?
             }
         };
-        (!owner.is_empty()).then_some(owner)
+        (!owner.is_empty()).then_some((owner, name))
     }
 }

@@ -18,7 +18,7 @@ fn unscoped() -> &'static BTreeSet<String> {
 }
 
 fn scope() -> Scope<'static> {
-    Scope { allows: &acme, screens: true, unscoped_roots: unscoped() }
+    Scope { allows: &acme, agent: None, screens: true, unscoped_roots: unscoped() }
 }
 
 fn run(doc: &str, operation: Option<&str>, variables: Value) -> Result<GraphqlRequest, GraphqlError> {
@@ -412,4 +412,57 @@ fn large_bodies_are_read_without_their_variables_19() {
     let request =
         parse_large_request(both.to_string().as_bytes(), GithubSchema::github(), &Limits::default(), &scope());
     assert_eq!(request.unwrap().kind, OperationKind::Mutation);
+}
+
+/// Issue #16: an agent holding `acme/w` and `tools/*` reads through GraphQL only those: a
+/// `repository` root must name one of them, a search must be confined to them, and answers are
+/// screened by repository (another acme repository goes, a tools one stays).
+#[test]
+fn an_agents_documents_and_answers_stay_within_its_repositories_16() {
+    let patterns = ["acme/w", "tools/*"].map(|p| crate::config::agents::parse_repo(p).unwrap());
+    let agent = crate::admission::policy::AgentPolicy::new(&patterns);
+    let touches = |owner: &str| owner == "acme" || owner == "tools";
+    let scope = Scope { allows: &touches, agent: Some(&agent), screens: true, unscoped_roots: unscoped() };
+    let run = |doc: &str| analyze(doc, None, &Map::new(), GithubSchema::github(), &Limits::default(), &scope);
+    let cases: &[(&str, Result<(), &str>)] = &[
+        (r#"{ repository(owner: "acme", name: "w") { name } }"#, Ok(())),
+        (r#"{ repository(owner: "ACME", name: "W") { name } }"#, Ok(())),
+        (r#"{ repository(owner: "tools", name: "anything") { name } }"#, Ok(())),
+        (r#"{ repository(owner: "acme", name: "secret") { name } }"#, Err("repository `acme/secret`")),
+        (r#"query($n: String!) { repository(owner: "acme", name: $n) { name } }"#, Err("cannot be determined")),
+        (r#"{ search(query: "repo:acme/w bug", type: ISSUE, first: 1) { issueCount } }"#, Ok(())),
+        (r#"{ search(query: "org:acme bug", type: ISSUE, first: 1) { issueCount } }"#, Err("acme")),
+        (r#"{ search(query: "repo:acme/secret", type: ISSUE, first: 1) { issueCount } }"#, Err("acme/secret")),
+        (r#"{ search(query: "org:tools", type: ISSUE, first: 1) { issueCount } }"#, Ok(())),
+        (r#"{ repository(owner: "evil", name: "w") { name } }"#, Err("evil")),
+    ];
+    for (doc, want) in cases {
+        match (run(doc), want) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(text)) => {
+                assert_eq!(e.status(), 403, "{doc}: {e}");
+                assert!(e.to_string().contains(text), "{doc}: {e}");
+            }
+            (got, _) => panic!("{doc}: {got:?}"),
+        }
+    }
+    let allowed = |owner: &str, name: Option<&str>| match name {
+        Some(name) => agent.covers_repo(owner, name),
+        None => agent.covers_owner(owner),
+    };
+    let answer = json!({"data": {"repository": {
+        "ghpool_t": "Repository", "ghpool_n": "acme/w",
+        "parent": repo("acme/secret"),
+        "template": repo("tools/kit"),
+        "owner": {"ghpool_t": "Organization", "ghpool_l": "acme", "membersWithRole": {"totalCount": 3}},
+        "creator": {"ghpool_t": "Organization", "ghpool_l": "tools", "name": "Tools"},
+    }}});
+    let screened = screen::screen_repositories(answer.to_string().as_bytes(), GithubSchema::github(), allowed);
+    let body: Value = serde_json::from_slice(&screened.body).unwrap();
+    let data = &body["data"]["repository"];
+    assert_eq!(screened.withheld, 2, "{body}");
+    assert_eq!(data["parent"], Value::Null, "another acme repository");
+    assert_eq!(data["owner"], Value::Null, "acme as a whole (its members) is not the agent's");
+    assert_eq!(data["template"], json!({}), "a tools repository stays");
+    assert_eq!(data["creator"]["name"], "Tools", "tools as a whole is the agent's");
 }
