@@ -41,12 +41,14 @@ fn access(c: &mut Criterion) {
         max_mutation_body: 1 << 20,
     };
     let repos = ghpool::admission::repos::RepoOwners::default();
+    let agents = ghpool::admission::agents::Agents::default();
     let rules = Rules {
         allowlist: &allow,
         graphql: &graphql,
         upstream_host: "api.github.com",
         public_url: None,
         repos: &repos,
+        agents: &agents,
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("host", http::HeaderValue::from_static("ghpool:8080"));

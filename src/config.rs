@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::secrets::SecretRef;
 use crate::upstream::Upstream;
 
-/// `[[agents]]` (issue #16): validated here, not yet part of [`Config`] — ghpool does not read them.
+/// `[[agents]]` (issue #16).
 pub mod agents;
 mod apps;
 mod owners;
@@ -135,6 +135,9 @@ pub struct AccessConfig {
     pub public_paths: Vec<String>,
     /// GraphQL root fields that read no owner but are served through the pool anyway.
     pub graphql_unscoped_fields: BTreeSet<String>,
+    /// With agents configured: clients without a key are still served as without agents (network
+    /// trust beside keyed agents). Without agents it changes nothing.
+    pub allow_unkeyed: bool,
 }
 
 /// How GraphQL documents are read.
@@ -194,6 +197,9 @@ pub struct Config {
     pub identities: Vec<IdentityConfig>,
     /// GitHub App installations, pool identities beside the PATs.
     pub apps: Vec<AppConfig>,
+    /// Agents (issue #16): each with its keys and the repositories it may read. None: every client
+    /// is served as before (network trust).
+    pub agents: Vec<agents::AgentConfig>,
     /// Things worth a warning at start (literal tokens, anonymous mode), safe to log.
     pub warnings: Vec<String>,
 }
@@ -398,7 +404,8 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         max_mutation_body: set.number(&GRAPHQL_MAX_MUTATION_BODY),
     };
     let shared = pick_shared(&set, &mut issues, &mut warnings);
-    let access = pick_access(&raw.access, &mut issues);
+    let access = pick_access(&raw.access, env, &mut issues);
+    let agents = agents::collect_agents(&raw.agents, env, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let apps = apps::collect_apps(&raw.apps, env, &mut issues);
     for app in apps.iter().filter(|a| identities.iter().any(|i| i.id == a.id)) {
@@ -424,6 +431,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             read_timeout: set.duration(&READ_TIMEOUT),
             identities,
             apps,
+            agents,
             warnings,
         }),
         _ => Err(issues),

@@ -19,6 +19,9 @@ pub enum Refusal {
     BadRequest(String),
     #[error("Requires authentication: ghpool forwards writes with your own token; send an Authorization header")]
     Unauthenticated,
+    /// Agents are configured (issue #16) and the request shows no key of theirs.
+    #[error("Bad credentials: ghpool serves keyed agents; send your agent key as `Authorization: token <key>`")]
+    NoAgentKey,
     #[error("{0}")]
     Forbidden(String),
     #[error("Not Found")]
@@ -61,7 +64,7 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Refusal::BadRequest(_) => 400,
-            Refusal::Unauthenticated => 401,
+            Refusal::Unauthenticated | Refusal::NoAgentKey => 401,
             Refusal::Forbidden(_) => 403,
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed => 405,

@@ -18,9 +18,11 @@ use pingora_core::services::listening::Service;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::admission::access::Allowlist;
+use crate::admission::agents::Agents;
 use crate::admission::classify::GraphqlRules;
 use crate::admission::repos::RepoOwners;
 use crate::cache::Cache;
+use crate::config::agents::{AgentConfig, AgentKey};
 use crate::config::Config;
 use crate::ops::audit::Auditor;
 use crate::ops::metrics::Metrics;
@@ -132,7 +134,17 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     if pool.is_anonymous() {
         log::warn!("ghpool runs WITHOUT identities: reads are unauthenticated (GitHub allows 60/hour per IP)");
     }
+    let agents = Arc::new(Agents::new(&config.agents, config.access.allow_unkeyed));
+    runtime.block_on(refresh_agent_keys(&agents, &config.agents, &resolver));
+    if !agents.is_empty() {
+        let unkeyed = match config.access.allow_unkeyed {
+            true => "clients without a key are served as before (allow_unkeyed)",
+            false => "requests without a valid key get 401",
+        };
+        log::info!("{} agents, each limited to its repositories; {unkeyed}", agents.list().len());
+    }
     Ok(Ghpool {
+        agents,
         pool: Arc::new(pool.with_max_in_flight(config.pool.max_in_flight)),
         allowlist: Allowlist::with_lists(
             config.owners.clone(),
@@ -196,6 +208,34 @@ fn graphql_rules(config: &Config) -> Result<GraphqlRules, StartError> {
     Ok(GraphqlRules { schema, limits: Limits::default(), max_mutation_body: config.graphql.max_mutation_body })
 }
 
+/// Resolve every agent's keys named by reference (the configured digests stay) and take them as
+/// the agent's keys now. An agent whose reference does not resolve keeps the keys it had.
+async fn refresh_agent_keys(agents: &Agents, configs: &[AgentConfig], resolver: &Resolver) {
+    for config in configs {
+        let mut digests = Vec::new();
+        let mut complete = true;
+        for key in &config.keys {
+            match key {
+                AgentKey::Digest(digest) => digests.push(*digest),
+                AgentKey::Reference(reference) => match resolver.resolve(reference).await {
+                    Ok(key) => digests.push(crate::secrets::agent_key::digest(key.expose().trim())),
+                    Err(e) => {
+                        log::warn!(
+                            "agent `{}` keeps its keys: {} did not resolve: {e}",
+                            config.id,
+                            reference.describe()
+                        );
+                        complete = false;
+                    }
+                },
+            }
+        }
+        if complete || agents.list().iter().any(|a| a.id == config.id && !a.has_keys()) {
+            agents.set_keys(&config.id, digests);
+        }
+    }
+}
+
 /// Build the server with its services; the caller runs it.
 pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghpool) -> Server {
     let renewer = Renewer::new(ghpool.pool.clone(), std::mem::take(&mut ghpool.app_renewals));
@@ -208,6 +248,7 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     ));
     let upstream = ghpool.upstream.clone();
     let shared = ghpool.shared.clone();
+    let agents = ghpool.agents.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let grace = Duration::from_secs(server.configuration.grace_period_seconds.unwrap_or(5));
@@ -227,7 +268,9 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
         }),
         _ => None,
     };
-    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password };
+    let agent_keys = (!config.agents.is_empty())
+        .then(|| (agents.clone(), config.agents.clone(), Resolver::from_process(&config.secrets_dir)));
+    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password, agent_keys };
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
@@ -309,6 +352,8 @@ struct SecretsRefresh {
     every: Duration,
     /// Redis' password, resolved again with the identities' secrets.
     redis_password: Option<RedisPassword>,
+    /// Agents' keys named by reference, resolved again (a rotated key without a restart).
+    agent_keys: Option<(Arc<Agents>, Vec<AgentConfig>, Resolver)>,
 }
 
 struct RedisPassword {
@@ -354,6 +399,9 @@ impl BackgroundService for SecretsRefresh {
             self.keeper.refresh_secrets().await;
             if let Some(password) = &self.redis_password {
                 password.refresh().await;
+            }
+            if let Some((agents, configs, resolver)) = &self.agent_keys {
+                refresh_agent_keys(agents, configs, resolver).await;
             }
         }
     }

@@ -16,9 +16,11 @@
 use bytes::Bytes;
 
 use super::access::{normalize, Allowlist, OwnerCheck, Target};
+use super::agents::{Agent, Agents, Caller};
 use super::envelope;
 use super::graphql::{self, GithubSchema, Limits, OperationKind};
 pub use super::plan::{AdminPath, ClientCredential, Flow, Plan, Read, ReadOf, Write, WriteOf};
+use super::search;
 use super::tags::{self, KnownRepos};
 use super::target::RestTarget;
 use crate::ratelimit::Resource;
@@ -53,6 +55,8 @@ pub struct Rules<'a> {
     pub public_url: Option<&'a str>,
     /// What ghpool knows of repositories (ids, names, owners).
     pub repos: &'a dyn KnownRepos,
+    /// The agents and their keys (issue #16); none configured: every client as before.
+    pub agents: &'a Agents,
 }
 
 /// The request as it arrived: its line and headers.
@@ -158,21 +162,28 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
     check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
     let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
+    // ghpool's own endpoints (probes, metrics, stats) need no agent key.
+    let agent = match (&shape, rules.agents.identify(parts.authorization())) {
+        (RestTarget::Local(_), _) => None,
+        (_, Ok(Caller::Agent(agent))) => Some(agent),
+        (_, Ok(Caller::Unkeyed)) => None,
+        (_, Err(refusal)) => return Err(refusal),
+    };
     let flow = match shape {
         RestTarget::Local(admin) => match parts.method {
             "GET" | "HEAD" => Flow::Admin(admin),
             _ => return Err(Refusal::MethodNotAllowed),
         },
-        RestTarget::Graphql => match graphql_flow(parts, body, rules)? {
+        RestTarget::Graphql => match graphql_flow(parts, body, rules, agent.as_deref())? {
             Some(flow) => flow,
             None => return Err(Refusal::MethodNotAllowed),
         },
-        _ => match rest_flow(parts, &target, &shape, rules)? {
+        _ => match rest_flow(parts, &target, &shape, rules, agent.as_deref())? {
             Ok(flow) => flow,
             Err(needs_owner) => return Ok(needs_owner),
         },
     };
-    Ok(Admission::Plan(Plan { target, public_base, flow }))
+    Ok(Admission::Plan(Plan { target, public_base, flow, agent }))
 }
 
 /// The request target as sent: UTF-8, or refused.
@@ -203,7 +214,7 @@ fn credential(authorization: Option<&str>) -> Result<ClientCredential, Refusal> 
 
 /// `POST /graphql`: a query is a pooled read of the owners its document names, a mutation a
 /// write. `None`: not a method GraphQL takes.
-fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow>, Refusal> {
+fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>) -> Result<Option<Flow>, Refusal> {
     if parts.method != "POST" {
         return Ok(None);
     }
@@ -223,11 +234,12 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow
         }
     };
     let allowlist = rules.allowlist;
-    let allows = |owner: &str| allowlist.allows(owner);
+    // An agent reaches owners it holds repositories of; its answers are always screened.
+    let allows = |owner: &str| allowlist.allows(owner) && agent.is_none_or(|a| a.policy.touches_owner(owner));
     let scope = graphql::Scope {
         allows: &allows,
-        agent: None,
-        screens: allowlist.screens(),
+        agent: agent.map(|a| &a.policy),
+        screens: allowlist.screens() || agent.is_some(),
         unscoped_roots: allowlist.graphql_unscoped_fields(),
     };
     let (schema, limits) = (rules.graphql.schema, &rules.graphql.limits);
@@ -258,6 +270,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules) -> Result<Option<Flow
                 of: ReadOf::Graphql { request: Box::new(request), probed },
             })
         }
+        OperationKind::Mutation if agent.is_some() => return Err(agent_writes(agent)),
         OperationKind::Mutation => Flow::Write(Write {
             credential: credential(parts.authorization())?,
             purge: tags::for_mutation(&request.reads, rules.repos),
@@ -278,6 +291,7 @@ fn rest_flow(
     target: &Target,
     shape: &RestTarget,
     rules: &Rules,
+    agent: Option<&Agent>,
 ) -> Result<Result<Flow, Admission>, Refusal> {
     let repos = rules.repos;
     let owner_of = |id| repos.owner_of(id);
@@ -287,16 +301,22 @@ fn rest_flow(
             if let OwnerCheck::NeedsOwnerOf(id) = check {
                 return Ok(Err(Admission::NeedsOwner { id, client: None }));
             }
+            if let Some(agent) = agent {
+                if let Some(id) = agent_read(agent, target, shape, rules)? {
+                    return Ok(Err(Admission::NeedsOwner { id, client: None }));
+                }
+            }
             Ok(Ok(Flow::Read(Read {
                 resource: shape.resource(),
                 owners,
                 tags: tags::rest_tags(target, repos),
                 of: ReadOf::Rest {
                     repository: shape.is_repository(),
-                    screened: rules.allowlist.screens() && *shape != RestTarget::Root,
+                    screened: (rules.allowlist.screens() || agent.is_some()) && *shape != RestTarget::Root,
                 },
             })))
         }
+        "POST" | "PATCH" | "PUT" | "DELETE" if agent.is_some() => Err(agent_writes(agent)),
         "POST" | "PATCH" | "PUT" | "DELETE" => {
             let credential = credential(parts.authorization())?;
             if let OwnerCheck::NeedsOwnerOf(id) = rules.allowlist.check_write(parts.method, target, owner_of)? {
@@ -308,6 +328,70 @@ fn rest_flow(
         }
         _ => Err(Refusal::MethodNotAllowed),
     }
+}
+
+/// A read by `agent`, already within the allowlist: within the agent's repositories too, or the
+/// refusal naming the agent and what it may not read. `Ok(Some(id))`: repository `id` decides and
+/// its name is not known yet (ask GitHub, classify again).
+fn agent_read(agent: &Agent, target: &Target, shape: &RestTarget, rules: &Rules) -> Result<Option<u64>, Refusal> {
+    use super::policy::rest_reach;
+    use super::rest_routes::RouteTable;
+    let denied = |what: &dyn std::fmt::Display| {
+        Refusal::Forbidden(format!(
+            "ghpool: agent `{}` may not read `{what}`: it is not among its repositories",
+            agent.id
+        ))
+    };
+    // A repository named by id: its name decides (an agent holds repositories, not owners).
+    let by_id = |id: u64| -> Result<Option<u64>, Refusal> {
+        let owner = rules.repos.owner_of(id);
+        if owner.as_deref().is_some_and(|o| agent.policy.covers_owner(o)) {
+            return Ok(None);
+        }
+        match rules.repos.full_name(id) {
+            None => Ok(Some(id)),
+            Some(full_name) => match full_name.split_once('/') {
+                Some((owner, name)) if agent.policy.covers_repo(owner, name) => Ok(None),
+                _ => Err(denied(&format!("repository {id}"))),
+            },
+        }
+    };
+    match shape {
+        RestTarget::Local(_) => Ok(None),
+        RestTarget::Search { kind: "labels" } => {
+            let id = search::repository_id(target.query.as_deref()).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+            by_id(id)
+        }
+        RestTarget::Search { .. } => {
+            let q = search::q_parameter(target.query.as_deref()).map_err(|e| Refusal::Forbidden(e.to_string()))?;
+            let allowlist = rules.allowlist;
+            search::confine_named(&q, |named| allowlist.allows(named.owner) && agent.policy.allows_qualifier(named))
+                .map_err(|e| match e {
+                    search::SearchRefusal::NotAllowed(what) => denied(&what),
+                    other => Refusal::Forbidden(other.to_string()),
+                })?;
+            Ok(None)
+        }
+        _ => {
+            // Not an endpoint GitHub documents: only the operator's public paths got this far.
+            let Some(endpoint) = RouteTable::github().lookup("GET", &target.segments) else { return Ok(None) };
+            let reached = rest_reach(&endpoint).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+            if let Some(outside) = agent.policy.first_outside(&reached) {
+                return Err(denied(outside));
+            }
+            // An owner-free path got this far only as one the operator serves publicly.
+            endpoint.repository_id().map_or(Ok(None), by_id)
+        }
+    }
+}
+
+/// An agent's write: sent only with an App token the broker mints for its repositories and
+/// permissions — not in this version.
+fn agent_writes(agent: Option<&Agent>) -> Refusal {
+    let id = agent.map_or("?", |a| a.id.as_str());
+    Refusal::Forbidden(format!(
+        "ghpool: agent `{id}` cannot write through this ghpool yet: writes by agents are brokered with App tokens scoped to their repositories, which this version does not mint"
+    ))
 }
 
 #[cfg(test)]

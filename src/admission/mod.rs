@@ -8,12 +8,13 @@
 //! matched to GitHub's published endpoints), `search` (search queries parsed as GitHub reads them),
 //! `graphql` (documents typed against GitHub's published schema, probes, answer screening), `tags`
 //! (what a read is filed under and a write purges), `repos` (repository ids and their owners, as
-//! learned), `rest_screen` (pooled REST answers screened by owner), and `policy` (an agent's
-//! repositories, issue #16: not yet consulted by `classify`).
+//! learned), `rest_screen` (pooled REST answers screened by owner), `agents` (who a key names) and
+//! `policy` (an agent's repositories).
 //! Pure: no I/O, no Pingora, no identities.
 //! Must never: let a request past that it could not read unambiguously; fail open.
 
 pub mod access;
+pub mod agents;
 pub mod classify;
 pub mod envelope;
 pub mod graphql;

@@ -52,6 +52,9 @@ pub struct Plan {
     /// ghpool's base URL as this client reaches it: GitHub's URLs in answers are pointed there.
     pub public_base: String,
     pub flow: Flow,
+    /// The keyed agent the request comes from (issue #16): its policy screens the answer and keys
+    /// the cache. `None`: no agent key (no agents configured, or `allow_unkeyed`).
+    pub agent: Option<std::sync::Arc<super::agents::Agent>>,
 }
 
 #[derive(Debug)]

@@ -75,6 +75,27 @@ impl AgentPolicy {
         }
     }
 
+    /// Does the agent hold any repository of this owner (or all of them)? What lets a GraphQL
+    /// document name the owner at all; its answer is screened by repository.
+    pub fn touches_owner(&self, owner: &str) -> bool {
+        let owner = owner.to_ascii_lowercase();
+        self.owners.contains(&owner) || self.repos.iter().any(|(o, _)| *o == owner)
+    }
+
+    /// A name for the policy, the same for the same repositories: part of the cache key of what
+    /// it screened (answers screened for one policy are not served under another).
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for (owner, name) in &self.repos {
+            hasher.update(format!("{owner}/{name}\n"));
+        }
+        for owner in &self.owners {
+            hasher.update(format!("{owner}/*\n"));
+        }
+        hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// May the agent run a search confined by this qualifier (`repo:` names a repository; `org:`
     /// and `user:` an owner as a whole)? For [`super::search::confine_named`].
     pub fn allows_qualifier(&self, named: Named<'_>) -> bool {

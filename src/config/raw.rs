@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub identities: Vec<RawIdentity>,
     #[serde(default)]
     pub apps: Vec<RawApp>,
+    #[serde(default)]
+    pub agents: Vec<super::agents::RawAgent>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +76,8 @@ pub struct RawShared {
 pub struct RawAccess {
     pub public_paths: Option<Vec<String>>,
     pub graphql_unscoped_fields: Option<Vec<String>>,
+    /// With agents configured, whether clients without a key are served as without agents.
+    pub allow_unkeyed: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

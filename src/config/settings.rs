@@ -334,7 +334,25 @@ pub(super) fn pick_public_url(key: &str, text: &str, issues: &mut Vec<ConfigIssu
     }
 }
 
-pub(super) fn pick_access(raw: &RawAccess, issues: &mut Vec<ConfigIssue>) -> AccessConfig {
+/// `[access] allow_unkeyed`, `GHPOOL_ALLOW_UNKEYED` winning.
+const ALLOW_UNKEYED_ENV: &str = "GHPOOL_ALLOW_UNKEYED";
+
+pub(super) fn pick_access(
+    raw: &RawAccess,
+    env: &HashMap<String, String>,
+    issues: &mut Vec<ConfigIssue>,
+) -> AccessConfig {
+    let allow_unkeyed = match env.get(ALLOW_UNKEYED_ENV).map(|v| v.trim().to_ascii_lowercase()) {
+        Some(v) => match v.as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" | "" => false,
+            _ => {
+                issues.push(issue(ALLOW_UNKEYED_ENV, format!("`{v}` is not true or false")));
+                false
+            }
+        },
+        None => raw.allow_unkeyed.unwrap_or(false),
+    };
     let public_paths = match &raw.public_paths {
         Some(paths) => paths.clone(),
         None => crate::config::DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(),
@@ -350,5 +368,5 @@ pub(super) fn pick_access(raw: &RawAccess, issues: &mut Vec<ConfigIssue>) -> Acc
             issues.push(issue("access.graphql_unscoped_fields", format!("`{field}` is not a GraphQL field name")));
         }
     }
-    AccessConfig { public_paths, graphql_unscoped_fields: fields }
+    AccessConfig { public_paths, graphql_unscoped_fields: fields, allow_unkeyed }
 }

@@ -19,6 +19,7 @@ impl Ghpool {
             upstream_host: self.upstream.upstream().host(),
             public_url: self.public_url.as_deref(),
             repos,
+            agents: &self.agents,
         }
     }
 

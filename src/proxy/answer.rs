@@ -197,14 +197,22 @@ impl Ghpool {
             ctx.answered.purge = false;
         }
         let allows = |owner: &str| self.allowlist.allows(owner);
+        // An agent's answer is screened by its repositories too (issue #16).
+        let policy = plan.agent.as_deref().map(|a| &a.policy);
+        let covers = |owner: &str, name: Option<&str>| match (policy, name) {
+            (None, _) => true,
+            (Some(p), Some(name)) => p.covers_repo(owner, name),
+            (Some(p), None) => p.covers_owner(owner),
+        };
         match head.screen {
             Screen::No => {}
             Screen::Graphql => {
-                let screened = graphql::screen::screen(&body, self.graphql.schema, allows);
+                let schema = self.graphql.schema;
+                let screened = graphql::screen::screen_repositories(&body, schema, |o, n| allows(o) && covers(o, n));
                 self.metrics.withheld("graphql", screened.withheld);
                 body = screened.body;
             }
-            Screen::Rest => match rest_screen::screen(&body, allows) {
+            Screen::Rest => match rest_screen::screen_repositories(&body, |o, n| allows(o) && covers(o, Some(n))) {
                 Screened::Unchanged => {}
                 Screened::Changed { body: kept, withheld } => {
                     log::info!("withheld {withheld} objects of other owners from a pooled answer");
@@ -292,7 +300,7 @@ mod tests {
     use crate::ratelimit::Resource;
 
     fn plan(flow: Flow) -> Plan {
-        Plan { target: normalize("/x", "h").unwrap(), public_base: "http://g".into(), flow }
+        Plan { target: normalize("/x", "h").unwrap(), public_base: "http://g".into(), flow, agent: None }
     }
 
     fn rest(repository: bool, screened: bool) -> Plan {

@@ -141,7 +141,12 @@ impl ProxyHttp for Ghpool {
             }
             ReadOf::Rest { .. } => key::rest_key(&plan.target.path, plan.target.query.as_deref(), get),
         };
-        let (key, hash, writes) = self.cache.key(&format!("{}\n{primary}", plan.public_base), read.tags.clone());
+        // What an agent reads is screened by its repositories: kept apart from what others read.
+        let primary = match &plan.agent {
+            Some(agent) => format!("{}\nagent-policy={}\n{primary}", plan.public_base, agent.policy.digest()),
+            None => format!("{}\n{primary}", plan.public_base),
+        };
+        let (key, hash, writes) = self.cache.key(&primary, read.tags.clone());
         ctx.cache_key = Some((hash, writes));
         ctx.shared_name = key::key_note(&key.user_tag).shared_name.map(str::to_string);
         Ok(key)

@@ -34,6 +34,8 @@ impl Default for Timeouts {
 pub struct Ghpool {
     pub pool: Arc<Pool>,
     pub allowlist: Allowlist,
+    /// Keyed agents and their policies (issue #16); empty: network trust, as before.
+    pub agents: Arc<crate::admission::agents::Agents>,
     pub upstream: Arc<ResolvedUpstream>,
     pub metrics: Arc<Metrics>,
     pub repos: Arc<RepoOwners>,

@@ -14,7 +14,9 @@ fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'
         limits: Limits::default(),
         max_mutation_body: 1 << 20,
     });
-    Rules { allowlist, graphql, upstream_host: "api.github.com", public_url: None, repos }
+    static AGENTS: std::sync::OnceLock<crate::admission::agents::Agents> = std::sync::OnceLock::new();
+    let agents = AGENTS.get_or_init(crate::admission::agents::Agents::default);
+    Rules { allowlist, graphql, upstream_host: "api.github.com", public_url: None, repos, agents }
 }
 
 fn acme_only() -> Allowlist {
@@ -222,4 +224,81 @@ fn only_graphql_bodies_are_read() {
     let headers = headers(None, &Body::None);
     let not_utf8 = Parts { method: "POST", raw_path: b"http://\xff@api.github.com/graphql", headers: &headers };
     assert_eq!(body_limit(&not_utf8, &rules).map_err(|r| r.status()), Err(400), "red team: refused unread");
+}
+
+/// Issue #16: with agents configured, a request shows a key or gets 401; an agent reads only its
+/// repositories (REST paths, repositories by id, searches, GraphQL documents), never writes (not
+/// brokered in this version), and ghpool's own endpoints need no key.
+#[test]
+fn an_agent_reads_its_repositories_and_nothing_else_16() {
+    use crate::admission::agents::Agents;
+    use crate::config::agents::{parse_repo, AgentConfig, AgentKey};
+    use crate::secrets::agent_key::digest;
+    let acme = acme_only();
+    let repos = known();
+    repos.learn_from_json(br#"{"id": 8, "owner": {"login": "acme"}, "full_name": "acme/secret"}"#);
+    let config = AgentConfig {
+        id: "triage".into(),
+        keys: vec![AgentKey::Digest(digest("ghpk_one"))],
+        repos: vec![parse_repo("acme/w").unwrap()],
+        permissions: Default::default(),
+    };
+    let agents = Agents::new(&[config], false);
+    let rules = Rules { agents: &agents, ..rules_for(&acme, &repos) };
+    let run = |method: &str, path: &str, auth: Option<&str>, body: Body| {
+        let headers = headers(auth, &body);
+        let parts = Parts { method, raw_path: path.as_bytes(), headers: &headers };
+        match classify(&parts, &body, &rules) {
+            Ok(Admission::Plan(plan)) => Ok(plan.agent.as_ref().map_or("unkeyed".to_string(), |a| a.id.clone())),
+            Ok(Admission::NeedsOwner { id, .. }) => Ok(format!("needs {id}")),
+            Err(refusal) => Err((refusal.status(), refusal.to_string())),
+        }
+    };
+    let key = Some("token ghpk_one");
+    let graphql = |q: &str| Body::Whole(bytes::Bytes::from(serde_json::json!({ "query": q }).to_string()));
+    let cases: Vec<(&str, &str, Option<&str>, Body, Result<&str, (u16, &str)>)> = vec![
+        ("GET", "/repos/acme/w/issues", key, Body::None, Ok("triage")),
+        ("GET", "/repos/ACME/W", key, Body::None, Ok("triage")),
+        ("GET", "/repos/acme/secret/issues", key, Body::None, Err((403, "agent `triage` may not read `acme/secret`"))),
+        ("GET", "/orgs/acme/repos", key, Body::None, Err((403, "`acme/*`"))),
+        ("GET", "/repositories/7/issues", key, Body::None, Ok("triage")),
+        ("GET", "/repositories/8/issues", key, Body::None, Err((403, "repository 8"))),
+        ("GET", "/repositories/9/issues", key, Body::None, Ok("needs 9")),
+        ("GET", "/search/issues?q=repo%3Aacme%2Fw+bug", key, Body::None, Ok("triage")),
+        ("GET", "/search/issues?q=org%3Aacme+bug", key, Body::None, Err((403, "`acme`"))),
+        ("GET", "/search/issues?q=repo%3Aacme%2Fw+OR+repo%3Aacme%2Fsecret", key, Body::None, Err((403, "acme/secret"))),
+        ("POST", "/repos/acme/w/issues", key, Body::None, Err((403, "cannot write"))),
+        ("POST", "/graphql", key, graphql(r#"{ repository(owner: "acme", name: "w") { name } }"#), Ok("triage")),
+        (
+            "POST",
+            "/graphql",
+            key,
+            graphql(r#"{ repository(owner: "acme", name: "secret") { name } }"#),
+            Err((403, "acme/secret")),
+        ),
+        (
+            "POST",
+            "/graphql",
+            key,
+            graphql(r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#),
+            Err((403, "cannot write")),
+        ),
+        ("GET", "/repos/acme/w", None, Body::None, Err((401, "agent key"))),
+        ("GET", "/repos/acme/w", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
+        ("POST", "/repos/acme/w/issues", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
+        ("GET", "/repos/acme/w", Some("token ghpk_wrong"), Body::None, Err((401, "agent key"))),
+        ("GET", "/healthz", None, Body::None, Ok("unkeyed")),
+        ("GET", "/stats", None, Body::None, Ok("unkeyed")),
+    ];
+    for (method, path, auth, body, want) in cases {
+        let got = run(method, path, auth, body);
+        match (&got, want) {
+            (Ok(who), Ok(w)) => assert_eq!(who, w, "{method} {path}"),
+            (Err((status, message)), Err((s, text))) => {
+                assert_eq!(*status, s, "{method} {path}: {message}");
+                assert!(message.contains(text), "{method} {path}: {message}");
+            }
+            _ => panic!("{method} {path}: {got:?}"),
+        }
+    }
 }

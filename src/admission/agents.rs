@@ -1,0 +1,195 @@
+//! The agents ghpool serves (issue #16), and which one a request's key names.
+//!
+//! Owns: each agent's policy and permissions, its current key digests (the configured `sha256:`
+//! digests, and the digests of keys resolved from references — replaced whole on every refresh,
+//! so a rotated key takes over without a restart and the old one stops), and [`Agents::identify`]:
+//! the agent an `Authorization: token|Bearer <key>` names, compared in constant time against every
+//! digest of every agent.
+//! Must never: keep or show a key (digests only), let a request through that shows no key when
+//! agents are configured (unless `allow_unkeyed`), or take an agent key (`ghpk_…`) that matches no
+//! agent for a client's GitHub token — it would be forwarded to GitHub on a write.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use super::policy::AgentPolicy;
+use crate::config::agents::{AgentConfig, AgentKey};
+use crate::reply::Refusal;
+use crate::secrets::agent_key::{self, KEY_PREFIX};
+
+/// One configured agent.
+#[derive(Debug)]
+pub struct Agent {
+    pub id: String,
+    pub policy: AgentPolicy,
+    /// App permission → level it may write with (none: read-only).
+    pub permissions: BTreeMap<String, String>,
+    /// The digests of its keys as they stand.
+    digests: RwLock<Vec<[u8; 32]>>,
+}
+
+impl Agent {
+    fn digests(&self) -> Vec<[u8; 32]> {
+        self.digests.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Has it any key at all yet?
+    pub fn has_keys(&self) -> bool {
+        !self.digests.read().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+/// Who a request comes from.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A keyed agent.
+    Agent(Arc<Agent>),
+    /// No agent key: served as without agents (no agents configured, or `allow_unkeyed`).
+    Unkeyed,
+}
+
+#[derive(Debug, Default)]
+pub struct Agents {
+    list: Vec<Arc<Agent>>,
+    allow_unkeyed: bool,
+}
+
+impl Agents {
+    /// The configured agents, with the digests written in the configuration; keys named by
+    /// reference count once [`Agents::set_keys`] gives them.
+    pub fn new(configs: &[AgentConfig], allow_unkeyed: bool) -> Agents {
+        let list = configs
+            .iter()
+            .map(|c| {
+                let digests = c
+                    .keys
+                    .iter()
+                    .filter_map(|k| match k {
+                        AgentKey::Digest(d) => Some(*d),
+                        AgentKey::Reference(_) => None,
+                    })
+                    .collect();
+                Arc::new(Agent {
+                    id: c.id.clone(),
+                    policy: AgentPolicy::new(&c.repos),
+                    permissions: c.permissions.clone(),
+                    digests: RwLock::new(digests),
+                })
+            })
+            .collect();
+        Agents { list, allow_unkeyed }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn list(&self) -> &[Arc<Agent>] {
+        &self.list
+    }
+
+    /// Agent `id`'s keys as they stand now: configured digests and the digests of resolved keys.
+    pub fn set_keys(&self, id: &str, digests: Vec<[u8; 32]>) {
+        if let Some(agent) = self.list.iter().find(|a| a.id == id) {
+            *agent.digests.write().unwrap_or_else(|p| p.into_inner()) = digests;
+        }
+    }
+
+    /// Who `authorization` says the request comes from, or the 401 for a request without a valid
+    /// key when agents are configured.
+    pub fn identify(&self, authorization: Option<&str>) -> Result<Caller, Refusal> {
+        if self.list.is_empty() {
+            return Ok(Caller::Unkeyed);
+        }
+        let presented = authorization.and_then(bearer);
+        if let Some(key) = presented {
+            let digest = agent_key::digest(key);
+            // Every agent is compared, whichever matches: the time says nothing of which did.
+            let mut found = None;
+            for agent in &self.list {
+                if agent_key::matches_any(&digest, &agent.digests()) {
+                    found = found.or(Some(agent.clone()));
+                }
+            }
+            if let Some(agent) = found {
+                return Ok(Caller::Agent(agent));
+            }
+            if key.starts_with(KEY_PREFIX) {
+                return Err(Refusal::NoAgentKey);
+            }
+        }
+        match self.allow_unkeyed {
+            true => Ok(Caller::Unkeyed),
+            false => Err(Refusal::NoAgentKey),
+        }
+    }
+}
+
+/// The credential of `token <x>` or `Bearer <x>` (any case), trimmed; `None` for anything else.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, rest) = authorization.trim().split_once(' ')?;
+    let credential = rest.trim();
+    let known = scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer");
+    (known && !credential.is_empty() && !credential.contains(' ')).then_some(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agents(allow_unkeyed: bool) -> Agents {
+        let config = |id: &str, key: &str, repo: &str| AgentConfig {
+            id: id.into(),
+            keys: vec![AgentKey::Digest(agent_key::digest(key))],
+            repos: vec![crate::config::agents::parse_repo(repo).unwrap()],
+            permissions: BTreeMap::new(),
+        };
+        Agents::new(&[config("triage", "ghpk_one", "acme/w"), config("coder", "ghpk_two", "acme/*")], allow_unkeyed)
+    }
+
+    fn who(agents: &Agents, authorization: Option<&str>) -> Result<String, u16> {
+        match agents.identify(authorization) {
+            Ok(Caller::Agent(a)) => Ok(a.id.clone()),
+            Ok(Caller::Unkeyed) => Ok("unkeyed".into()),
+            Err(refusal) => Err(refusal.status()),
+        }
+    }
+
+    #[test]
+    fn a_key_names_its_agent_and_nothing_else_gets_in_16() {
+        let strict = agents(false);
+        let cases: &[(Option<&str>, Result<&str, u16>)] = &[
+            (Some("token ghpk_one"), Ok("triage")),
+            (Some("Bearer ghpk_two"), Ok("coder")),
+            (Some("TOKEN  ghpk_one "), Ok("triage")),
+            (Some("token ghpk_three"), Err(401)),
+            (Some("token ghp_a_github_token"), Err(401)),
+            (Some("Basic Z2hwa19vbmU="), Err(401)),
+            (Some("ghpk_one"), Err(401)),
+            (None, Err(401)),
+        ];
+        for (authorization, want) in cases {
+            assert_eq!(who(&strict, *authorization), want.map(str::to_string), "{authorization:?}");
+        }
+    }
+
+    #[test]
+    fn unkeyed_clients_beside_agents_only_when_allowed_and_never_with_a_wrong_key_16() {
+        let open = agents(true);
+        assert_eq!(who(&open, None), Ok("unkeyed".into()));
+        assert_eq!(who(&open, Some("token ghp_a_github_token")), Ok("unkeyed".into()));
+        assert_eq!(who(&open, Some("token ghpk_one")), Ok("triage".into()));
+        assert_eq!(who(&open, Some("token ghpk_wrong")), Err(401), "an agent key is never a GitHub token");
+        assert_eq!(who(&Agents::default(), None), Ok("unkeyed".into()), "no agents: as before");
+    }
+
+    #[test]
+    fn keys_rotate_without_a_restart_16() {
+        let a = agents(false);
+        a.set_keys("triage", vec![agent_key::digest("ghpk_one"), agent_key::digest("ghpk_next")]);
+        assert_eq!(who(&a, Some("token ghpk_next")), Ok("triage".into()), "the new key");
+        assert_eq!(who(&a, Some("token ghpk_one")), Ok("triage".into()), "and the old one, until it goes");
+        a.set_keys("triage", vec![agent_key::digest("ghpk_next")]);
+        assert_eq!(who(&a, Some("token ghpk_one")), Err(401));
+    }
+}
