@@ -256,7 +256,8 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
     };
     let key = Some("token ghpk_one");
     let graphql = |q: &str| Body::Whole(bytes::Bytes::from(serde_json::json!({ "query": q }).to_string()));
-    let cases: Vec<(&str, &str, Option<&str>, Body, Result<&str, (u16, &str)>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Body, Result<&'a str, (u16, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("GET", "/repos/acme/w/issues", key, Body::None, Ok("triage")),
         ("GET", "/repos/ACME/W", key, Body::None, Ok("triage")),
         ("GET", "/repos/acme/secret/issues", key, Body::None, Err((403, "agent `triage` may not read `acme/secret`"))),
