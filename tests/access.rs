@@ -366,3 +366,110 @@ fn a_graphql_body_that_never_arrives_is_answered_408_not_held_forever() {
     assert!(started.elapsed() < std::time::Duration::from_secs(25));
     assert_eq!(s.fake.requests_to("/graphql").len(), 0);
 }
+
+// Issue #16: keyed agents through the real binary.
+
+const TRIAGE_KEY: &str = "ghpk_triageKEYtriageKEYtriageKEYtriageKEY000";
+const NEXT_KEY: &str = "ghpk_nextKEYnextKEYnextKEYnextKEYnextKEY0000";
+
+/// ghpool with one agent, `triage`, holding `acme/widgets` (its key read from a file, as a
+/// Kubernetes Secret mounts it), beside `acme/gadgets` it does not hold.
+fn agent_setup(extra: &[(&str, &str)]) -> (FakeGithub, GhpoolProcess, tempfile::TempDir) {
+    let fake = FakeGithub::start();
+    fake.add_token(POOL_TOKEN, "poolbot");
+    fake.add_repo("acme", "widgets");
+    fake.add_repo("acme", "gadgets");
+    fake.add_issues("acme", "widgets", 3);
+    fake.add_issues("acme", "gadgets", 3);
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("ghpool").join("agents").join("triage");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, TRIAGE_KEY).unwrap();
+    let (upstream, dir) = (fake.base_url(), secrets.path().display().to_string());
+    let mut env = vec![
+        ("GHPOOL_UPSTREAM", upstream.as_str()),
+        ("GHPOOL_ALLOWED_OWNERS", "acme"),
+        ("GHPOOL_PAT_POOL", "env:POOL_TOKEN"),
+        ("POOL_TOKEN", POOL_TOKEN),
+        ("GHPOOL_SECRETS_DIR", dir.as_str()),
+        ("GHPOOL_AGENT_TRIAGE_KEYS", "k8s:ghpool/agents:triage"),
+        ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
+    ];
+    env.extend_from_slice(extra);
+    let gp = GhpoolProcess::start(&env);
+    (fake, gp, secrets)
+}
+
+fn get_as(gp: &GhpoolProcess, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut req = client().get(gp.url(path));
+    if let Some(key) = key {
+        req = req.header("authorization", format!("token {key}"));
+    }
+    let resp = req.send().unwrap();
+    (resp.status().as_u16(), resp.text().unwrap_or_default())
+}
+
+#[test]
+fn an_agent_reads_its_repositories_with_its_key_and_nothing_else_16() {
+    let (fake, gp, _secrets) = agent_setup(&[]);
+    let (status, body) = get_as(&gp, "/repos/acme/widgets/issues", Some(TRIAGE_KEY));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get_as(&gp, "/repos/acme/gadgets/issues", Some(TRIAGE_KEY));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("agent `triage`") && body.contains("acme/gadgets"), "{body}");
+    assert!(!body.contains(TRIAGE_KEY), "{body}");
+    assert_eq!(get_as(&gp, "/orgs/acme/repos", Some(TRIAGE_KEY)).0, 403, "the owner as a whole");
+    assert_eq!(get_as(&gp, "/search/issues?q=org%3Aacme", Some(TRIAGE_KEY)).0, 403);
+    assert_eq!(get_as(&gp, "/search/issues?q=repo%3Aacme%2Fwidgets", Some(TRIAGE_KEY)).0, 200);
+    let (status, answer) = graphql(
+        &gp,
+        serde_json::json!({"query": "{ repository(owner: \"acme\", name: \"gadgets\") { name } }"}),
+        Some(TRIAGE_KEY),
+    );
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = graphql(
+        &gp,
+        serde_json::json!({"query": "{ repository(owner: \"acme\", name: \"widgets\") { name } }"}),
+        Some(TRIAGE_KEY),
+    );
+    assert_eq!((status, &answer["data"]["repository"]["name"]), (200, &serde_json::json!("widgets")), "{answer}");
+
+    // Without a key (or with a wrong one, or a GitHub token) nothing is served; probes need none.
+    let (status, body) = get_as(&gp, "/repos/acme/widgets/issues", None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"message\"") && body.contains("documentation_url"), "GitHub's shape: {body}");
+    assert_eq!(get_as(&gp, "/repos/acme/widgets", Some("ghpk_wrongwrongwrong")).0, 401);
+    assert_eq!(get_as(&gp, "/repos/acme/widgets", Some(POOL_TOKEN)).0, 401);
+    assert_eq!(get_as(&gp, "/healthz", None).0, 200);
+    assert_eq!(get_as(&gp, "/stats", None).0, 200);
+    let write = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {TRIAGE_KEY}"))
+        .json(&serde_json::json!({"title": "t"}))
+        .send()
+        .unwrap();
+    assert_eq!(write.status(), 403, "writes are brokered, not in this version");
+
+    // GitHub saw pool tokens only, nothing of acme/gadgets, and never a key; the log holds no key.
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "{requests:?}");
+    assert!(requests.iter().all(|r| !r.path.contains("gadgets")), "{requests:?}");
+    assert!(!gp.log().contains(TRIAGE_KEY), "a key in the log");
+}
+
+#[test]
+fn an_agents_key_rotates_without_a_restart_and_unkeyed_clients_are_served_when_allowed_16() {
+    let (_fake, gp, secrets) = agent_setup(&[("GHPOOL_ALLOW_UNKEYED", "true")]);
+    assert_eq!(get_as(&gp, "/repos/acme/gadgets/issues", None).0, 200, "network trust beside agents");
+    assert_eq!(get_as(&gp, "/repos/acme/gadgets/issues", Some(TRIAGE_KEY)).0, 403, "the agent is still limited");
+    assert_eq!(get_as(&gp, "/repos/acme/widgets", Some("ghpk_wrongwrongwrong")).0, 401, "a wrong key is not unkeyed");
+    let file = secrets.path().join("ghpool").join("agents").join("triage");
+    std::fs::write(&file, NEXT_KEY).unwrap();
+    gp.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while get_as(&gp, "/repos/acme/widgets", Some(NEXT_KEY)).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the new key was never taken");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(get_as(&gp, "/repos/acme/widgets", Some(TRIAGE_KEY)).0, 401, "the old key is gone with its file");
+}
