@@ -101,8 +101,8 @@ impl Agents {
         if self.list.is_empty() {
             return Ok(Caller::Unkeyed);
         }
-        let presented = authorization.and_then(bearer);
-        if let Some(key) = presented {
+        let presented = authorization.and_then(presented_credential);
+        if let Some(key) = presented.as_deref() {
             let digest = agent_key::digest(key);
             // Every agent is compared, whichever matches: the time says nothing of which did.
             let mut found = None;
@@ -118,6 +118,10 @@ impl Agents {
                 return Err(Refusal::NoAgentKey);
             }
         }
+        // However it is spelled, what looks like an agent key is never passed on as a token.
+        if authorization.is_some_and(|a| a.contains(KEY_PREFIX)) {
+            return Err(Refusal::NoAgentKey);
+        }
         match self.allow_unkeyed {
             true => Ok(Caller::Unkeyed),
             false => Err(Refusal::NoAgentKey),
@@ -125,12 +129,25 @@ impl Agents {
     }
 }
 
-/// The credential of `token <x>` or `Bearer <x>` (any case), trimmed; `None` for anything else.
-fn bearer(authorization: &str) -> Option<&str> {
+/// The credential of `token <x>`, `Bearer <x>` or Basic `user:<x>` (any case), trimmed; `None` for
+/// anything else. Basic counts so that an agent key sent the way git sends passwords is never
+/// taken for a GitHub token (and forwarded to GitHub with a write).
+fn presented_credential(authorization: &str) -> Option<String> {
+    use base64::Engine;
     let (scheme, rest) = authorization.trim().split_once(' ')?;
     let credential = rest.trim();
-    let known = scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer");
-    (known && !credential.is_empty() && !credential.contains(' ')).then_some(credential)
+    if credential.is_empty() || credential.contains(' ') {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
+        return Some(credential.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(credential).ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        return decoded.split_once(':').map(|(_, password)| password.trim().to_string());
+    }
+    None
 }
 
 #[cfg(test)]
@@ -165,6 +182,7 @@ mod tests {
             (Some("token ghpk_three"), Err(401)),
             (Some("token ghp_a_github_token"), Err(401)),
             (Some("Basic Z2hwa19vbmU="), Err(401)),
+            (Some("Basic eC1hY2Nlc3MtdG9rZW46Z2hwa19vbmU="), Ok("triage")),
             (Some("ghpk_one"), Err(401)),
             (None, Err(401)),
         ];
@@ -180,6 +198,9 @@ mod tests {
         assert_eq!(who(&open, Some("token ghp_a_github_token")), Ok("unkeyed".into()));
         assert_eq!(who(&open, Some("token ghpk_one")), Ok("triage".into()));
         assert_eq!(who(&open, Some("token ghpk_wrong")), Err(401), "an agent key is never a GitHub token");
+        // `x-access-token:ghpk_wrong`, as git sends a password.
+        assert_eq!(who(&open, Some("Basic eC1hY2Nlc3MtdG9rZW46Z2hwa193cm9uZw==")), Err(401), "nor sent as Basic");
+        assert_eq!(who(&open, Some("ghpk_one")), Err(401), "nor without a scheme");
         assert_eq!(who(&Agents::default(), None), Ok("unkeyed".into()), "no agents: as before");
     }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use super::rest_routes::{Endpoint, ParamKind, RouteError};
+use super::rest_routes::{basehead_repositories, Endpoint, ParamKind, RouteError};
 use super::search::Named;
 use crate::config::agents::RepoPattern;
 
@@ -127,8 +127,22 @@ pub fn rest_reach(endpoint: &Endpoint<'_>) -> Result<Vec<Reached>, RouteError> {
             }
         }
     }
+    // A compare range's other sides: `owner:repo:ref` names that repository; `owner:ref` that
+    // owner's repository in the fork network (the path's own when it is the path's owner).
+    let mut named_by_range = BTreeSet::new();
+    for param in endpoint.params.iter().filter(|p| p.kind == ParamKind::BaseHead) {
+        for (owner, repo) in basehead_repositories(&param.value)? {
+            let owner = owner.to_ascii_lowercase();
+            named_by_range.insert(owner.clone());
+            match repo {
+                Some(name) => reached.push(Reached::Repo { owner, name: name.to_ascii_lowercase() }),
+                None if pair_owners.contains(&owner) => {}
+                None => reached.push(Reached::Owner(owner)),
+            }
+        }
+    }
     for owner in endpoint.owners()? {
-        if !pair_owners.contains(&owner) {
+        if !pair_owners.contains(&owner) && !named_by_range.contains(&owner) {
             reached.push(Reached::Owner(owner));
         }
     }
@@ -159,6 +173,8 @@ mod tests {
             ("GET", "/repos/acme/widgets/assignees/mallory", &["acme/widgets"]),
             ("GET", "/repos/acme/widgets/compare/main...evil:topic", &["acme/widgets", "evil/*"]),
             ("GET", "/repos/acme/widgets/compare/main...acme:topic", &["acme/widgets"]),
+            ("GET", "/repos/acme/widgets/compare/main...acme:secret:topic", &["acme/widgets", "acme/secret"]),
+            ("GET", "/repos/acme/widgets/compare/evil:x:main...acme:topic", &["acme/widgets", "evil/x"]),
             ("GET", "/orgs/acme/repos", &["acme/*"]),
             ("GET", "/users/acme/events", &["acme/*"]),
             ("GET", "/orgs/acme/members/mallory", &["acme/*"]),

@@ -453,6 +453,12 @@ fn absorbing<'t>(node: &'t Node, segments: &[String]) -> Option<&'t Node> {
 /// side `REF`, `OWNER:REF` or `OWNER:REPO:REF` (a fork in the same network). Git ref names never
 /// hold `..` nor start or end with `.`, so anything else is refused rather than guessed at.
 fn basehead_owners(range: &str) -> Result<Vec<&str>, RouteError> {
+    Ok(basehead_repositories(range)?.into_iter().map(|(owner, _)| owner).collect())
+}
+
+/// The repositories a compare range names on its sides beyond the path's own: `owner:ref` (that
+/// owner's repository in the fork network) and `owner:repo:ref`, as `(owner, Some(repo))`.
+pub fn basehead_repositories(range: &str) -> Result<Vec<(&str, Option<&str>)>, RouteError> {
     let bad = |why: &'static str| RouteError::BaseHead { range: range.to_string(), why };
     let at = range.find("..").ok_or_else(|| bad("no `...` or `..` between base and head"))?;
     let separator = if range[at..].starts_with("...") { 3 } else { 2 };
@@ -471,8 +477,10 @@ fn basehead_owners(range: &str) -> Result<Vec<&str>, RouteError> {
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad("an empty owner, repository or ref"));
         }
-        if let [owner, _, ..] = parts[..] {
-            owners.push(owner);
+        match parts[..] {
+            [owner, repo, _] => owners.push((owner, Some(repo))),
+            [owner, _] => owners.push((owner, None)),
+            _ => {}
         }
     }
     Ok(owners)
