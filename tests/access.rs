@@ -450,6 +450,14 @@ fn an_agent_reads_its_repositories_with_its_key_and_nothing_else_16() {
         .unwrap();
     assert_eq!(write.status(), 403, "writes are brokered, not in this version");
 
+    let stats = gp.get_json("/stats");
+    let triage = &stats["agents"][0];
+    assert_eq!(triage["id"], "triage", "{stats}");
+    assert!(triage["requests"].as_u64().unwrap() >= 3 && triage["denials"].as_u64().unwrap() >= 5, "{stats}");
+    assert!(!stats.to_string().contains(TRIAGE_KEY));
+    let metrics = client().get(gp.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("ghpool_agent_requests_total{agent=\"triage\",outcome=\"denied\"}"), "{metrics}");
+
     // GitHub saw pool tokens only, nothing of acme/gadgets, and never a key; the log holds no key.
     let requests = fake.requests();
     assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "{requests:?}");

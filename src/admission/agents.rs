@@ -10,6 +10,7 @@
 //! agent for a client's GitHub token — it would be forwarded to GitHub on a write.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::policy::AgentPolicy;
@@ -26,6 +27,17 @@ pub struct Agent {
     pub permissions: BTreeMap<String, String>,
     /// The digests of its keys as they stand.
     digests: RwLock<Vec<[u8; 32]>>,
+    /// Requests admitted, and refused (`/stats`, `/metrics`).
+    pub requests: AtomicU64,
+    pub denials: AtomicU64,
+}
+
+/// One agent's counts, as `/stats` shows them.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct AgentUsage {
+    pub id: String,
+    pub requests: u64,
+    pub denials: u64,
 }
 
 impl Agent {
@@ -74,6 +86,8 @@ impl Agents {
                     policy: AgentPolicy::new(&c.repos),
                     permissions: c.permissions.clone(),
                     digests: RwLock::new(digests),
+                    requests: AtomicU64::new(0),
+                    denials: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -86,6 +100,15 @@ impl Agents {
 
     pub fn list(&self) -> &[Arc<Agent>] {
         &self.list
+    }
+
+    /// Each agent's counts.
+    pub fn usage(&self) -> Vec<AgentUsage> {
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        self.list
+            .iter()
+            .map(|a| AgentUsage { id: a.id.clone(), requests: get(&a.requests), denials: get(&a.denials) })
+            .collect()
     }
 
     /// Agent `id`'s keys as they stand now: configured digests and the digests of resolved keys.

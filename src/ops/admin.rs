@@ -28,6 +28,8 @@ pub struct AdminView<'a> {
     pub clients: std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
     /// Sharing between replicas (`off` without `[shared]`).
     pub shared: crate::shared::SharedSnapshot,
+    /// Each agent's requests and denials (none without agents).
+    pub agents: Vec<crate::admission::agents::AgentUsage>,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -68,7 +70,7 @@ pub fn reply(path: AdminPath, accept: Option<&str>, view: &AdminView) -> Reply {
 }
 
 fn prometheus(view: &AdminView) -> Reply {
-    let body = view.metrics.render(view.pool, &view.cache, &view.clients, &view.shared).into_bytes();
+    let body = view.metrics.render(view.pool, &view.cache, &view.clients, &view.shared, &view.agents).into_bytes();
     Reply { status: 200, headers: vec![("content-type", PROMETHEUS_CONTENT_TYPE.to_string())], body }
 }
 
@@ -83,6 +85,7 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "requests": { "by_route": by_route, "by_status": by_status },
         "cache": view.cache,
         "clients": view.clients,
+        "agents": view.agents,
         // `up`, `degraded` or `off`; the counters beside it.
         "shared": view.shared.state,
         "sharing": view.shared,
@@ -117,6 +120,7 @@ mod tests {
             cache: CacheSnapshot::default(),
             clients: Default::default(),
             shared: crate::shared::SharedSnapshot::off(),
+            agents: Vec::new(),
         };
         assert_eq!(reply(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;

@@ -26,6 +26,7 @@ pub struct Metrics {
     cache_size: IntGaugeVec,
     cache_events: IntCounterVec,
     client_requests: IntCounterVec,
+    agent_requests: IntCounterVec,
     withheld: IntCounterVec,
     shared_up: IntGaugeVec,
     shared_state: IntGaugeVec,
@@ -121,6 +122,12 @@ impl Metrics {
             "Requests that cost pool budget, by client (as fairness names them) and outcome (upstream, refused).",
             &["client", "outcome"],
         );
+        let agent_requests = counter(
+            &registry,
+            "ghpool_agent_requests_total",
+            "Requests of each keyed agent, by outcome: served (admitted) or denied (outside its repositories, or refused otherwise).",
+            &["agent", "outcome"],
+        );
         let withheld = counter(
             &registry,
             "ghpool_withheld_objects_total",
@@ -151,6 +158,7 @@ impl Metrics {
             shared_events,
             withheld,
             client_requests,
+            agent_requests,
             registry,
             requests,
             upstream_requests,
@@ -232,7 +240,13 @@ impl Metrics {
         cache: &CacheSnapshot,
         clients: &std::collections::BTreeMap<String, crate::pool::fairness::ClientUsage>,
         shared: &crate::shared::SharedSnapshot,
+        agents: &[crate::admission::agents::AgentUsage],
     ) -> String {
+        for agent in agents {
+            for (outcome, total) in [("served", agent.requests), ("denied", agent.denials)] {
+                advance(&self.agent_requests.with_label_values(&[&agent.id, outcome]), total);
+            }
+        }
         self.sync_cache(cache);
         if shared.state != "off" {
             self.shared_up.with_label_values::<&str>(&[]).set(i64::from(shared.state == "up"));

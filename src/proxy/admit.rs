@@ -23,8 +23,29 @@ impl Ghpool {
         }
     }
 
-    /// What to do with this request: its plan, or why not.
+    /// What to do with this request: its plan, or why not — counted for its agent, if it has one.
     pub(super) async fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Plan, Refusal> {
+        use std::sync::atomic::Ordering;
+        let admitted = self.plan(session, ctx).await;
+        match &admitted {
+            Ok(plan) => {
+                if let Some(agent) = &plan.agent {
+                    agent.requests.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // Refusals are rare: the key is looked at again to say whose it was.
+            Err(_) if !self.agents.is_empty() => {
+                let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
+                if let Ok(crate::admission::agents::Caller::Agent(agent)) = self.agents.identify(authorization) {
+                    agent.denials.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(_) => {}
+        }
+        admitted
+    }
+
+    async fn plan(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Plan, Refusal> {
         let limit = {
             let req = session.req_header();
             let parts = Parts { method: req.method.as_str(), raw_path: req.raw_path(), headers: &req.headers };

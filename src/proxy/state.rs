@@ -74,6 +74,7 @@ impl Ghpool {
             cache: self.cache.snapshot(),
             clients: self.fairness.usage(),
             shared: self.shared.as_ref().map_or_else(crate::shared::SharedSnapshot::off, |s| s.snapshot()),
+            agents: self.agents.usage(),
         }
     }
 }
