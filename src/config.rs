@@ -274,10 +274,12 @@ fn toml_issue(e: &toml::de::Error) -> ConfigIssue {
     issue("toml", message)
 }
 
-/// `GHPOOL_*` variables read besides the settings table's, the `GHPOOL_PAT_<ID>` and
-/// `GHPOOL_APP_<ID>_<FIELD>` families: by the owner policy, the GCP resolver and `ghp`.
+/// `GHPOOL_*` variables read besides the settings table's, the `GHPOOL_PAT_<ID>`,
+/// `GHPOOL_APP_<ID>_<FIELD>` and `GHPOOL_AGENT_<ID>_<FIELD>` families: by the owner policy, the
+/// access settings, the GCP resolver and `ghp`.
 const OTHER_ENV: &[&str] = &[
     CONFIG_ENV,
+    settings::ALLOW_UNKEYED_ENV,
     PORT_ENV,
     owners::ALLOWED_OWNERS_ENV,
     owners::ALLOW_ALL_OWNERS_ENV,
@@ -291,6 +293,7 @@ fn unknown_env(env: &HashMap<String, String>) -> Vec<String> {
     let mut unknown: Vec<String> = env
         .keys()
         .filter(|k| k.starts_with("GHPOOL_") && !k.starts_with(PAT_PREFIX) && !k.starts_with("GHPOOL_APP_"))
+        .filter(|k| !k.starts_with("GHPOOL_AGENT_"))
         .filter(|k| !known(k))
         .map(|k| format!("{k} is not a ghpool setting and is ignored (a typo? see README's configuration table)"))
         .collect();
@@ -412,6 +415,19 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         issues.push(issue(&format!("apps.{}", app.id), "an identity has the same id"));
     }
     let owners = pick_owners(&raw, env, identities.is_empty() && apps.is_empty(), &mut issues, &mut warnings);
+    if let OwnerPolicy::Only(allowed) = &owners {
+        for agent in &agents {
+            for pattern in &agent.repos {
+                let (agents::RepoPattern::Repo { owner, .. } | agents::RepoPattern::Owner(owner)) = pattern;
+                if !allowed.contains(owner) {
+                    warnings.push(format!(
+                        "agent `{}` lists a repository of `{owner}`, which is not in allowed_owners: it can never read it",
+                        agent.id
+                    ));
+                }
+            }
+        }
+    }
 
     match (issues.is_empty(), upstream) {
         (true, Some(upstream)) => Ok(Config {

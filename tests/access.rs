@@ -455,6 +455,7 @@ fn an_agent_reads_its_repositories_with_its_key_and_nothing_else_16() {
     assert_eq!(triage["id"], "triage", "{stats}");
     assert!(triage["requests"].as_u64().unwrap() >= 3 && triage["denials"].as_u64().unwrap() >= 5, "{stats}");
     assert!(!stats.to_string().contains(TRIAGE_KEY));
+    assert!(stats["clients"]["agent:triage"]["upstream_requests"].as_u64().unwrap() >= 1, "fairness by agent: {stats}");
     let metrics = client().get(gp.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("ghpool_agent_requests_total{agent=\"triage\",outcome=\"denied\"}"), "{metrics}");
 

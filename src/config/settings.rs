@@ -335,7 +335,7 @@ pub(super) fn pick_public_url(key: &str, text: &str, issues: &mut Vec<ConfigIssu
 }
 
 /// `[access] allow_unkeyed`, `GHPOOL_ALLOW_UNKEYED` winning.
-const ALLOW_UNKEYED_ENV: &str = "GHPOOL_ALLOW_UNKEYED";
+pub(super) const ALLOW_UNKEYED_ENV: &str = "GHPOOL_ALLOW_UNKEYED";
 
 pub(super) fn pick_access(
     raw: &RawAccess,

@@ -220,3 +220,34 @@ fn shared_state_is_configured_with_a_url_a_password_reference_a_prefix_and_a_tim
     assert_eq!(keys(&issues), ["GHPOOL_REDIS_PASSWORD"], "a password is a secret reference");
     assert!(!format!("{issues:?}").contains("hunter2"));
 }
+
+/// Issue #16: agents from the file and the environment, `[access] allow_unkeyed`, and a warning for
+/// an agent's repository the allowlist never lets through.
+#[test]
+fn agents_and_unkeyed_access_16() {
+    let toml = r#"
+        allowed_owners = ["acme"]
+        [access]
+        allow_unkeyed = true
+        [[agents]]
+        id = "triage"
+        keys = ["sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+        repos = ["acme/widgets", "evil/*"]
+        permissions = { issues = "write" }
+    "#;
+    let vars = [
+        ("GHPOOL_PAT_A", "env:X"),
+        ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY"),
+        ("GHPOOL_AGENT_CODER_REPOS", "acme/*"),
+    ];
+    let c = Config::parse(Some(toml), &env(&vars)).unwrap();
+    assert!(c.access.allow_unkeyed);
+    assert_eq!(c.agents.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["coder", "triage"]);
+    assert!(c.warnings.iter().any(|w| w.contains("agent `triage`") && w.contains("`evil`")), "{:?}", c.warnings);
+    assert!(!c.warnings.iter().any(|w| w.contains("GHPOOL_AGENT")), "known variables: {:?}", c.warnings);
+    let strict =
+        Config::parse(Some(toml), &env(&[("GHPOOL_PAT_A", "env:X"), ("GHPOOL_ALLOW_UNKEYED", "false")])).unwrap();
+    assert!(!strict.access.allow_unkeyed, "the environment wins");
+    let bad = Config::parse(None, &env(&[("GHPOOL_PAT_A", "env:X"), ("GHPOOL_AGENT_X_KEYS", "ghpk_literal")]));
+    assert!(bad.is_err());
+}

@@ -95,7 +95,17 @@ impl Ghpool {
         // Only a token GitHub has accepted names a client: a made-up one per request would not.
         let authorization = authorization.filter(|a| self.auditor.verified(a));
         let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        let client = crate::pool::fairness::client_name(self.fairness.kind, header, authorization, addr);
+        // A keyed agent is one client wherever it runs (issue #16): its share is its own.
+        let agent = ctx.plan.as_ref().and_then(|p| p.agent.as_ref()).map(|a| a.id.clone()).or_else(|| {
+            match self.agents.identify(req.headers.get("authorization").and_then(|v| v.to_str().ok())) {
+                Ok(crate::admission::agents::Caller::Agent(agent)) => Some(agent.id.clone()),
+                _ => None,
+            }
+        });
+        let client = match agent {
+            Some(id) => format!("agent:{id}"),
+            None => crate::pool::fairness::client_name(self.fairness.kind, header, authorization, addr),
+        };
         // Across replicas, the shared bucket decides; without Redis, this replica's own.
         let shared = match (&self.shared, self.fairness.rate()) {
             (Some(shared), Some((interval, burst))) => {
