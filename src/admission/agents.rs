@@ -23,6 +23,8 @@ use crate::secrets::agent_key::{self, KEY_PREFIX};
 pub struct Agent {
     pub id: String,
     pub policy: AgentPolicy,
+    /// [`AgentPolicy::digest`], made once: part of the cache key of every answer it screened.
+    pub policy_digest: String,
     /// App permission → level it may write with (none: read-only).
     pub permissions: BTreeMap<String, String>,
     /// The digests of its keys as they stand.
@@ -81,9 +83,11 @@ impl Agents {
                         AgentKey::Reference(_) => None,
                     })
                     .collect();
+                let policy = AgentPolicy::new(&c.repos);
                 Arc::new(Agent {
                     id: c.id.clone(),
-                    policy: AgentPolicy::new(&c.repos),
+                    policy_digest: policy.digest(),
+                    policy,
                     permissions: c.permissions.clone(),
                     digests: RwLock::new(digests),
                     requests: AtomicU64::new(0),

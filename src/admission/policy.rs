@@ -221,6 +221,9 @@ mod tests {
         for (reached, want) in cases {
             assert_eq!(p.covers(&reached), want, "{reached}");
         }
+        assert_eq!(p.digest(), policy(&["tools/*", "ACME/widgets"]).digest(), "one policy, one name");
+        assert_ne!(p.digest(), policy(&["acme/widgets"]).digest());
+        assert_ne!(policy(&["acme/*"]).digest(), policy(&["acme/widgets"]).digest());
         let reached = [repo("acme", "widgets"), Reached::Owner("acme".into())];
         assert_eq!(p.first_outside(&reached), Some(&Reached::Owner("acme".into())));
         assert_eq!(

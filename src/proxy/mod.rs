@@ -143,7 +143,7 @@ impl ProxyHttp for Ghpool {
         };
         // What an agent reads is screened by its repositories: kept apart from what others read.
         let primary = match &plan.agent {
-            Some(agent) => format!("{}\nagent-policy={}\n{primary}", plan.public_base, agent.policy.digest()),
+            Some(agent) => format!("{}\nagent-policy={}\n{primary}", plan.public_base, agent.policy_digest),
             None => format!("{}\n{primary}", plan.public_base),
         };
         let (key, hash, writes) = self.cache.key(&primary, read.tags.clone());
