@@ -146,7 +146,7 @@ impl Agents {
             }
         }
         // However it is spelled, what looks like an agent key is never passed on as a token.
-        if authorization.is_some_and(|a| a.contains(KEY_PREFIX)) {
+        if authorization.is_some_and(carries_a_key) {
             return Err(Refusal::NoAgentKey);
         }
         match self.allow_unkeyed {
@@ -160,7 +160,6 @@ impl Agents {
 /// anything else. Basic counts so that an agent key sent the way git sends passwords is never
 /// taken for a GitHub token (and forwarded to GitHub with a write).
 fn presented_credential(authorization: &str) -> Option<String> {
-    use base64::Engine;
     let (scheme, rest) = authorization.trim().split_once(' ')?;
     let credential = rest.trim();
     if credential.is_empty() || credential.contains(' ') {
@@ -170,11 +169,30 @@ fn presented_credential(authorization: &str) -> Option<String> {
         return Some(credential.to_string());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(credential).ok()?;
-        let decoded = String::from_utf8(decoded).ok()?;
+        let decoded = basic(credential)?;
         return decoded.split_once(':').map(|(_, password)| password.trim().to_string());
     }
     None
+}
+
+/// A Basic credential decoded however a server might read it (padded or not, URL-safe or not).
+fn basic(credential: &str) -> Option<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(credential).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Does `authorization` carry something that looks like an agent key, in the clear or inside a
+/// Basic credential (user or password)?
+fn carries_a_key(authorization: &str) -> bool {
+    if authorization.contains(KEY_PREFIX) {
+        return true;
+    }
+    let Some((scheme, credential)) = authorization.trim().split_once(' ') else { return false };
+    scheme.eq_ignore_ascii_case("basic") && basic(credential.trim()).is_some_and(|d| d.contains(KEY_PREFIX))
 }
 
 #[cfg(test)]
@@ -228,6 +246,9 @@ mod tests {
         // `x-access-token:ghpk_wrong`, as git sends a password.
         assert_eq!(who(&open, Some("Basic eC1hY2Nlc3MtdG9rZW46Z2hwa193cm9uZw==")), Err(401), "nor sent as Basic");
         assert_eq!(who(&open, Some("ghpk_one")), Err(401), "nor without a scheme");
+        // `ghpk_wrong:x` (the key as the user), and unpadded.
+        assert_eq!(who(&open, Some("Basic Z2hwa193cm9uZzp4")), Err(401), "nor as the Basic user");
+        assert_eq!(who(&open, Some("Basic eC1hY2Nlc3MtdG9rZW46Z2hwa193cm9uZw")), Err(401), "nor unpadded");
         assert_eq!(who(&Agents::default(), None), Ok("unkeyed".into()), "no agents: as before");
     }
 

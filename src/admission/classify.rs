@@ -146,6 +146,10 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
         Ok(target) if RestTarget::of(&target) == RestTarget::Graphql => check_envelope(parts, &target, true)?,
         _ => return Ok(None),
     }
+    // Who sends it, before any of it is read: no key, no body; an agent sends queries only.
+    if let Caller::Agent(_) = rules.agents.identify(parts.authorization())? {
+        return Ok(Some(RETRY_BUFFER));
+    }
     let max = usize::try_from(rules.graphql.max_mutation_body).unwrap_or(usize::MAX);
     let declared = parts.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > max.max(RETRY_BUFFER)) {
@@ -163,7 +167,7 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
     let host = parts.header("host");
     let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
     // ghpool's own endpoints (probes, metrics, stats) need no agent key.
-    let agent = match (&shape, rules.agents.identify(parts.authorization())) {
+    let agent = match (&shape, identify(parts, &target, rules.agents)) {
         (RestTarget::Local(_), _) => None,
         (_, Ok(Caller::Agent(agent))) => Some(agent),
         (_, Ok(Caller::Unkeyed)) => None,
@@ -184,6 +188,21 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
         },
     };
     Ok(Admission::Plan(Plan { target, public_base, flow, agent }))
+}
+
+/// Who the request comes from ([`Agents::identify`]), once agents are configured: one
+/// `Authorization` only, and no agent key anywhere else a server could read one (the query string)
+/// — it would be passed on to GitHub with the request.
+fn identify(parts: &Parts, target: &Target, agents: &Agents) -> Result<Caller, Refusal> {
+    if !agents.is_empty() {
+        if parts.headers.get_all("authorization").iter().count() > 1 {
+            return Err(Refusal::BadRequest("more than one Authorization header".into()));
+        }
+        if target.query.as_deref().is_some_and(|q| q.contains(crate::secrets::agent_key::KEY_PREFIX)) {
+            return Err(Refusal::NoAgentKey);
+        }
+    }
+    agents.identify(parts.authorization())
 }
 
 /// The request target as sent: UTF-8, or refused.
@@ -350,9 +369,10 @@ fn agent_read(agent: &Agent, target: &Target, shape: &RestTarget, rules: &Rules)
         }
         match rules.repos.full_name(id) {
             None => Ok(Some(id)),
+            // Not its own: GitHub's 404, as for an id that does not exist (no oracle of which exist).
             Some(full_name) => match full_name.split_once('/') {
                 Some((owner, name)) if agent.policy.covers_repo(owner, name) => Ok(None),
-                _ => Err(denied(&format!("repository {id}"))),
+                _ => Err(Refusal::NotFound),
             },
         }
     };

@@ -118,22 +118,31 @@ impl AgentPolicy {
 pub fn rest_reach(endpoint: &Endpoint<'_>) -> Result<Vec<Reached>, RouteError> {
     let mut reached = Vec::new();
     let mut pair_owners = BTreeSet::new();
-    for pair in endpoint.params.windows(2) {
-        if let [owner, repo] = pair {
-            if owner.kind == ParamKind::Owner && repo.kind == ParamKind::Repo {
-                let (owner, name) = (owner.value.to_ascii_lowercase(), repo.value.to_ascii_lowercase());
+    // The owners the route table counts (a member or assignee named inside a repository is a
+    // subject of its data, not an owner).
+    let counted = endpoint.owners()?;
+    let params = &endpoint.params;
+    for (i, param) in params.iter().enumerate() {
+        if param.kind != ParamKind::Owner {
+            continue;
+        }
+        let owner = param.value.to_ascii_lowercase();
+        match params.get(i + 1) {
+            Some(repo) if repo.kind == ParamKind::Repo => {
                 pair_owners.insert(owner.clone());
-                reached.push(Reached::Repo { owner, name });
+                reached.push(Reached::Repo { owner, name: repo.value.to_ascii_lowercase() });
             }
+            // An owner named on its own (`/orgs/{org}/teams/{slug}/repos/{owner}/{repo}`): the
+            // owner as a whole, even when a repository of it is named too.
+            _ if counted.contains(&owner) => reached.push(Reached::Owner(owner)),
+            _ => {}
         }
     }
     // A compare range's other sides: `owner:repo:ref` names that repository; `owner:ref` that
     // owner's repository in the fork network (the path's own when it is the path's owner).
-    let mut named_by_range = BTreeSet::new();
     for param in endpoint.params.iter().filter(|p| p.kind == ParamKind::BaseHead) {
         for (owner, repo) in basehead_repositories(&param.value)? {
             let owner = owner.to_ascii_lowercase();
-            named_by_range.insert(owner.clone());
             match repo {
                 Some(name) => reached.push(Reached::Repo { owner, name: name.to_ascii_lowercase() }),
                 None if pair_owners.contains(&owner) => {}
@@ -141,11 +150,7 @@ pub fn rest_reach(endpoint: &Endpoint<'_>) -> Result<Vec<Reached>, RouteError> {
             }
         }
     }
-    for owner in endpoint.owners()? {
-        if !pair_owners.contains(&owner) && !named_by_range.contains(&owner) {
-            reached.push(Reached::Owner(owner));
-        }
-    }
+    reached.dedup();
     Ok(reached)
 }
 
@@ -178,6 +183,7 @@ mod tests {
             ("GET", "/orgs/acme/repos", &["acme/*"]),
             ("GET", "/users/acme/events", &["acme/*"]),
             ("GET", "/orgs/acme/members/mallory", &["acme/*"]),
+            ("GET", "/orgs/acme/teams/core/repos/acme/widgets", &["acme/*", "acme/widgets"]),
             ("POST", "/repos/acme/widgets/issues", &["acme/widgets"]),
             ("GET", "/repositories/42/issues", &[]),
         ];
