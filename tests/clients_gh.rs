@@ -46,6 +46,11 @@ fn setup(test: &str) -> Option<Setup> {
 
 /// The same, with ghpool's `config.toml`.
 fn setup_with(test: &str, toml: Option<&str>) -> Option<Setup> {
+    setup_agents(test, toml, &[])
+}
+
+/// The same, with ghpool serving these agents (`GHPOOL_AGENT_*` variables and their keys).
+fn setup_agents(test: &str, toml: Option<&str>, agents: &[(&str, &str)]) -> Option<Setup> {
     let Some(real_gh) = on_path("gh") else {
         skipped(test, "gh is not installed (Debian package `gh`)");
         return None;
@@ -57,7 +62,7 @@ fn setup_with(test: &str, toml: Option<&str>) -> Option<Setup> {
     fake.add_issues("acme", "widgets", 45);
     let pull = fake.add_pull_request("acme", "widgets", "Make widgets faster");
     let gp = match toml {
-        None => start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &[]),
+        None => start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], agents),
         Some(toml) => {
             let env = [("GHPOOL_UPSTREAM", fake.base_url()), ("GHPOOL_ALLOWED_OWNERS", "acme".into())];
             let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -77,6 +82,11 @@ fn setup_with(test: &str, toml: Option<&str>) -> Option<Setup> {
 impl Setup {
     /// `gh args…` as a user with `ghp` installed as `gh` runs it, in `cwd` (default: an empty dir).
     fn gh_in(&self, cwd: Option<&Path>, args: &[&str]) -> Output {
+        self.gh_as(USER_TOKEN, cwd, args)
+    }
+
+    /// [`Setup::gh_in`] with `GH_TOKEN` set to `token` (a user's GitHub token, or an agent key).
+    fn gh_as(&self, token: &str, cwd: Option<&Path>, args: &[&str]) -> Output {
         let d = self.dir.path();
         let path = std::env::join_paths([d.join("bin"), self.real_gh_dir.clone(), "/usr/bin".into(), "/bin".into()]);
         let mut cmd = Command::new(d.join("bin/gh"));
@@ -91,7 +101,7 @@ impl Setup {
             // A usual NO_PROXY: ghp must keep it from exempting api.github.localhost.
             .env("NO_PROXY", "localhost,127.0.0.1")
             .env("GHPOOL_URL", self.gp.url(""))
-            .env("GH_TOKEN", USER_TOKEN)
+            .env("GH_TOKEN", token)
             .current_dir(cwd.unwrap_or(&d.join("work")));
         run(&mut cmd, TIMEOUT)
     }
@@ -309,4 +319,41 @@ fn ghp_sets_gh_up_for_ghpool_and_otherwise_changes_nothing() {
         "host= proxy=/ token=tok repo= no_proxy=localhost,corp.example args=repo clone acme/widgets",
         "git transport goes to the real host"
     );
+}
+
+/// Issue #16: gh through `ghp` with an agent key as `GH_TOKEN` reads the agent's repository (REST
+/// and gh's own GraphQL queries), is refused another one with a message naming the agent, and the
+/// key never reaches GitHub.
+#[test]
+fn gh_with_an_agent_key_reads_its_repository_and_nothing_else_16() {
+    const KEY: &str = "ghpk_ghAGENTghAGENTghAGENTghAGENTghAGENT0000";
+    let agents = [
+        ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
+        ("TRIAGE_KEY", KEY),
+        ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
+    ];
+    let Some(s) = setup_agents("gh_with_an_agent_key_reads_its_repository_and_nothing_else_16", None, &agents) else {
+        return;
+    };
+    s.fake.add_repo("acme", "gadgets");
+    let out = s.gh_as(KEY, None, &["issue", "list", "-R", "acme/widgets", "-L", "3"]).ok("gh issue list with a key");
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+    assert!(out.stdout.starts_with("45\tOPEN\tIssue 45\t"), "{}", out.stdout);
+    let number = s.pull.to_string();
+    let out = s.gh_as(KEY, None, &["pr", "view", &number, "-R", "acme/widgets"]).ok("gh pr view with a key");
+    assert!(out.stdout.contains("title:\tMake widgets faster"), "{}", out.stdout);
+    let out = s.gh_as(KEY, None, &["api", "repos/acme/widgets", "--jq", ".full_name"]).ok("gh api with a key");
+    assert_eq!(out.stdout.trim(), "acme/widgets");
+
+    let refused = s.gh_as(KEY, None, &["api", "repos/acme/gadgets"]);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(refused.code != Some(0) && said.contains("agent `triage` may not read `acme/gadgets`"), "{said}");
+    let unkeyed = s.gh_as(USER_TOKEN, None, &["api", "repos/acme/widgets"]);
+    let said = format!("{}{}", unkeyed.stdout, unkeyed.stderr);
+    assert!(unkeyed.code != Some(0) && said.contains("agent key"), "{said}");
+
+    let requests = s.fake.requests();
+    assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "only pool tokens: {requests:?}");
+    assert!(requests.iter().all(|r| !r.path.contains("gadgets")), "{requests:?}");
+    assert!(!s.gp.log().contains(KEY));
 }
