@@ -20,7 +20,7 @@ pub struct RepoOwners {
     map: Mutex<HashMap<u64, (String, Instant)>>,
     /// id ↔ `owner/name`, lower-cased, from repository JSON: lets a write to `/repos/o/r` find the
     /// cached `/repositories/{id}` reads of the same repository.
-    names: Mutex<HashMap<u64, String>>,
+    names: Mutex<HashMap<u64, (String, Instant)>>,
     /// Ids the pool could not see, and when: not asked again for `MISSING_TTL`.
     missing: Mutex<HashMap<u64, Instant>>,
 }
@@ -46,15 +46,17 @@ impl RepoOwners {
         map.insert(id, (owner.to_ascii_lowercase(), Instant::now()));
     }
 
-    /// The `owner/name` of repository `id`, if seen.
+    /// The `owner/name` of repository `id`, if seen within `TTL` (a repository renamed or
+    /// transferred since is asked again: an agent's policy is judged by the name).
     pub fn full_name(&self, id: u64) -> Option<String> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names.get(&id).filter(|(_, at)| at.elapsed() < TTL).map(|(name, _)| name.clone())
     }
 
     /// The id of `owner/name`, if seen.
     pub fn id_of(&self, full_name: &str) -> Option<u64> {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        names.iter().find(|(_, n)| n.eq_ignore_ascii_case(full_name)).map(|(id, _)| *id)
+        names.iter().find(|(_, (n, at))| at.elapsed() < TTL && n.eq_ignore_ascii_case(full_name)).map(|(id, _)| *id)
     }
 
     fn learn_name(&self, id: u64, full_name: &str) {
@@ -62,7 +64,7 @@ impl RepoOwners {
         if names.len() >= CAPACITY && !names.contains_key(&id) {
             names.clear();
         }
-        names.insert(id, full_name.to_ascii_lowercase());
+        names.insert(id, (full_name.to_ascii_lowercase(), Instant::now()));
     }
 
     /// Learn from a repository object (`{"id", "owner": {"login"}}`) or a list of them.
