@@ -218,9 +218,54 @@ pub fn pool_env(
     env
 }
 
+/// `ghp git-credential get` (issue #16): the repository git asks a credential for, from what git
+/// writes on the helper's stdin (`protocol=https`, `host=github.com`, `path=acme/widgets.git`; the
+/// path only with `credential.useHttpPath=true`). `None`: not a GitHub HTTPS repository this helper
+/// can name, or no path.
+pub fn credential_repository(request: &str, github_host: &str) -> Option<String> {
+    let field = |name: &str| {
+        request.lines().map(str::trim).find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+    };
+    if field("protocol")? != "https" || !field("host")?.eq_ignore_ascii_case(github_host) {
+        return None;
+    }
+    let path = field("path")?.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let (owner, name) = path.split_once('/')?;
+    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    (valid(owner) && valid(name) && !name.contains('/')).then(|| format!("{owner}/{name}"))
+}
+
+/// What `ghp git-credential get` prints for ghpool's `/git-credential` answer: the username and
+/// password, or `quit=true` (git stops asking) when ghpool refused.
+pub fn credential_answer(status: u16, body: &serde_json::Value) -> String {
+    match (status, body["username"].as_str(), body["password"].as_str()) {
+        (200, Some(username), Some(password)) if !password.contains('\n') && !username.contains('\n') => {
+            format!("username={username}\npassword={password}\n")
+        }
+        _ => "quit=true\n".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_git_credential_helper_reads_what_git_asks_and_says_what_ghpool_answered_16() {
+        let ask = |s: &str| credential_repository(s, "github.com");
+        assert_eq!(ask("protocol=https\nhost=github.com\npath=acme/widgets.git\n"), Some("acme/widgets".into()));
+        assert_eq!(ask("protocol=https\nhost=GitHub.com\npath=acme/widgets\n\n"), Some("acme/widgets".into()));
+        assert_eq!(ask("protocol=https\nhost=github.com\n"), None, "no path: credential.useHttpPath is off");
+        assert_eq!(ask("protocol=http\nhost=github.com\npath=acme/w.git\n"), None);
+        assert_eq!(ask("protocol=https\nhost=gitlab.com\npath=acme/w.git\n"), None);
+        assert_eq!(ask("protocol=https\nhost=github.com\npath=acme/w/x.git\n"), None);
+        assert_eq!(ask("protocol=https\nhost=github.com\npath=acme/w%20x\n"), None);
+        let ok = serde_json::json!({"username": "x-access-token", "password": "ghs_x", "expires_at": "t"});
+        assert_eq!(credential_answer(200, &ok), "username=x-access-token\npassword=ghs_x\n");
+        assert_eq!(credential_answer(403, &serde_json::json!({"message": "no"})), "quit=true\n");
+        assert_eq!(credential_answer(200, &serde_json::json!({"password": "a\nb", "username": "u"})), "quit=true\n");
+    }
     use std::collections::HashMap;
 
     fn args(line: &str) -> Vec<OsString> {

@@ -4,6 +4,7 @@
 //!
 //! Owns: start-up order (config → upstream DNS → pool → listen). Must never: make per-request decisions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use crate::config::agents::{AgentConfig, AgentKey};
 use crate::config::Config;
 use crate::ops::audit::Auditor;
 use crate::ops::metrics::Metrics;
+use crate::pool::broker::Broker;
 use crate::pool::{build_pool, BuildError, Keeper, Renewer};
 use crate::proxy::{Ghpool, Timeouts};
 use crate::secrets::Resolver;
@@ -143,8 +145,18 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         };
         log::info!("{} agents, each limited to its repositories; {unkeyed}", agents.list().len());
     }
+    // Every configured App installation can mint for agents on its account.
+    let accounts: HashMap<String, String> =
+        pool.snapshot().into_iter().filter_map(|identity| identity.app.map(|app| (identity.id, app.account))).collect();
+    let broker = Broker::new(
+        app_renewals
+            .iter()
+            .filter_map(|r| accounts.get(&r.id).map(|account| (account.clone(), r.installation_id, r.client.clone())))
+            .collect(),
+    );
     Ok(Ghpool {
         agents,
+        broker: Arc::new(broker),
         pool: Arc::new(pool.with_max_in_flight(config.pool.max_in_flight)),
         allowlist: Allowlist::with_lists(
             config.owners.clone(),

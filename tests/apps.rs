@@ -204,3 +204,115 @@ fn a_token_rotation_keeps_the_cache_and_counts_the_full_refetch() {
     assert_eq!(requests.len(), 2);
     assert!(requests[1].if_none_match.is_some(), "revalidated with the entry's ETag");
 }
+
+/// Issue #16: `GET /git-credential?repo=` mints, for a keyed agent, an installation token scoped to
+/// that one repository with `contents: read` (or `write` when the agent may), answered as git's
+/// helpers want it and never cached by anyone; GitHub (the fake) holds the token to that scope.
+#[test]
+fn git_credentials_are_one_repository_tokens_minted_for_the_agent_16() {
+    const KEY: &str = "ghpk_gitAGENTgitAGENTgitAGENTgitAGENTgitAGENT000";
+    const WRITER: &str = "ghpk_gitWRITERgitWRITERgitWRITERgitWRITERgit00";
+    let fake = fake();
+    let gp = start(
+        &fake,
+        &[("acme", "acme", "")],
+        &[
+            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
+            ("TRIAGE_KEY", KEY),
+            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
+            ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY"),
+            ("CODER_KEY", WRITER),
+            ("GHPOOL_AGENT_CODER_REPOS", "acme/*"),
+            ("GHPOOL_AGENT_CODER_PERMISSIONS", "contents:write"),
+        ],
+    );
+    let credential = |key: Option<&str>, repo: &str| {
+        let mut req = client().get(gp.url(&format!("/git-credential?repo={repo}")));
+        if let Some(key) = key {
+            req = req.header("authorization", format!("token {key}"));
+        }
+        let resp = req.send().unwrap();
+        let (status, no_store) = (resp.status().as_u16(), resp.headers().get("cache-control").cloned());
+        (status, no_store, resp.json::<serde_json::Value>().unwrap_or_default())
+    };
+    let (status, cache_control, answer) = credential(Some(KEY), "acme/widgets");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(cache_control.unwrap(), "no-store");
+    assert_eq!(answer["username"], "x-access-token");
+    assert!(answer["expires_at"].is_string(), "{answer}");
+    let token = answer["password"].as_str().unwrap().to_string();
+    let (repos, permissions) = fake.token_scope(&token).expect("minted by the fake");
+    assert_eq!(repos, Some(vec!["widgets".to_string()]), "one repository");
+    assert_eq!(permissions, Some(serde_json::json!({"contents": "read"})), "read only");
+    let minted = fake.minted();
+    assert_eq!(credential(Some(KEY), "acme/widgets").2["password"], token.as_str(), "cached until near expiry");
+    assert_eq!(fake.minted(), minted);
+
+    // GitHub holds the token to its repository.
+    let with_token = |path: &str| {
+        client().get(format!("{}{path}", fake.base_url())).header("authorization", format!("token {token}")).send()
+    };
+    assert_eq!(with_token("/repos/acme/widgets").unwrap().status(), 200);
+    assert_ne!(with_token("/repos/acme/gadgets").unwrap().status(), 200);
+
+    let (_, _, written) = credential(Some(WRITER), "acme/gadgets");
+    let (_, permissions) = fake.token_scope(written["password"].as_str().unwrap()).unwrap();
+    assert_eq!(permissions, Some(serde_json::json!({"contents": "write"})), "contents:write for an agent that may");
+
+    assert_eq!(credential(Some(KEY), "acme/gadgets").0, 403, "outside the agent's repositories");
+    assert_eq!(credential(Some(KEY), "other/things").0, 403);
+    assert_eq!(credential(None, "acme/widgets").0, 401);
+    assert_eq!(credential(Some(KEY), "acme").0, 400);
+    assert!(!gp.log().contains(&token) && !gp.log().contains(KEY), "no token or key in the log");
+}
+
+/// Issue #16: the real `git credential fill`, with `ghp git-credential` as the helper for
+/// github.com (`credential.useHttpPath`), prints a one-repository token for the agent's repository
+/// and stops (`quit`) for another.
+#[test]
+fn git_fills_its_credential_from_ghp_with_an_agent_key_16() {
+    const KEY: &str = "ghpk_fillAGENTfillAGENTfillAGENTfillAGENTfill00";
+    let fake = fake();
+    let gp = start(
+        &fake,
+        &[("acme", "acme", "")],
+        &[
+            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
+            ("TRIAGE_KEY", KEY),
+            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
+        ],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let fill = |path: &str| {
+        let helper = format!("!{} git-credential", env!("CARGO_BIN_EXE_ghp"));
+        let mut git = std::process::Command::new("git");
+        git.args(["-c", &format!("credential.https://github.com.helper={helper}")])
+            .args(["-c", "credential.useHttpPath=true", "credential", "fill"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GHPOOL_URL", gp.url(""))
+            .env("GH_TOKEN", KEY)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = git.spawn().expect("git");
+        let request = format!("protocol=https\nhost=github.com\npath={path}\n\n");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), request.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = fill("acme/widgets.git");
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("username=x-access-token"), "{stdout}");
+    let password = stdout.lines().find_map(|l| l.strip_prefix("password=")).expect("a password").to_string();
+    assert_eq!(fake.token_scope(&password).unwrap().0, Some(vec!["widgets".to_string()]), "one repository");
+    let (ok, stdout, stderr) = fill("acme/gadgets.git");
+    assert!(!ok && !stdout.contains("password="), "refused: {stdout}{stderr}");
+    assert!(stderr.contains("may not read"), "{stderr}");
+}

@@ -166,14 +166,18 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
     check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
     let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
-    // ghpool's own endpoints (probes, metrics, stats) need no agent key.
+    // ghpool's own endpoints (probes, metrics, stats) need no agent key; git credentials do.
     let agent = match (&shape, identify(parts, &target, rules.agents)) {
-        (RestTarget::Local(_), _) => None,
+        (RestTarget::Local(path), _) if *path != AdminPath::GitCredential => None,
         (_, Ok(Caller::Agent(agent))) => Some(agent),
         (_, Ok(Caller::Unkeyed)) => None,
         (_, Err(refusal)) => return Err(refusal),
     };
     let flow = match shape {
+        RestTarget::Local(AdminPath::GitCredential) => match parts.method {
+            "GET" => git_credential(&target, agent.as_deref(), rules.allowlist)?,
+            _ => return Err(Refusal::MethodNotAllowed),
+        },
         RestTarget::Local(admin) => match parts.method {
             "GET" | "HEAD" => Flow::Admin(admin),
             _ => return Err(Refusal::MethodNotAllowed),
@@ -403,6 +407,24 @@ fn agent_read(agent: &Agent, target: &Target, shape: &RestTarget, rules: &Rules)
             endpoint.repository_id().map_or(Ok(None), by_id)
         }
     }
+}
+
+/// `GET /git-credential?repo=owner/name`: for a keyed agent, one of its repositories.
+fn git_credential(target: &Target, agent: Option<&Agent>, allowlist: &Allowlist) -> Result<Flow, Refusal> {
+    let agent = agent.ok_or(Refusal::NoAgentKey)?;
+    let repo = search::single(target.query.as_deref(), "repo").map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let parsed = crate::config::agents::parse_repo(&repo).map_err(Refusal::BadRequest)?;
+    let crate::config::agents::RepoPattern::Repo { owner, name } = parsed else {
+        return Err(Refusal::BadRequest("`repo` names one repository: owner/name".into()));
+    };
+    if !allowlist.allows(&owner) || !agent.policy.covers_repo(&owner, &name) {
+        return Err(Refusal::Forbidden(format!(
+            "ghpool: agent `{}` may not read `{owner}/{name}`: it is not among its repositories",
+            agent.id
+        )));
+    }
+    let write = agent.permissions.get("contents").is_some_and(|level| level == "write");
+    Ok(Flow::GitCredential(super::plan::GitCredential { owner, name, write }))
 }
 
 /// An agent's write: sent only with an App token the broker mints for its repositories and

@@ -26,6 +26,8 @@ pub enum AdminPath {
     Metrics,
     /// `GET /rate_limit`, answered from the pool's own state.
     RateLimit,
+    /// `GET /git-credential?repo=o/r`: a token for git, minted for a keyed agent (issue #16).
+    GitCredential,
 }
 
 impl AdminPath {
@@ -36,6 +38,7 @@ impl AdminPath {
             AdminPath::Stats => "stats",
             AdminPath::Metrics => "metrics",
             AdminPath::RateLimit => "rate_limit",
+            AdminPath::GitCredential => "git_credential",
         }
     }
 }
@@ -65,6 +68,17 @@ pub enum Flow {
     Read(Read),
     /// A write, sent with the client's own token.
     Write(Write),
+    /// A token for git to reach one repository, minted for the plan's agent.
+    GitCredential(GitCredential),
+}
+
+/// What `GET /git-credential` asks for: one repository within the agent's policy, its contents read
+/// (or written, when the agent's `contents` permission is `write`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitCredential {
+    pub owner: String,
+    pub name: String,
+    pub write: bool,
 }
 
 /// A pooled read.
@@ -123,6 +137,7 @@ impl Plan {
     pub fn label(&self) -> &'static str {
         match &self.flow {
             Flow::Admin(_) => "admin",
+            Flow::GitCredential(_) => "git_credential",
             Flow::Read(Read { of: ReadOf::Rest { .. }, .. }) => "pooled_read",
             Flow::Read(Read { of: ReadOf::Graphql { .. }, .. }) => "graphql_query",
             Flow::Write(Write { of: WriteOf::Rest, .. }) => "passthrough",

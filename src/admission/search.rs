@@ -65,6 +65,11 @@ pub fn q_parameter(query_string: Option<&str>) -> Result<String, SearchRefusal> 
     single_parameter(query_string, "q")
 }
 
+/// The one value of parameter `name`, read as strictly as [`q_parameter`] reads `q`.
+pub fn single(query_string: Option<&str>, name: &str) -> Result<String, SearchRefusal> {
+    single_parameter(query_string, name)
+}
+
 /// The one `repository_id` parameter of a label search (`/search/labels`), a repository id.
 pub fn repository_id(query_string: Option<&str>) -> Result<u64, SearchRefusal> {
     // Any other name holding `repository_id` is refused too, not only bracketed spellings.

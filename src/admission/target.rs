@@ -65,6 +65,7 @@ impl<'a> RestTarget<'a> {
                 "stats" => RestTarget::Local(AdminPath::Stats),
                 "metrics" => RestTarget::Local(AdminPath::Metrics),
                 "rate_limit" => RestTarget::Local(AdminPath::RateLimit),
+                "git-credential" => RestTarget::Local(AdminPath::GitCredential),
                 _ => RestTarget::Other,
             },
             _ => RestTarget::Other,

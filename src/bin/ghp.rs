@@ -24,6 +24,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<std::convert::Infallible> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "git-credential") {
+        let action = args.get(1).and_then(|a| a.to_str()).unwrap_or("get").to_string();
+        std::process::exit(git_credential(&action));
+    }
     let gh = real_gh()?;
     let mut command = Command::new(&gh);
     command.args(&args);
@@ -72,4 +76,54 @@ fn git_remotes() -> Option<String> {
         .output()
         .ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `ghp git-credential <get|store|erase>`, git's credential-helper protocol (issue #16): for `get`,
+/// a token for the one repository git names, from ghpool's `/git-credential` with the agent key in
+/// `GH_TOKEN`; `store` and `erase` do nothing. Set up with
+/// `git config --global credential.https://github.com.helper '!ghp git-credential'` and
+/// `credential.useHttpPath true`.
+fn git_credential(action: &str) -> i32 {
+    let mut request = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut request);
+    if action != "get" {
+        return 0;
+    }
+    let var = |name: &str| std::env::var(name).ok();
+    let Some(url) =
+        var(ghp::GHPOOL_URL_ENV).map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty())
+    else {
+        eprintln!("ghp git-credential: {} is not set", ghp::GHPOOL_URL_ENV);
+        return 0;
+    };
+    let Some(repo) = ghp::credential_repository(&request, "github.com") else { return 0 };
+    let Some(key) = ghp::token_from_env(var) else {
+        eprintln!("ghp git-credential: no agent key in GH_TOKEN");
+        println!("quit=true");
+        return 0;
+    };
+    let asked = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|runtime| {
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+            let resp = client
+                .get(format!("{url}/git-credential"))
+                .query(&[("repo", repo.as_str())])
+                .header("authorization", format!("token {key}"))
+                .send()
+                .await?;
+            let status = resp.status().as_u16();
+            Ok::<_, reqwest::Error>((status, resp.json::<serde_json::Value>().await.unwrap_or_default()))
+        })
+    });
+    match asked {
+        Ok(Ok((status, body))) => {
+            if status != 200 {
+                eprintln!("ghp git-credential: ghpool refused {repo}: {}", body["message"].as_str().unwrap_or("?"));
+            }
+            print!("{}", ghp::credential_answer(status, &body));
+        }
+        Ok(Err(e)) => eprintln!("ghp git-credential: ghpool did not answer: {e}"),
+        Err(e) => eprintln!("ghp git-credential: {e}"),
+    }
+    0
 }

@@ -64,6 +64,8 @@ pub fn reply(path: AdminPath, accept: Option<&str>, view: &AdminView) -> Reply {
             let totals = view.pool.totals();
             json_reply(200, json!({ "resources": totals, "rate": totals.get("core") }))
         }
+        // Minted per request by the proxy (`Flow::GitCredential`), never answered from here.
+        AdminPath::GitCredential => json_reply(404, json!({"message": "Not Found"})),
         AdminPath::Stats if wants_prometheus(accept) => prometheus(view),
         AdminPath::Stats => json_reply(200, stats(view)),
     }

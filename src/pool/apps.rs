@@ -40,6 +40,7 @@ pub enum AppError {
 }
 
 /// The App's signing key, parsed once.
+#[derive(Clone)]
 pub struct AppKey {
     app_id: u64,
     key: EncodingKey,
@@ -91,6 +92,7 @@ pub struct Minted {
 }
 
 /// Talks to GitHub's App endpoints for one configured App installation.
+#[derive(Clone)]
 pub struct AppClient {
     pub config: AppConfig,
     key: AppKey,
@@ -158,12 +160,27 @@ impl AppClient {
 
     /// A fresh installation token (scoped to the configured repositories).
     pub async fn mint(&self, installation_id: u64) -> Result<Minted, AppError> {
-        let what = format!("POST /app/installations/{installation_id}/access_tokens");
-        let jwt = self.key.jwt(crate::clock::now_epoch())?;
         let body = match self.config.repositories.is_empty() {
             true => json!({}),
             false => json!({ "repositories": self.config.repositories }),
         };
+        self.mint_with(installation_id, &body).await
+    }
+
+    /// A token for these repositories (names, without owner) with these permissions only: what
+    /// the broker mints for an agent (issue #16). GitHub enforces both.
+    pub async fn mint_scoped(
+        &self,
+        installation_id: u64,
+        repositories: &[String],
+        permissions: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Minted, AppError> {
+        self.mint_with(installation_id, &json!({ "repositories": repositories, "permissions": permissions })).await
+    }
+
+    async fn mint_with(&self, installation_id: u64, body: &serde_json::Value) -> Result<Minted, AppError> {
+        let what = format!("POST /app/installations/{installation_id}/access_tokens");
+        let jwt = self.key.jwt(crate::clock::now_epoch())?;
         let path = format!("/app/installations/{installation_id}/access_tokens");
         let answer = call_json(
             &self.client,
@@ -171,7 +188,7 @@ impl AppClient {
             reqwest::Method::POST,
             &path,
             Some(jwt.expose()),
-            Some(&body),
+            Some(body),
             CALL_TIMEOUT,
         )
         .await?;

@@ -7,6 +7,7 @@
 //! Must never: see a client's token, or hand a pool token to anything but a pooled read.
 
 pub mod apps;
+pub mod broker;
 mod budget;
 mod build;
 pub mod fairness;

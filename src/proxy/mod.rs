@@ -38,6 +38,7 @@ use crate::reply::Refusal;
 
 mod admit;
 mod answer;
+mod credential;
 mod ctx;
 mod io;
 mod large;
@@ -98,6 +99,12 @@ impl ProxyHttp for Ghpool {
             Flow::Admin(path) => Some(path),
             _ => None,
         };
+        if let (Flow::GitCredential(wanted), Some(agent)) = (&plan.flow, &plan.agent) {
+            let r = self.git_credential(agent, wanted).await;
+            ctx.plan = Some(plan);
+            send(session, r.status, &r.headers, r.body).await?;
+            return Ok(true);
+        }
         ctx.plan = Some(plan);
         if let Some(path) = admin {
             let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());

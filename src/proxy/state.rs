@@ -36,6 +36,8 @@ pub struct Ghpool {
     pub allowlist: Allowlist,
     /// Keyed agents and their policies (issue #16); empty: network trust, as before.
     pub agents: Arc<crate::admission::agents::Agents>,
+    /// Mints App installation tokens scoped to an agent's repositories and permissions.
+    pub broker: Arc<crate::pool::broker::Broker>,
     pub upstream: Arc<ResolvedUpstream>,
     pub metrics: Arc<Metrics>,
     pub repos: Arc<RepoOwners>,

@@ -37,6 +37,8 @@ struct IssuedToken {
     expires_at: u64,
     /// Repository names the token may read; `None`: all of the account's.
     repositories: Option<Vec<String>>,
+    /// The permissions asked for at minting (`None`: the installation's own).
+    permissions: Option<Value>,
 }
 
 /// Who an installation token is, for the fake's budgets and access checks.
@@ -79,6 +81,11 @@ impl Apps {
     /// Tokens minted so far (for assertions), and the token strings minted for `installation_id`.
     pub fn minted(&self) -> u64 {
         self.minted
+    }
+
+    /// What a minted token was scoped to: its repositories and the permissions asked for.
+    pub fn scope_of(&self, token: &str) -> Option<(Option<Vec<String>>, Option<Value>)> {
+        self.tokens.get(token).map(|t| (t.repositories.clone(), t.permissions.clone()))
     }
 
     pub fn tokens_of(&self, installation_id: u64) -> Vec<String> {
@@ -190,11 +197,18 @@ impl Apps {
                 let token = format!("ghs_fake{:06}{}", self.minted, "X".repeat(28));
                 let ttl = if self.token_ttl == 0 { 3600 } else { self.token_ttl };
                 let expires_at = now + ttl;
+                let permissions = request.get("permissions").filter(|p| p.is_object()).cloned();
                 self.tokens.insert(
                     token.clone(),
-                    IssuedToken { installation_id: id, expires_at, repositories: repositories.clone() },
+                    IssuedToken {
+                        installation_id: id,
+                        expires_at,
+                        repositories: repositories.clone(),
+                        permissions: permissions.clone(),
+                    },
                 );
-                let mut answer = json!({ "token": token, "expires_at": iso8601(expires_at), "permissions": { "contents": "read" },
+                let granted = permissions.unwrap_or_else(|| json!({ "contents": "read" }));
+                let mut answer = json!({ "token": token, "expires_at": iso8601(expires_at), "permissions": granted,
                                          "repository_selection": if repositories.is_some() { "selected" } else { "all" } });
                 if let Some(repos) = repositories {
                     answer["repositories"] = Value::Array(repos.iter().map(|r| json!({ "name": r })).collect());

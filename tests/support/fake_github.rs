@@ -230,6 +230,11 @@ impl FakeGithub {
         self.lock().apps.minted()
     }
 
+    /// What a minted installation token was scoped to: repositories, and the permissions asked for.
+    pub fn token_scope(&self, token: &str) -> Option<(Option<Vec<String>>, Option<serde_json::Value>)> {
+        self.lock().apps.scope_of(token)
+    }
+
     pub fn installation_tokens(&self, installation_id: u64) -> Vec<String> {
         self.lock().apps.tokens_of(installation_id)
     }
