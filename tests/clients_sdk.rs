@@ -98,3 +98,98 @@ fn octokit_readme_example() {
     assert_eq!(out.stdout.trim(), "acme/widgets 45 41 46");
     assert_pooled_reads_and_own_write(&fake, 3);
 }
+
+/// Issue #16: PyGithub and Octokit with an agent key as their token, unchanged: they read the
+/// agent's repository (pages, a GraphQL query) and are refused another with a 403 naming the agent.
+const AGENT_KEY: &str = "ghpk_sdkAGENTsdkAGENTsdkAGENTsdkAGENTsdkAGENT00";
+
+fn keyed_acme() -> (FakeGithub, GhpoolProcess) {
+    let fake = FakeGithub::start();
+    fake.add_token(POOL_TOKEN, "alice");
+    fake.add_repo("acme", "widgets");
+    fake.add_repo("acme", "gadgets");
+    fake.add_issues("acme", "widgets", 45);
+    let agent =
+        [("GHPOOL_AGENT_SDK_KEYS", "env:SDK_KEY"), ("SDK_KEY", AGENT_KEY), ("GHPOOL_AGENT_SDK_REPOS", "acme/widgets")];
+    let gp = support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &agent);
+    (fake, gp)
+}
+
+fn keyed(cmd: &mut Command, gp: &GhpoolProcess) {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GHPOOL_URL", gp.url(""))
+        .env("GITHUB_TOKEN", AGENT_KEY);
+}
+
+fn assert_only_pool_tokens_and_nothing_else(fake: &FakeGithub) {
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "{requests:?}");
+    assert!(requests.iter().all(|r| !r.path.contains("gadgets")), "{requests:?}");
+}
+
+#[test]
+fn pygithub_with_an_agent_key_reads_its_repository_16() {
+    let python = venv_python();
+    if !(python.is_file() && run(Command::new(&python).args(["-c", "import github"]), TIMEOUT).code == Some(0)) {
+        skipped("pygithub_with_an_agent_key_reads_its_repository_16", "PyGithub is not installed");
+        return;
+    }
+    let (fake, gp) = keyed_acme();
+    let script = r#"
+import os
+from github import Auth, Github, GithubException
+gh = Github(base_url=os.environ["GHPOOL_URL"], auth=Auth.Token(os.environ["GITHUB_TOKEN"]))
+repo = gh.get_repo("acme/widgets")
+issues = list(repo.get_issues(state="all"))
+try:
+    gh.get_repo("acme/gadgets")
+    refused = "served"
+except GithubException as e:
+    refused = f"{e.status} {e.data.get('message', '')}"
+print(repo.full_name, len(issues))
+print(refused)
+"#;
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", script]);
+    keyed(&mut cmd, &gp);
+    let out = run(&mut cmd, TIMEOUT).ok("PyGithub with an agent key");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "acme/widgets 45", "{}", out.stdout);
+    assert!(lines[1].starts_with("403 ") && lines[1].contains("agent `sdk`"), "{}", out.stdout);
+    assert_only_pool_tokens_and_nothing_else(&fake);
+}
+
+#[test]
+fn octokit_with_an_agent_key_reads_its_repository_16() {
+    let modules = node_dir().join("node_modules/@octokit/rest");
+    if on_path("node").is_none() || !modules.is_dir() {
+        skipped("octokit_with_an_agent_key_reads_its_repository_16", "node or @octokit/rest is not installed");
+        return;
+    }
+    let (fake, gp) = keyed_acme();
+    let script = node_dir().join(format!("keyed-example-{}.mjs", std::process::id()));
+    let code = r#"
+import { Octokit } from "@octokit/rest";
+const octokit = new Octokit({ baseUrl: process.env.GHPOOL_URL, auth: process.env.GITHUB_TOKEN });
+const { data: repo } = await octokit.rest.repos.get({ owner: "acme", repo: "widgets" });
+const issues = await octokit.paginate(octokit.rest.issues.listForRepo, { owner: "acme", repo: "widgets", state: "all" });
+const q = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { issues { totalCount } } }`);
+let refused = "served";
+try { await octokit.rest.repos.get({ owner: "acme", repo: "gadgets" }); }
+catch (e) { refused = `${e.status} ${e.response?.data?.message ?? ""}`; }
+console.log(repo.full_name, issues.length, q.repository.issues.totalCount);
+console.log(refused);
+"#;
+    std::fs::write(&script, code).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.arg(&script);
+    keyed(&mut cmd, &gp);
+    let out = run(&mut cmd, TIMEOUT);
+    let _ = std::fs::remove_file(&script);
+    let out = out.ok("Octokit with an agent key");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "acme/widgets 45 45", "{}", out.stdout);
+    assert!(lines[1].starts_with("403 ") && lines[1].contains("agent `sdk`"), "{}", out.stdout);
+    assert_only_pool_tokens_and_nothing_else(&fake);
+}
