@@ -448,7 +448,7 @@ fn an_agent_reads_its_repositories_with_its_key_and_nothing_else_16() {
         .json(&serde_json::json!({"title": "t"}))
         .send()
         .unwrap();
-    assert_eq!(write.status(), 403, "writes are brokered, not in this version");
+    assert_eq!(write.status(), 403, "a read-only agent (no permissions) does not write");
 
     let stats = gp.get_json("/stats");
     let triage = &stats["agents"][0];

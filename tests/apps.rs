@@ -316,3 +316,64 @@ fn git_fills_its_credential_from_ghp_with_an_agent_key_16() {
     assert!(!ok && !stdout.contains("password="), "refused: {stdout}{stderr}");
     assert!(stderr.contains("may not read"), "{stderr}");
 }
+
+/// Issue #16: an agent's REST write goes to GitHub with an installation token minted for its one
+/// repository and its permissions — never with its key — and GitHub holds the token to both: an
+/// issue is created; a pull request (a permission the agent lacks) is GitHub's 403; another
+/// repository is ghpool's 403 and never sent. The agent reads its write back at once.
+#[test]
+fn an_agents_write_is_brokered_with_a_token_scoped_to_its_repository_and_permissions_16() {
+    const KEY: &str = "ghpk_writeAGENTwriteAGENTwriteAGENTwriteAGENT0";
+    let fake = fake();
+    fake.add_issues("acme", "widgets", 2);
+    let gp = start(
+        &fake,
+        &[("acme", "acme", "")],
+        &[
+            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
+            ("TRIAGE_KEY", KEY),
+            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets,acme/gadgets"),
+            ("GHPOOL_AGENT_TRIAGE_PERMISSIONS", "issues:write"),
+        ],
+    );
+    let post = |path: &str, body: serde_json::Value| {
+        let resp =
+            client().post(gp.url(path)).header("authorization", format!("token {KEY}")).json(&body).send().unwrap();
+        (resp.status().as_u16(), resp.json::<serde_json::Value>().unwrap_or_default())
+    };
+    let read = |path: &str| {
+        client()
+            .get(gp.url(path))
+            .header("authorization", format!("token {KEY}"))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()
+    };
+    assert_eq!(read("/repos/acme/widgets/issues")[0]["number"], 2);
+    let (status, created) = post("/repos/acme/widgets/issues", serde_json::json!({"title": "brokered"}));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(read("/repos/acme/widgets/issues")[0]["number"], created["number"], "read back at once");
+
+    let writes: Vec<_> =
+        fake.requests().into_iter().filter(|r| r.method == "POST" && r.path.starts_with("/repos/")).collect();
+    assert_eq!(writes.len(), 1);
+    let token = writes[0].token.clone().unwrap();
+    assert!(token.starts_with("ghs_"), "an installation token, not the key: {token}");
+    let (repos, permissions) = fake.token_scope(&token).unwrap();
+    assert_eq!(repos, Some(vec!["widgets".to_string()]));
+    assert_eq!(permissions, Some(serde_json::json!({"issues": "write"})));
+
+    let (status, refused) =
+        post("/repos/acme/widgets/pulls", serde_json::json!({"title": "x", "head": "a", "base": "main"}));
+    assert_eq!(status, 403, "GitHub holds the token to its permissions: {refused}");
+    assert!(refused["message"].as_str().unwrap().contains("not accessible by integration"), "{refused}");
+    let before = fake.requests().len();
+    let (status, refused) = post("/repos/other/things/issues", serde_json::json!({"title": "x"}));
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("agent `triage`"), "{refused}");
+    assert_eq!(fake.requests().len(), before, "never sent");
+    assert!(fake.requests().iter().all(|r| r.token.as_deref() != Some(KEY)), "the key never reaches GitHub");
+    assert!(!gp.log().contains(KEY) && !gp.log().contains(&token));
+    assert!(gp.log().contains("login=agent:triage"), "audited as the agent");
+}

@@ -295,6 +295,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>
         }
         OperationKind::Mutation if agent.is_some() => return Err(agent_writes(agent)),
         OperationKind::Mutation => Flow::Write(Write {
+            brokered: None,
             credential: credential(parts.authorization())?,
             purge: tags::for_mutation(&request.reads, rules.repos),
             // Sent by ghpool itself (`proxy::large`): Pingora could not send it again.
@@ -339,7 +340,13 @@ fn rest_flow(
                 },
             })))
         }
-        "POST" | "PATCH" | "PUT" | "DELETE" if agent.is_some() => Err(agent_writes(agent)),
+        "POST" | "PATCH" | "PUT" | "DELETE" if agent.is_some() => {
+            let brokered = agent_write(agent, parts.method, target, rules)?;
+            let purge = tags::for_rest_write(target, repos);
+            // The credential is the token the broker mints for it, set before it is sent.
+            let credential = ClientCredential(Secret::new(String::new()));
+            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest, brokered: Some(brokered) })))
+        }
         "POST" | "PATCH" | "PUT" | "DELETE" => {
             let credential = credential(parts.authorization())?;
             if let OwnerCheck::NeedsOwnerOf(id) = rules.allowlist.check_write(parts.method, target, owner_of)? {
@@ -347,7 +354,7 @@ fn rest_flow(
                 return Ok(Err(Admission::NeedsOwner { id, client: Some(credential) }));
             }
             let purge = tags::for_rest_write(target, repos);
-            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest })))
+            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest, brokered: None })))
         }
         _ => Err(Refusal::MethodNotAllowed),
     }
@@ -427,12 +434,60 @@ fn git_credential(target: &Target, agent: Option<&Agent>, allowlist: &Allowlist)
     Ok(Flow::GitCredential(super::plan::GitCredential { owner, name, write }))
 }
 
+/// An agent's REST write: to exactly one repository of its policy, named `owner/name` in the path,
+/// by an agent given write permissions (GitHub holds the minted token to them).
+fn agent_write(
+    agent: Option<&Agent>,
+    method: &str,
+    target: &Target,
+    rules: &Rules,
+) -> Result<super::plan::Brokered, Refusal> {
+    use super::policy::{rest_reach, Reached};
+    use super::rest_routes::RouteTable;
+    let Some(agent) = agent else { return Err(agent_writes(None)) };
+    if agent.permissions.is_empty() {
+        return Err(Refusal::Forbidden(format!(
+            "ghpool: agent `{}` is read-only (no permissions configured)",
+            agent.id
+        )));
+    }
+    let endpoint = RouteTable::github().lookup(method, &target.segments).ok_or(Refusal::NotFound)?;
+    let reached = rest_reach(&endpoint).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let repos: Vec<(&String, &String)> = reached
+        .iter()
+        .filter_map(|r| match r {
+            Reached::Repo { owner, name } => Some((owner, name)),
+            Reached::Owner(_) => None,
+        })
+        .collect();
+    let denied = |what: &dyn std::fmt::Display| {
+        Refusal::Forbidden(format!(
+            "ghpool: agent `{}` may not write to `{what}`: it is not among its repositories",
+            agent.id
+        ))
+    };
+    if let Some(outside) = agent.policy.first_outside(&reached) {
+        return Err(denied(outside));
+    }
+    match repos[..] {
+        [(owner, name)]
+            if reached.len() == 1 && endpoint.repository_id().is_none() && rules.allowlist.allows(owner) =>
+        {
+            Ok(super::plan::Brokered { owner: owner.clone(), name: name.clone() })
+        }
+        _ => Err(Refusal::Forbidden(format!(
+            "ghpool: agent `{}` writes name one repository as /repos/{{owner}}/{{repo}}/…; `{}` does not",
+            agent.id, target.path
+        ))),
+    }
+}
+
 /// An agent's write: sent only with an App token the broker mints for its repositories and
 /// permissions — not in this version.
 fn agent_writes(agent: Option<&Agent>) -> Refusal {
     let id = agent.map_or("?", |a| a.id.as_str());
     Refusal::Forbidden(format!(
-        "ghpool: agent `{id}` cannot write through this ghpool yet: writes by agents are brokered with App tokens scoped to their repositories, which this version does not mint"
+        "ghpool: agent `{id}` cannot send GraphQL mutations yet: they name nodes, not repositories, and an agent's writes go with a token minted for one repository (use the REST API)"
     ))
 }
 

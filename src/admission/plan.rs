@@ -112,10 +112,21 @@ pub enum ReadOf {
 /// A write.
 #[derive(Debug)]
 pub struct Write {
+    /// The client's own `Authorization`; for an agent's write, the token the broker minted for it
+    /// (set by the proxy before the write is sent).
     pub credential: ClientCredential,
     /// What a successful write makes stale.
     pub purge: Invalidation,
     pub of: WriteOf,
+    /// An agent's write (issue #16): the repository its token is minted for.
+    pub brokered: Option<Brokered>,
+}
+
+/// The one repository an agent's write reaches, which its minted token is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brokered {
+    pub owner: String,
+    pub name: String,
 }
 
 #[derive(Debug)]
@@ -140,6 +151,7 @@ impl Plan {
             Flow::GitCredential(_) => "git_credential",
             Flow::Read(Read { of: ReadOf::Rest { .. }, .. }) => "pooled_read",
             Flow::Read(Read { of: ReadOf::Graphql { .. }, .. }) => "graphql_query",
+            Flow::Write(Write { brokered: Some(_), .. }) => "brokered_write",
             Flow::Write(Write { of: WriteOf::Rest, .. }) => "passthrough",
             Flow::Write(Write { of: WriteOf::Mutation { .. }, .. }) => "graphql_mutation",
         }

@@ -310,7 +310,7 @@ mod tests {
 
     fn write() -> Plan {
         let credential = ClientCredential(crate::secrets::Secret::new("token t"));
-        plan(Flow::Write(Write { credential, purge: Invalidation::Everything, of: WriteOf::Rest }))
+        plan(Flow::Write(Write { credential, purge: Invalidation::Everything, of: WriteOf::Rest, brokered: None }))
     }
 
     fn probed_query() -> Plan {

@@ -75,7 +75,12 @@ impl ProxyHttp for Ghpool {
     /// ghpool's to give (admin endpoints, refusals); send a large mutation (`large`).
     /// Must never: let a request on without a plan, or read a body the plan does not need.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let plan = match self.admit(session, ctx).await {
+        let admitted = match self.admit(session, ctx).await {
+            // An agent's write goes with a token minted for it (`credential`).
+            Ok(plan) => self.broker_write(plan).await,
+            Err(refusal) => Err(refusal),
+        };
+        let plan = match admitted {
             Ok(plan) => plan,
             Err(refusal) => {
                 // A body, if one was sent, was not read: the connection cannot be reused safely.

@@ -86,6 +86,10 @@ impl Ghpool {
             }
             (None, None) => {
                 req.remove_header("proxy-authorization");
+                // An agent's write goes with the token minted for it, never with the agent's key.
+                if let Some(write) = plan.write().filter(|w| w.brokered.is_some()) {
+                    req.insert_header("authorization", write.credential.0.expose())?;
+                }
                 if plan.graphql().is_some() {
                     // A mutation's answer is read (did it change anything?): sent uncompressed.
                     req.remove_header("accept-encoding");

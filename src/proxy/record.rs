@@ -21,7 +21,11 @@ impl Ghpool {
         let path = ctx.plan.as_ref().map_or("-", |p| p.target.path.as_str());
         let write = ctx.plan.as_ref().and_then(Plan::write);
         if let Some(write) = write {
-            let login = self.auditor.login_for(&write.credential).await;
+            let agent = ctx.plan.as_ref().and_then(|p| p.agent.as_ref());
+            let login = match (&write.brokered, agent) {
+                (Some(_), Some(agent)) => format!("agent:{}", agent.id),
+                _ => self.auditor.login_for(&write.credential).await,
+            };
             let graphql = ctx.plan.as_ref().and_then(Plan::graphql);
             let graphql = graphql.map(|g| (g.kind.as_str(), g.operation_name.as_deref(), &g.variable_names[..]));
             let method = req.method.as_str();

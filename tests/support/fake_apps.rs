@@ -47,6 +47,8 @@ pub struct InstallationCaller {
     pub login: String,
     pub account: String,
     pub repositories: Option<Vec<String>>,
+    /// The permissions the token was minted with (`None`: the installation's own, all of them here).
+    pub permissions: Option<Value>,
 }
 
 /// What the fake knows about Apps.
@@ -230,6 +232,7 @@ impl Apps {
             login: format!("installation:{}", issued.installation_id),
             account,
             repositories: issued.repositories.clone(),
+            permissions: issued.permissions.clone(),
         }))
     }
 }
@@ -237,6 +240,23 @@ impl Apps {
 impl InstallationCaller {
     /// May this token read `path`? Only its account's repositories (its scoped ones, if scoped);
     /// `/user` is not for integrations.
+    /// May this token write `path`? GitHub's check of a minted token's permissions: a write needs
+    /// the permission of its area (`issues`, `pull_requests`, `contents`) at `write`.
+    pub fn write_refusal(&self, path: &str) -> Option<AppReply> {
+        let permissions = self.permissions.as_ref()?;
+        let segments: Vec<&str> = path.split('?').next().unwrap_or("").trim_matches('/').split('/').collect();
+        let needed = match segments.as_slice() {
+            ["repos", _, _, "issues" | "labels" | "milestones", ..] => "issues",
+            ["repos", _, _, "pulls", ..] => "pull_requests",
+            ["repos", _, _, "contents" | "git", ..] => "contents",
+            _ => return Some(error(403, "Resource not accessible by integration")),
+        };
+        match permissions[needed].as_str() {
+            Some("write" | "admin") => None,
+            _ => Some(error(403, "Resource not accessible by integration")),
+        }
+    }
+
     pub fn refusal(&self, path: &str) -> Option<AppReply> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match segments.as_slice() {

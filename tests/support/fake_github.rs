@@ -440,6 +440,10 @@ impl World {
                     if let Some((status, body)) = installation.refusal(&req.path) {
                         return self.finish(Reply::json(status, &body), &caller);
                     }
+                    let write = req.method != Method::GET && req.method != Method::HEAD;
+                    if let Some((status, body)) = installation.write_refusal(&req.path).filter(|_| write) {
+                        return self.finish(Reply::json(status, &body), &caller);
+                    }
                 }
                 // A bad or expired token is rejected before any budget is looked at.
                 _ => return self.finish(Reply::error(401, "Bad credentials", DOCS), &caller),

@@ -269,7 +269,7 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         ("GET", "/search/issues?q=repo%3Aacme%2Fw+bug", key, Body::None, Ok("triage")),
         ("GET", "/search/issues?q=org%3Aacme+bug", key, Body::None, Err((403, "`acme`"))),
         ("GET", "/search/issues?q=repo%3Aacme%2Fw+OR+repo%3Aacme%2Fsecret", key, Body::None, Err((403, "acme/secret"))),
-        ("POST", "/repos/acme/w/issues", key, Body::None, Err((403, "cannot write"))),
+        ("POST", "/repos/acme/w/issues", key, Body::None, Err((403, "read-only"))),
         ("POST", "/graphql", key, graphql(r#"{ repository(owner: "acme", name: "w") { name } }"#), Ok("triage")),
         (
             "POST",
@@ -283,7 +283,7 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
             "/graphql",
             key,
             graphql(r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#),
-            Err((403, "cannot write")),
+            Err((403, "cannot send GraphQL mutations")),
         ),
         ("GET", "/repos/acme/w", None, Body::None, Err((401, "agent key"))),
         ("GET", "/repos/acme/w", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
