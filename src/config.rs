@@ -19,6 +19,7 @@ use crate::upstream::Upstream;
 /// `[[agents]]` (issue #16).
 pub mod agents;
 mod apps;
+mod by_id;
 mod owners;
 mod raw;
 mod settings;
@@ -260,6 +261,20 @@ impl Config {
             None => RawConfig::default(),
         };
         validate(raw, env)
+    }
+}
+
+/// A yes/no setting: the environment's `name` (`1`/`true`/`yes`, `0`/`false`/`no`/empty) over the
+/// file's value, `false` by default; anything else is an issue naming the variable.
+fn env_flag(env: &HashMap<String, String>, name: &str, written: Option<bool>, issues: &mut Vec<ConfigIssue>) -> bool {
+    let Some(v) = env.get(name) else { return written.unwrap_or(false) };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => true,
+        "0" | "false" | "no" | "" => false,
+        _ => {
+            issues.push(issue(name, format!("`{v}` is not true or false")));
+            false
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
-use super::{is_valid_id, issue, ConfigIssue};
+use super::by_id::{gather, Family};
+use super::{issue, ConfigIssue};
 use crate::secrets::SecretRef;
 
 const AGENT_PREFIX: &str = "GHPOOL_AGENT_";
@@ -65,52 +66,31 @@ pub fn collect_agents(
     env: &HashMap<String, String>,
     issues: &mut Vec<ConfigIssue>,
 ) -> Vec<AgentConfig> {
-    let mut by_id: BTreeMap<String, (String, RawAgent)> = BTreeMap::new();
-    for (i, agent) in raw.iter().enumerate() {
-        let key = format!("agents[{i}]");
-        let Some(id) = agent.id.as_deref().map(|s| s.trim().to_ascii_lowercase()) else {
-            issues.push(issue(&format!("{key}.id"), "missing"));
-            continue;
-        };
-        if !is_valid_id(&id) {
-            issues.push(issue(&format!("{key}.id"), format!("`{id}` is not a valid id (letters, digits, - and _)")));
-            continue;
-        }
-        if by_id.insert(id.clone(), (key.clone(), agent.clone())).is_some() {
-            issues.push(issue(&format!("{key}.id"), format!("duplicate agent id `{id}`")));
-        }
-    }
-    let mut vars: Vec<(&String, &String)> = env.iter().filter(|(k, _)| k.starts_with(AGENT_PREFIX)).collect();
-    vars.sort();
-    for (name, value) in vars {
-        let rest = &name[AGENT_PREFIX.len()..];
-        let Some(field) = ENV_FIELDS.iter().find(|f| rest.ends_with(*f) && rest.len() > f.len()) else {
-            issues.push(issue(name, format!("expected GHPOOL_AGENT_<ID>{{{}}}", ENV_FIELDS.join(","))));
-            continue;
-        };
-        let id = rest[..rest.len() - field.len()].to_ascii_lowercase();
-        if !is_valid_id(&id) {
-            issues.push(issue(name, "the <ID> in GHPOOL_AGENT_<ID>_… must be letters, digits, - and _"));
-            continue;
-        }
-        let (_, agent) = by_id
-            .entry(id)
-            .or_insert_with(|| (format!("{AGENT_PREFIX}{}", &rest[..rest.len() - field.len()]), RawAgent::default()));
-        let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
-        match *field {
-            "_KEYS" => agent.keys = Some(list()),
-            "_REPOS" => agent.repos = Some(list()),
-            _ => {
-                let mut permissions = BTreeMap::new();
-                for pair in list() {
-                    // Without a level, the level is empty: refused with the levels it takes.
-                    let (permission, level) = pair.split_once(':').unwrap_or((&pair, ""));
-                    permissions.insert(permission.trim().to_string(), level.trim().to_string());
+    let family = Family { section: "agents", noun: "agent", prefix: AGENT_PREFIX, fields: &ENV_FIELDS };
+    let by_id = gather(
+        &family,
+        raw,
+        |agent| agent.id.as_deref(),
+        env,
+        issues,
+        |agent, field, _, value, _| {
+            let list =
+                || value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+            match field {
+                "_KEYS" => agent.keys = Some(list()),
+                "_REPOS" => agent.repos = Some(list()),
+                _ => {
+                    let mut permissions = BTreeMap::new();
+                    for pair in list() {
+                        // Without a level, the level is empty: refused with the levels it takes.
+                        let (permission, level) = pair.split_once(':').unwrap_or((&pair, ""));
+                        permissions.insert(permission.trim().to_string(), level.trim().to_string());
+                    }
+                    agent.permissions = Some(permissions);
                 }
-                agent.permissions = Some(permissions);
             }
-        }
-    }
+        },
+    );
     by_id.into_iter().filter_map(|(id, (key, agent))| validate(id, &key, agent, issues)).collect()
 }
 

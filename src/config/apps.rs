@@ -5,11 +5,12 @@
 //! Owns: validating each entry into an [`AppConfig`]. Must never: accept a private key written in
 //! the configuration itself (only a secret reference), or resolve one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{is_valid_id, issue, ConfigIssue};
+use super::by_id::{gather, Family};
+use super::{issue, ConfigIssue};
 use crate::secrets::SecretRef;
 
 const APP_PREFIX: &str = "GHPOOL_APP_";
@@ -50,55 +51,33 @@ pub struct AppConfig {
 
 /// Every `[[apps]]` entry and every `GHPOOL_APP_*` group (the environment wins per field).
 pub fn collect_apps(raw: &[RawApp], env: &HashMap<String, String>, issues: &mut Vec<ConfigIssue>) -> Vec<AppConfig> {
-    let mut by_id: BTreeMap<String, (String, RawApp)> = BTreeMap::new();
-    for (i, app) in raw.iter().enumerate() {
-        let key = format!("apps[{i}]");
-        let Some(id) = app.id.as_deref().map(|s| s.trim().to_ascii_lowercase()) else {
-            issues.push(issue(&format!("{key}.id"), "missing"));
-            continue;
-        };
-        if !is_valid_id(&id) {
-            issues.push(issue(&format!("{key}.id"), format!("`{id}` is not a valid id (letters, digits, - and _)")));
-            continue;
-        }
-        if by_id.insert(id.clone(), (key.clone(), app.clone())).is_some() {
-            issues.push(issue(&format!("{key}.id"), format!("duplicate app id `{id}`")));
-        }
-    }
-    let mut vars: Vec<(&String, &String)> = env.iter().filter(|(k, _)| k.starts_with(APP_PREFIX)).collect();
-    vars.sort();
-    for (name, value) in vars {
-        let rest = &name[APP_PREFIX.len()..];
-        let Some(field) = ENV_FIELDS.iter().find(|f| rest.ends_with(*f) && rest.len() > f.len()) else {
-            issues.push(issue(name, format!("expected GHPOOL_APP_<ID>{{{}}}", ENV_FIELDS.join(","))));
-            continue;
-        };
-        let id = rest[..rest.len() - field.len()].to_ascii_lowercase();
-        if !is_valid_id(&id) {
-            issues.push(issue(name, "the <ID> in GHPOOL_APP_<ID>_… must be letters, digits, - and _"));
-            continue;
-        }
-        let (_, app) = by_id
-            .entry(id)
-            .or_insert_with(|| (format!("{APP_PREFIX}{}", &rest[..rest.len() - field.len()]), RawApp::default()));
-        let number = |issues: &mut Vec<ConfigIssue>| match value.trim().parse::<u64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                issues.push(issue(name, format!("`{value}` is not a number")));
-                None
+    let family = Family { section: "apps", noun: "app", prefix: APP_PREFIX, fields: &ENV_FIELDS };
+    let by_id = gather(
+        &family,
+        raw,
+        |app| app.id.as_deref(),
+        env,
+        issues,
+        |app, field, name, value, issues| {
+            let number = |issues: &mut Vec<ConfigIssue>| match value.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    issues.push(issue(name, format!("`{value}` is not a number")));
+                    None
+                }
+            };
+            match field {
+                "_APP_ID" => app.app_id = number(issues),
+                "_INSTALLATION_ID" => app.installation_id = number(issues),
+                "_PRIVATE_KEY" => app.private_key = Some(value.to_string()),
+                "_OWNER" => app.owner = Some(value.to_string()),
+                _ => {
+                    app.repositories =
+                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                }
             }
-        };
-        match *field {
-            "_APP_ID" => app.app_id = number(issues),
-            "_INSTALLATION_ID" => app.installation_id = number(issues),
-            "_PRIVATE_KEY" => app.private_key = Some(value.clone()),
-            "_OWNER" => app.owner = Some(value.clone()),
-            _ => {
-                app.repositories =
-                    Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-            }
-        }
-    }
+        },
+    );
     by_id.into_iter().filter_map(|(id, (key, app))| validate(id, &key, app, issues)).collect()
 }
 

@@ -80,17 +80,7 @@ pub(super) fn pick_owners(
     issues: &mut Vec<ConfigIssue>,
     warnings: &mut Vec<String>,
 ) -> OwnerPolicy {
-    let allow_all = match env.get(ALLOW_ALL_OWNERS_ENV) {
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" | "" => false,
-            _ => {
-                issues.push(issue(ALLOW_ALL_OWNERS_ENV, format!("`{v}` is not true or false")));
-                false
-            }
-        },
-        None => raw.allow_all_owners.unwrap_or(false),
-    };
+    let allow_all = super::env_flag(env, ALLOW_ALL_OWNERS_ENV, raw.allow_all_owners, issues);
     let (key, listed): (&str, Option<Vec<String>>) = match env.get(ALLOWED_OWNERS_ENV) {
         Some(v) => {
             (ALLOWED_OWNERS_ENV, Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()))

@@ -342,17 +342,7 @@ pub(super) fn pick_access(
     env: &HashMap<String, String>,
     issues: &mut Vec<ConfigIssue>,
 ) -> AccessConfig {
-    let allow_unkeyed = match env.get(ALLOW_UNKEYED_ENV).map(|v| v.trim().to_ascii_lowercase()) {
-        Some(v) => match v.as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" | "" => false,
-            _ => {
-                issues.push(issue(ALLOW_UNKEYED_ENV, format!("`{v}` is not true or false")));
-                false
-            }
-        },
-        None => raw.allow_unkeyed.unwrap_or(false),
-    };
+    let allow_unkeyed = super::env_flag(env, ALLOW_UNKEYED_ENV, raw.allow_unkeyed, issues);
     let public_paths = match &raw.public_paths {
         Some(paths) => paths.clone(),
         None => crate::config::DEFAULT_PUBLIC_PATHS.iter().map(|p| p.to_string()).collect(),
