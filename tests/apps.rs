@@ -55,6 +55,24 @@ fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)])
     GhpoolProcess::start(&env)
 }
 
+/// ghpool with the App installed on `acme` and these agents `(id, key, repos, permissions)` (by
+/// environment; each key in its own variable).
+fn start_with_agents(fake: &FakeGithub, agents: &[(&str, &str, &str, &str)]) -> GhpoolProcess {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (id, key, repos, permissions) in agents {
+        let prefix = format!("GHPOOL_AGENT_{}", id.to_ascii_uppercase());
+        let var = format!("{}_KEY", id.to_ascii_uppercase());
+        env.push((format!("{prefix}_KEYS"), format!("env:{var}")));
+        env.push((var, key.to_string()));
+        env.push((format!("{prefix}_REPOS"), repos.to_string()));
+        if !permissions.is_empty() {
+            env.push((format!("{prefix}_PERMISSIONS"), permissions.to_string()));
+        }
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    start(fake, &[("acme", "acme", "")], &env)
+}
+
 fn read(gp: &GhpoolProcess, path: &str) -> u16 {
     client().get(gp.url(path)).send().map(|r| r.status().as_u16()).unwrap_or(0)
 }
@@ -213,19 +231,8 @@ fn git_credentials_are_one_repository_tokens_minted_for_the_agent_16() {
     const KEY: &str = "ghpk_gitAGENTgitAGENTgitAGENTgitAGENTgitAGENT000";
     const WRITER: &str = "ghpk_gitWRITERgitWRITERgitWRITERgitWRITERgit00";
     let fake = fake();
-    let gp = start(
-        &fake,
-        &[("acme", "acme", "")],
-        &[
-            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
-            ("TRIAGE_KEY", KEY),
-            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
-            ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY"),
-            ("CODER_KEY", WRITER),
-            ("GHPOOL_AGENT_CODER_REPOS", "acme/*"),
-            ("GHPOOL_AGENT_CODER_PERMISSIONS", "contents:write"),
-        ],
-    );
+    let gp =
+        start_with_agents(&fake, &[("triage", KEY, "acme/widgets", ""), ("coder", WRITER, "acme/*", "contents:write")]);
     let credential = |key: Option<&str>, repo: &str| {
         let mut req = client().get(gp.url(&format!("/git-credential?repo={repo}")));
         if let Some(key) = key {
@@ -273,15 +280,7 @@ fn git_credentials_are_one_repository_tokens_minted_for_the_agent_16() {
 fn git_fills_its_credential_from_ghp_with_an_agent_key_16() {
     const KEY: &str = "ghpk_fillAGENTfillAGENTfillAGENTfillAGENTfill00";
     let fake = fake();
-    let gp = start(
-        &fake,
-        &[("acme", "acme", "")],
-        &[
-            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
-            ("TRIAGE_KEY", KEY),
-            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
-        ],
-    );
+    let gp = start_with_agents(&fake, &[("triage", KEY, "acme/widgets", "")]);
     let home = tempfile::tempdir().unwrap();
     let fill = |path: &str| {
         let helper = format!("!{} git-credential", env!("CARGO_BIN_EXE_ghp"));
@@ -326,16 +325,7 @@ fn an_agents_write_is_brokered_with_a_token_scoped_to_its_repository_and_permiss
     const KEY: &str = "ghpk_writeAGENTwriteAGENTwriteAGENTwriteAGENT0";
     let fake = fake();
     fake.add_issues("acme", "widgets", 2);
-    let gp = start(
-        &fake,
-        &[("acme", "acme", "")],
-        &[
-            ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
-            ("TRIAGE_KEY", KEY),
-            ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets,acme/gadgets"),
-            ("GHPOOL_AGENT_TRIAGE_PERMISSIONS", "issues:write"),
-        ],
-    );
+    let gp = start_with_agents(&fake, &[("triage", KEY, "acme/widgets,acme/gadgets", "issues:write")]);
     let post = |path: &str, body: serde_json::Value| {
         let resp =
             client().post(gp.url(path)).header("authorization", format!("token {KEY}")).json(&body).send().unwrap();
