@@ -69,7 +69,16 @@ pub fn graphql_key<'a>(
 pub struct KeyNote<'a> {
     pub made: Option<u64>,
     pub shared_name: Option<&'a str>,
-    pub generation_tags: Vec<String>,
+    /// The tags' lines as written: read ([`KeyNote::generation_tags`]) only by a lookup that needs
+    /// them, not by every reader of the note.
+    tag_lines: Option<&'a str>,
+}
+
+impl KeyNote<'_> {
+    /// The tags whose write generations say whether an entry is current.
+    pub fn generation_tags(&self) -> Vec<String> {
+        self.tag_lines.map_or_else(Vec::new, |lines| lines.split('\n').map(unescape).collect())
+    }
 }
 
 /// [`KeyNote`] as a `user_tag`: `<writes>`, or `<writes> <name>` then each tag on a line of its
@@ -91,12 +100,14 @@ pub fn user_tag(writes: u64, shared: Option<(&str, &[String])>) -> String {
 
 /// [`user_tag`] read back; parts that do not parse are absent (keys made by tests and tools).
 pub fn key_note(user_tag: &str) -> KeyNote<'_> {
-    let mut lines = user_tag.split('\n');
-    let mut head = lines.next().unwrap_or("").splitn(2, ' ');
+    let (head, tag_lines) = match user_tag.split_once('\n') {
+        Some((head, lines)) => (head, Some(lines)),
+        None => (user_tag, None),
+    };
+    let mut head = head.splitn(2, ' ');
     let made = head.next().and_then(|w| w.parse().ok());
     let shared_name = head.next().filter(|n| !n.is_empty());
-    let generation_tags = lines.map(unescape).collect();
-    KeyNote { made, shared_name, generation_tags }
+    KeyNote { made, shared_name, tag_lines }
 }
 
 /// A tag as [`user_tag`] escaped it.
@@ -118,6 +129,7 @@ fn unescape(tag: &str) -> String {
     }
     out
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,10 +142,15 @@ mod tests {
             vec![],
         ] {
             let note = user_tag(7, Some(("0af3", &tags)));
-            assert_eq!(key_note(&note), KeyNote { made: Some(7), shared_name: Some("0af3"), generation_tags: tags });
+            let read = key_note(&note);
+            assert_eq!((read.made, read.shared_name, read.generation_tags()), (Some(7), Some("0af3"), tags));
         }
-        assert_eq!(key_note("7"), KeyNote { made: Some(7), shared_name: None, generation_tags: vec![] });
-        assert_eq!(key_note(""), KeyNote { made: None, shared_name: None, generation_tags: vec![] });
+        fn read(t: &str) -> (Option<u64>, Option<&str>, Vec<String>) {
+            let n = key_note(t);
+            (n.made, n.shared_name, n.generation_tags())
+        }
+        assert_eq!(read("7"), (Some(7), None, vec![]));
+        assert_eq!(read(""), (None, None, vec![]));
     }
 
     fn none(_: &str) -> Option<&'static str> {

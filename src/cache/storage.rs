@@ -307,17 +307,6 @@ impl MemoryStorage {
     }
 }
 
-/// The storage's write count when a key was made.
-fn made(key: &CacheKey) -> Option<u64> {
-    key_note(&key.user_tag).made
-}
-
-/// A key's name in the shared cache: the same on every replica for the same request, whatever
-/// each replica's own epoch.
-fn shared_name(key: &CacheKey) -> Option<&str> {
-    key_note(&key.user_tag).shared_name
-}
-
 /// How a found entry is served.
 enum Freshness {
     /// As its times say.
@@ -449,7 +438,7 @@ impl Storage for MemoryStorage {
         let local = self.entries.get(&hash);
         let note = key_note(&key.user_tag);
         let found = match (&self.l2, note.shared_name) {
-            (Some(l2), Some(name)) => self.shared_lookup(l2, name, &note.generation_tags, hash, local).await,
+            (Some(l2), Some(name)) => self.shared_lookup(l2, name, &note.generation_tags(), hash, local).await,
             _ => local.map(|entry| (entry, Freshness::AsStored)),
         };
         let Some((entry, freshness)) = found else { return Ok(None) };
@@ -462,7 +451,9 @@ impl Storage for MemoryStorage {
     }
 
     async fn get_miss_handler(&'static self, key: &CacheKey, meta: &CacheMeta, _: &SpanHandle) -> Result<MissHandler> {
-        let (hash, made, shared) = (key.combined_bin(), made(key), shared_name(key).map(str::to_string));
+        // The key's note read once: its write count and its name in the shared cache.
+        let note = key_note(&key.user_tag);
+        let (hash, made, shared) = (key.combined_bin(), note.made, note.shared_name.map(str::to_string));
         let (times, header) = (Times::of(meta), meta.response_header_copy());
         Ok(Box::new(Miss { storage: self, key: hash, shared, made, times, header, body: Vec::new() }))
     }
@@ -481,10 +472,11 @@ impl Storage for MemoryStorage {
         let Some(old) = self.entries.get(&hash) else { return Ok(false) };
         let mut meta = StoredMeta::of(meta, old.body.len());
         // A 304 GitHub may have sent before a write since: it refreshes nothing.
-        if self.written_since(made(key)) {
+        let note = key_note(&key.user_tag);
+        if self.written_since(note.made) {
             meta.times = meta.times.expired();
         } else {
-            self.share(shared_name(key), &meta, &old.body);
+            self.share(note.shared_name, &meta, &old.body);
         }
         self.replace_meta(hash, &old, meta);
         Ok(true)
