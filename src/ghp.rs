@@ -237,14 +237,28 @@ pub fn credential_repository(request: &str, github_host: &str) -> Option<String>
 }
 
 /// What `ghp git-credential get` prints for ghpool's `/git-credential` answer: the username and
-/// password, or `quit=true` (git stops asking) when ghpool refused.
+/// password, or `quit=true` (git stops asking) when ghpool refused or answered anything but a
+/// token-shaped password for `x-access-token`.
 pub fn credential_answer(status: u16, body: &serde_json::Value) -> String {
+    let token_shaped = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     match (status, body["username"].as_str(), body["password"].as_str()) {
-        (200, Some(username), Some(password)) if !password.contains('\n') && !username.contains('\n') => {
+        (200, Some(username @ "x-access-token"), Some(password)) if token_shaped(password) => {
             format!("username={username}\npassword={password}\n")
         }
         _ => "quit=true\n".to_string(),
     }
+}
+
+/// Is this an agent key (`ghpk_…`)? Only such a key is sent to ghpool by the credential helper,
+/// and never left where the real gh would send it to GitHub.
+pub fn is_agent_key(token: &str) -> bool {
+    token.starts_with("ghpk_")
+}
+
+/// The token variables to take out of the real gh's environment when it talks to GitHub itself
+/// (a command not routed through ghpool): those holding an agent key, which GitHub must never see.
+pub fn agent_key_vars(var: impl Fn(&str) -> Option<String>) -> Vec<&'static str> {
+    ["GH_TOKEN", "GITHUB_TOKEN"].into_iter().filter(|name| var(name).is_some_and(|t| is_agent_key(t.trim()))).collect()
 }
 
 #[cfg(test)]
@@ -264,7 +278,20 @@ mod tests {
         let ok = serde_json::json!({"username": "x-access-token", "password": "ghs_x", "expires_at": "t"});
         assert_eq!(credential_answer(200, &ok), "username=x-access-token\npassword=ghs_x\n");
         assert_eq!(credential_answer(403, &serde_json::json!({"message": "no"})), "quit=true\n");
-        assert_eq!(credential_answer(200, &serde_json::json!({"password": "a\nb", "username": "u"})), "quit=true\n");
+        assert_eq!(
+            credential_answer(200, &serde_json::json!({"password": "a\nb", "username": "x-access-token"})),
+            "quit=true\n"
+        );
+        assert_eq!(credential_answer(200, &serde_json::json!({"password": "ghs_x", "username": "u"})), "quit=true\n");
+        assert_eq!(
+            credential_answer(200, &serde_json::json!({"password": "a b", "username": "x-access-token"})),
+            "quit=true\n"
+        );
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(agent_key_vars(env(&[("GH_TOKEN", "ghpk_x"), ("GITHUB_TOKEN", "ghp_y")])), ["GH_TOKEN"]);
+        assert_eq!(agent_key_vars(env(&[("GH_TOKEN", "ghp_y")])), Vec::<&str>::new());
     }
     use std::collections::HashMap;
 

@@ -469,9 +469,15 @@ fn agent_write(
     if let Some(outside) = agent.policy.first_outside(&reached) {
         return Err(denied(outside));
     }
+    // Only the repository's own endpoints: `/user/starred/{owner}/{repo}` or
+    // `/teams/{id}/repos/{owner}/{repo}` name one too, but write to something else.
+    let under_repos = target.segments.first().is_some_and(|s| s == "repos");
     match repos[..] {
         [(owner, name)]
-            if reached.len() == 1 && endpoint.repository_id().is_none() && rules.allowlist.allows(owner) =>
+            if under_repos
+                && reached.len() == 1
+                && endpoint.repository_id().is_none()
+                && rules.allowlist.allows(owner) =>
         {
             Ok(super::plan::Brokered { owner: owner.clone(), name: name.clone() })
         }

@@ -45,6 +45,11 @@ fn run() -> Result<std::convert::Infallible> {
             command.env_remove(name);
         }
         command.envs(env.set);
+    } else {
+        // gh talks to GitHub itself: an agent key is never its token there.
+        for name in ghp::agent_key_vars(|name| std::env::var(name).ok()) {
+            command.env_remove(name);
+        }
     }
     let error = command.exec();
     Err(error).with_context(|| format!("cannot run {}", gh.display()))
@@ -97,14 +102,18 @@ fn git_credential(action: &str) -> i32 {
         return 0;
     };
     let Some(repo) = ghp::credential_repository(&request, "github.com") else { return 0 };
-    let Some(key) = ghp::token_from_env(var) else {
-        eprintln!("ghp git-credential: no agent key in GH_TOKEN");
+    // Only an agent key goes to ghpool: a GitHub token in GH_TOKEN is not sent anywhere.
+    let Some(key) = ghp::token_from_env(var).filter(|t| ghp::is_agent_key(t)) else {
+        eprintln!("ghp git-credential: no agent key (ghpk_…) in GH_TOKEN");
         println!("quit=true");
         return 0;
     };
     let asked = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|runtime| {
         runtime.block_on(async {
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?;
             let resp = client
                 .get(format!("{url}/git-credential"))
                 .query(&[("repo", repo.as_str())])

@@ -20,6 +20,9 @@ pub enum BrokerError {
     NoInstallation(String),
     #[error("GitHub did not mint the token: {0}")]
     Minting(String),
+    /// Asked without repositories or permissions: GitHub would mint the installation's own scope.
+    #[error("a token for an agent names its repositories and permissions")]
+    Unscoped,
 }
 
 /// A minted token, as the caller hands it on.
@@ -75,6 +78,9 @@ impl Broker {
         repositories: &[String],
         permissions: &BTreeMap<String, String>,
     ) -> Result<Scoped, BrokerError> {
+        if repositories.is_empty() || permissions.is_empty() {
+            return Err(BrokerError::Unscoped);
+        }
         let installed = self
             .installations
             .iter()
@@ -131,5 +137,16 @@ mod tests {
         assert_ne!(a, scope_key("triage", 1, &repos(&["w", "x"]), &perms(&[("contents", "read")])));
         assert_ne!(a, scope_key("triage", 1, &repos(&["w"]), &perms(&[("contents", "write")])));
         assert!(!Broker::default().serves("acme"));
+    }
+
+    #[tokio::test]
+    async fn a_token_is_never_minted_wider_than_named_16() {
+        let broker = Broker::default();
+        let read = BTreeMap::from([("contents".to_string(), "read".to_string())]);
+        let unscoped = |r: Result<Scoped, BrokerError>| matches!(r, Err(BrokerError::Unscoped));
+        assert!(unscoped(broker.mint("a", "acme", &[], &read).await), "no repositories");
+        assert!(unscoped(broker.mint("a", "acme", &["w".to_string()], &BTreeMap::new()).await), "no permissions");
+        let none = broker.mint("a", "acme", &["w".to_string()], &read).await;
+        assert!(matches!(none, Err(BrokerError::NoInstallation(_))));
     }
 }

@@ -27,7 +27,7 @@ impl Ghpool {
             .mint(&agent.id, &brokered.owner, std::slice::from_ref(&brokered.name), &agent.permissions)
             .await
             .map_err(|e| match e {
-                BrokerError::NoInstallation(_) => Refusal::Forbidden(format!("ghpool: {e}")),
+                BrokerError::NoInstallation(_) | BrokerError::Unscoped => Refusal::Forbidden(format!("ghpool: {e}")),
                 other => Refusal::BadGateway(other.to_string()),
             })?;
         write.credential = ClientCredential(Secret::new(format!("token {}", minted.token.expose())));
@@ -60,6 +60,7 @@ impl Ghpool {
                 Reply { status: 200, headers, body: body.to_string().into_bytes() }
             }
             Err(e @ BrokerError::NoInstallation(_)) => Refusal::Forbidden(format!("ghpool: {e}")).reply(),
+            Err(e @ BrokerError::Unscoped) => Refusal::Forbidden(format!("ghpool: {e}")).reply(),
             Err(e) => Refusal::BadGateway(e.to_string()).reply(),
         }
     }

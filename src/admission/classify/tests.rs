@@ -243,7 +243,13 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         repos: vec![parse_repo("acme/w").unwrap()],
         permissions: Default::default(),
     };
-    let agents = Agents::new(&[config], false);
+    let writer = AgentConfig {
+        id: "writer".into(),
+        keys: vec![AgentKey::Digest(digest("ghpk_two"))],
+        repos: vec![parse_repo("acme/w").unwrap()],
+        permissions: [("issues".to_string(), "write".to_string())].into(),
+    };
+    let agents = Agents::new(&[config, writer], false);
     let rules = Rules { agents: &agents, ..rules_for(&acme, &repos) };
     let run = |method: &str, path: &str, auth: Option<&str>, body: Body| {
         let headers = headers(auth, &body);
@@ -289,6 +295,17 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         ("GET", "/repos/acme/w", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
         ("POST", "/repos/acme/w/issues", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
         ("GET", "/repos/acme/w", Some("token ghpk_wrong"), Body::None, Err((401, "agent key"))),
+        ("POST", "/repos/acme/w/issues", Some("token ghpk_two"), Body::None, Ok("writer")),
+        (
+            "POST",
+            "/repos/acme/secret/issues",
+            Some("token ghpk_two"),
+            Body::None,
+            Err((403, "may not write to `acme/secret`")),
+        ),
+        ("PUT", "/user/starred/acme/w", Some("token ghpk_two"), Body::None, Err((403, "name one repository"))),
+        ("PUT", "/teams/1/repos/acme/w", Some("token ghpk_two"), Body::None, Err((403, "name one repository"))),
+        ("POST", "/repositories/7/issues", Some("token ghpk_two"), Body::None, Err((403, "name one repository"))),
         ("GET", "/healthz", None, Body::None, Ok("unkeyed")),
         ("GET", "/stats", None, Body::None, Ok("unkeyed")),
     ];
