@@ -49,6 +49,7 @@ fn access(c: &mut Criterion) {
         public_url: None,
         repos: &repos,
         agents: &agents,
+        reads_write_bodies: false,
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("host", http::HeaderValue::from_static("ghpool:8080"));

@@ -24,7 +24,7 @@ mod owners;
 mod raw;
 mod settings;
 
-pub use apps::{AppConfig, InstallationRef, RawApp};
+pub use apps::{AppConfig, InstallationRef, RawApp, Serves};
 pub use owners::is_valid_login;
 use owners::{collect_identities, is_valid_id, pick_owners};
 pub use raw::{
@@ -193,6 +193,9 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// `None`: no `[shared] redis_url`, each replica on its own (as before).
     pub shared: Option<SharedConfig>,
+    /// `[audit] path`: the JSON Lines file every write's decision is written and synced to before
+    /// it is sent (`-`: standard output); `None`: writes are audited in the log only.
+    pub audit_path: Option<String>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub identities: Vec<IdentityConfig>,
@@ -422,6 +425,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         max_mutation_body: set.number(&GRAPHQL_MAX_MUTATION_BODY),
     };
     let shared = pick_shared(&set, &mut issues, &mut warnings);
+    let audit_path = set.text(&AUDIT_PATH).map(|(_, path)| path.trim().to_string()).filter(|p| !p.is_empty());
     let access = pick_access(&raw.access, env, &mut issues);
     let agents = agents::collect_agents(&raw.agents, env, &mut issues);
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
@@ -458,6 +462,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             fairness,
             graphql,
             shared,
+            audit_path,
             connect_timeout: set.duration(&CONNECT_TIMEOUT),
             read_timeout: set.duration(&READ_TIMEOUT),
             identities,

@@ -44,6 +44,9 @@ pub enum Refusal {
     BadGateway(String),
     #[error("GitHub did not answer in time")]
     GatewayTimeout,
+    /// `[audit] path` is set and the write's decision could not be written: it was not sent.
+    #[error("ghpool could not record this write in its audit log, so it was not sent; retry later")]
+    AuditUnavailable,
 }
 
 #[derive(Serialize)]
@@ -71,7 +74,7 @@ impl Refusal {
             Refusal::TooLarge(..) => 413,
             Refusal::BodyTimeout(_) => 408,
             Refusal::Exhausted { .. } | Refusal::OverShare { .. } => 429,
-            Refusal::NoIdentity | Refusal::Busy => 503,
+            Refusal::NoIdentity | Refusal::Busy | Refusal::AuditUnavailable => 503,
             Refusal::BadGateway(_) => 502,
             Refusal::GatewayTimeout => 504,
         }
@@ -93,6 +96,7 @@ impl Refusal {
             }
             Refusal::NoIdentity => headers.push(("retry-after", "60".to_string())),
             Refusal::Busy => headers.push(("retry-after", "1".to_string())),
+            Refusal::AuditUnavailable => headers.push(("retry-after", "5".to_string())),
             Refusal::OverShare { retry_after_secs } => headers.push(("retry-after", retry_after_secs.to_string())),
             _ => {}
         }

@@ -58,6 +58,8 @@ pub enum StartError {
     Shared(#[from] crate::shared::SharedError),
     #[error("shared.redis_password could not be resolved: {0}")]
     RedisPassword(String),
+    #[error("agent `{agent}` may write to `{owner}`, but no GitHub App installation on `{owner}` serves writes: add `serves = [\"writes\"]` (or [\"reads\", \"writes\"]) to the `[[apps]]` entry of an App installed there, or drop the agent's write permissions")]
+    NoWriter { agent: String, owner: String },
 }
 
 /// Pingora's server configuration: the YAML file given with `-c`, or defaults with one worker
@@ -124,7 +126,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     if let Some(shared) = &shared {
         metrics.register_shared(shared);
     }
-    let (pool, app_renewals) = runtime.block_on(async {
+    let built = runtime.block_on(async {
         if let Err(e) = upstream.refresh().await {
             log::warn!(
                 "upstream `{}` does not resolve yet ({e}); retrying in the background",
@@ -133,6 +135,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         }
         build_pool(config, &resolver, &client, LOGIN_TIMEOUT).await
     })?;
+    let (pool, app_renewals) = (built.pool, built.renewals);
     if pool.is_anonymous() {
         log::warn!("ghpool runs WITHOUT identities: reads are unauthenticated (GitHub allows 60/hour per IP)");
     }
@@ -145,15 +148,15 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         };
         log::info!("{} agents, each limited to its repositories; {unkeyed}", agents.list().len());
     }
-    // Every configured App installation can mint for agents on its account.
+    // Installations that serve writes mint for agents' writes; any can mint a read-only git token.
     let accounts: HashMap<String, String> =
         pool.snapshot().into_iter().filter_map(|identity| identity.app.map(|app| (identity.id, app.account))).collect();
-    let broker = Broker::new(
-        app_renewals
-            .iter()
-            .filter_map(|r| accounts.get(&r.id).map(|account| (account.clone(), r.installation_id, r.client.clone())))
-            .collect(),
-    );
+    let writers = built.writers.into_iter().map(|w| (w.account, w.installation_id, w.client, true));
+    let readers = app_renewals.iter().filter_map(|r| {
+        accounts.get(&r.id).map(|account| (account.clone(), r.installation_id, r.client.clone(), false))
+    });
+    let broker = Broker::new(writers.chain(readers).collect());
+    check_writers(&agents, &broker)?;
     Ok(Ghpool {
         agents,
         broker: Arc::new(broker),
@@ -174,7 +177,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
             config.fairness.per_client_per_minute,
             config.fairness.burst,
         )),
-        auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone())),
+        auditor: Arc::new(Auditor::new(client.clone(), config.upstream.clone(), config.audit_path.as_deref())),
         client,
         timeouts: Timeouts { connect: config.connect_timeout, read: config.read_timeout, ..Timeouts::default() },
         queue_timeout: config.pool.queue_timeout,
@@ -182,6 +185,21 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         app_renewals,
         graphql,
     })
+}
+
+/// Every agent given write permissions has an installation that serves writes on every owner it
+/// holds repositories of: found now, not on its first write.
+fn check_writers(agents: &Agents, broker: &Broker) -> Result<(), StartError> {
+    use crate::pool::broker::Purpose;
+    for agent in agents.list() {
+        if Purpose::of(&agent.permissions) != Purpose::Write {
+            continue;
+        }
+        if let Some(owner) = agent.policy.owners().into_iter().find(|owner| !broker.serves(owner, Purpose::Write)) {
+            return Err(StartError::NoWriter { agent: agent.id.clone(), owner });
+        }
+    }
+    Ok(())
 }
 
 /// What makes one configuration's answers differ from another's, for the shared cache's keys: the
@@ -261,6 +279,7 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     let upstream = ghpool.upstream.clone();
     let shared = ghpool.shared.clone();
     let agents = ghpool.agents.clone();
+    let audit = ghpool.auditor.file.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let grace = Duration::from_secs(server.configuration.grace_period_seconds.unwrap_or(5));
@@ -282,7 +301,8 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     };
     let agent_keys = (!config.agents.is_empty())
         .then(|| (agents.clone(), config.agents.clone(), Resolver::from_process(&config.secrets_dir)));
-    let secrets = SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password, agent_keys };
+    let secrets =
+        SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password, agent_keys, audit };
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
@@ -366,6 +386,8 @@ struct SecretsRefresh {
     redis_password: Option<RedisPassword>,
     /// Agents' keys named by reference, resolved again (a rotated key without a restart).
     agent_keys: Option<(Arc<Agents>, Vec<AgentConfig>, Resolver)>,
+    /// The audit file, opened again on SIGHUP (logrotate moved it).
+    audit: Option<Arc<crate::ops::audit_log::AuditLog>>,
 }
 
 struct RedisPassword {
@@ -403,10 +425,19 @@ impl BackgroundService for SecretsRefresh {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let hangup = tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(self.every) => {}
-                _ = hung_up => log::info!("SIGHUP: resolving every identity's secret again"),
+                _ = tokio::time::sleep(self.every) => false,
+                _ = hung_up => {
+                    log::info!("SIGHUP: resolving every identity's secret again");
+                    true
+                }
+            };
+            if let (true, Some(audit)) = (hangup, &self.audit) {
+                match audit.reopen() {
+                    Ok(()) => log::info!("SIGHUP: audit file {} opened again", audit.describe()),
+                    Err(e) => log::error!("SIGHUP: {e}; writes are refused (503) until it can be written"),
+                }
             }
             self.keeper.refresh_secrets().await;
             if let Some(password) = &self.redis_password {

@@ -55,10 +55,19 @@ fn start(fake: &FakeGithub, apps: &[(&str, &str, &str)], extra: &[(&str, &str)])
     GhpoolProcess::start(&env)
 }
 
-/// ghpool with the App installed on `acme` and these agents `(id, key, repos, permissions)` (by
-/// environment; each key in its own variable).
+/// ghpool with the App installed on `acme` serving reads and writes, and these agents `(id, key,
+/// repos, permissions)` (by environment; each key in its own variable), plus `extra`.
 fn start_with_agents(fake: &FakeGithub, agents: &[(&str, &str, &str, &str)]) -> GhpoolProcess {
-    let mut env: Vec<(String, String)> = Vec::new();
+    start_with_agents_and(fake, agents, &[])
+}
+
+fn start_with_agents_and(
+    fake: &FakeGithub,
+    agents: &[(&str, &str, &str, &str)],
+    extra: &[(&str, &str)],
+) -> GhpoolProcess {
+    let mut env: Vec<(String, String)> = vec![("GHPOOL_APP_ACME_SERVES".into(), "reads,writes".into())];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     for (id, key, repos, permissions) in agents {
         let prefix = format!("GHPOOL_AGENT_{}", id.to_ascii_uppercase());
         let var = format!("{}_KEY", id.to_ascii_uppercase());
@@ -366,4 +375,222 @@ fn an_agents_write_is_brokered_with_a_token_scoped_to_its_repository_and_permiss
     assert!(fake.requests().iter().all(|r| r.token.as_deref() != Some(KEY)), "the key never reaches GitHub");
     assert!(!gp.log().contains(KEY) && !gp.log().contains(&token));
     assert!(gp.log().contains("login=agent:triage"), "audited as the agent");
+}
+
+/// Issue #16: an App entry says what its installation serves. An agent that may write on an owner
+/// where no installation serves writes stops ghpool at start, saying what to add; an installation
+/// that serves writes only never joins the pool, and mints the agent's write tokens.
+#[test]
+fn an_agent_that_writes_needs_an_installation_that_serves_writes_16() {
+    const KEY: &str = "ghpk_servesAGENTservesAGENTservesAGENTserves00";
+    let fake = fake();
+    let agent = [
+        ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY"),
+        ("CODER_KEY", KEY),
+        ("GHPOOL_AGENT_CODER_REPOS", "acme/widgets"),
+        ("GHPOOL_AGENT_CODER_PERMISSIONS", "issues:write"),
+    ];
+    let mut env: Vec<(&str, String)> = vec![
+        ("GHPOOL_UPSTREAM", fake.base_url()),
+        ("GHPOOL_ALLOWED_OWNERS", "acme".into()),
+        ("APP_KEY", keys().0.clone()),
+        ("GHPOOL_APP_READER_APP_ID", APP_ID.to_string()),
+        ("GHPOOL_APP_READER_PRIVATE_KEY", "env:APP_KEY".into()),
+        ("GHPOOL_APP_READER_OWNER", "acme".into()),
+    ];
+    env.extend(agent.iter().map(|(k, v)| (*k, v.to_string())));
+    let reads_only: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, out) = support::ghpool::run_to_exit(&reads_only, None, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("agent `coder` may write to `acme`") && out.contains("serves = [\"writes\"]"), "{out}");
+
+    env.extend([
+        ("GHPOOL_APP_WRITER_APP_ID", APP_ID.to_string()),
+        ("GHPOOL_APP_WRITER_PRIVATE_KEY", "env:APP_KEY".into()),
+        ("GHPOOL_APP_WRITER_INSTALLATION_ID", ACME_INSTALLATION.to_string()),
+        ("GHPOOL_APP_WRITER_SERVES", "writes".into()),
+    ]);
+    let with_writer: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gp = GhpoolProcess::start(&with_writer);
+    let stats = gp.get_json("/stats");
+    let ids: Vec<&str> = stats["identities"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, ["reader"], "an installation that serves writes only is not in the pool");
+    assert!(gp.log().contains("mints tokens for agents' writes only"), "{}", gp.log());
+    let resp = client()
+        .post(gp.url("/repos/acme/widgets/issues"))
+        .header("authorization", format!("token {KEY}"))
+        .json(&serde_json::json!({"title": "brokered"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let write = fake.requests_to("/repos/acme/widgets/issues").into_iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(fake.token_scope(write.token.as_deref().unwrap()).unwrap().0, Some(vec!["widgets".to_string()]));
+    let stats = gp.get_json("/stats");
+    assert_eq!(stats["agents"][0]["brokered_writes"], 1, "{}", stats["agents"]);
+}
+
+/// Issue #16: an agent's GraphQL mutation (gh's `addComment`) goes with a token minted for the
+/// agent's repositories on its owner, never with its key; GitHub holds the token to them (a comment
+/// on another repository's issue is GitHub's FORBIDDEN); the answer is probed and screened like a
+/// query's.
+#[test]
+fn an_agents_mutation_is_brokered_with_a_token_for_its_repositories_16() {
+    const KEY: &str = "ghpk_mutateAGENTmutateAGENTmutateAGENTmutate00";
+    let fake = fake();
+    fake.add_issues("acme", "widgets", 3);
+    fake.add_issues("acme", "gadgets", 3);
+    let gp = start_with_agents(&fake, &[("coder", KEY, "acme/widgets", "issues:write")]);
+    let graphql = |query: &str, variables: serde_json::Value| {
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let resp = client()
+            .post(gp.url("/graphql"))
+            .header("authorization", format!("bearer {KEY}"))
+            .json(&body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<serde_json::Value>().unwrap_or_default())
+    };
+    let (_, issue) =
+        graphql(r#"{ repository(owner: "acme", name: "widgets") { issue(number: 2) { id } } }"#, serde_json::json!({}));
+    let id = issue["data"]["repository"]["issue"]["id"].as_str().expect("an issue id").to_string();
+    let comment = r#"mutation CommentCreate($input: AddCommentInput!) {
+        addComment(input: $input) { commentEdge { node { url } } subject { id } } }"#;
+    let (status, answer) =
+        graphql(comment, serde_json::json!({ "input": { "subjectId": id, "body": "from an agent" } }));
+    assert_eq!(status, 200, "{answer}");
+    let url = answer["data"]["addComment"]["commentEdge"]["node"]["url"].as_str().unwrap_or_default();
+    assert!(url.contains("/acme/widgets/issues/2#issuecomment-"), "{answer}");
+    assert!(answer.to_string().find("ghpool_").is_none(), "ghpool's probes are stripped: {answer}");
+    let comments = fake.comments_on("acme", "widgets", 2);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].1, "from an agent");
+    assert!(comments[0].0.starts_with("installation:"), "written by the installation: {comments:?}");
+
+    let mutations: Vec<_> = fake.requests_to("/graphql").into_iter().filter(|r| r.method == "POST").collect();
+    let token = mutations.last().and_then(|r| r.token.clone()).unwrap();
+    assert!(token.starts_with("ghs_"), "{token}");
+    let (repos, permissions) = fake.token_scope(&token).unwrap();
+    assert_eq!(repos, Some(vec!["widgets".to_string()]), "the agent's repositories on acme");
+    assert_eq!(permissions, Some(serde_json::json!({"issues": "write"})));
+
+    // A node of another repository: the token does not reach it, GitHub says so.
+    let (_, other) = {
+        // Read with a pooled identity straight from the fake (the agent may not read gadgets).
+        let body = serde_json::json!({ "query": r#"{ repository(owner: "acme", name: "gadgets") { issue(number: 1) { id } } }"# });
+        let resp =
+            client().post(format!("{}/graphql", fake.base_url())).bearer_auth(TOKEN_A).json(&body).send().unwrap();
+        (resp.status(), resp.json::<serde_json::Value>().unwrap())
+    };
+    let other_id = other["data"]["repository"]["issue"]["id"].as_str().unwrap().to_string();
+    let (status, answer) =
+        graphql(comment, serde_json::json!({ "input": { "subjectId": other_id, "body": "elsewhere" } }));
+    assert_eq!(status, 200);
+    assert_eq!(answer["errors"][0]["message"], "Resource not accessible by integration", "{answer}");
+    assert!(fake.comments_on("acme", "gadgets", 1).is_empty());
+    assert!(fake.requests().iter().all(|r| r.token.as_deref() != Some(KEY)), "the key never reaches GitHub");
+    assert!(!gp.log().contains(KEY) && !gp.log().contains(&token));
+}
+
+/// Issue #16: with `[audit] path`, every write's decision — who, what, which repository and
+/// installation, the body's field names and no value — is on disk before GitHub sees the write,
+/// and its outcome (status, GitHub's request id) after; a refusal is a denial record. The file is
+/// opened again on SIGHUP (logrotate). An audit that cannot be written stops writes (503, nothing
+/// sent) and nothing else.
+#[test]
+fn every_write_is_audited_before_it_is_sent_and_not_sent_when_it_cannot_be_16() {
+    const KEY: &str = "ghpk_auditAGENTauditAGENTauditAGENTauditAGENT0";
+    let fake = fake();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    fake.watch_file(&path);
+    let audit_path = path.to_str().unwrap().to_string();
+    let gp = start_with_agents_and(
+        &fake,
+        &[("coder", KEY, "acme/widgets", "issues:write")],
+        &[("GHPOOL_AUDIT_PATH", &audit_path), ("GHPOOL_ALLOW_UNKEYED", "true")],
+    );
+    let post = |gp: &GhpoolProcess, path: &str, auth: &str| {
+        let body = serde_json::json!({"title": "a secret title", "body": "a secret body"});
+        client().post(gp.url(path)).header("authorization", auth).json(&body).send().unwrap().status().as_u16()
+    };
+    let records = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    assert_eq!(post(&gp, "/repos/acme/widgets/issues", &format!("token {KEY}")), 201);
+    let write = fake.requests_to("/repos/acme/widgets/issues").into_iter().find(|r| r.method == "POST").unwrap();
+    let seen: Vec<serde_json::Value> =
+        write.watched.unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(seen.len(), 1, "the decision, and only it, was on disk when GitHub saw the write: {seen:?}");
+    let decision = &seen[0];
+    assert_eq!(decision["record"], "decision");
+    assert_eq!(decision["who"]["agent"], "coder");
+    assert_eq!(
+        (decision["method"].as_str(), decision["path"].as_str()),
+        (Some("POST"), Some("/repos/acme/widgets/issues"))
+    );
+    assert_eq!(decision["repository"], "acme/widgets");
+    assert_eq!(decision["installation"], ACME_INSTALLATION);
+    assert_eq!(decision["body_fields"], serde_json::json!(["body", "title"]), "as sent (serde_json sorts keys)");
+    let all = records(&path);
+    let outcome = all.iter().find(|r| r["record"] == "outcome").expect("an outcome");
+    assert_eq!(outcome["request"], decision["request"]);
+    assert_eq!(outcome["status"], 201);
+    assert!(outcome["github_request_id"].as_str().is_some_and(|id| id.starts_with("FA4E:")), "{outcome}");
+
+    assert_eq!(post(&gp, "/repos/acme/gadgets/issues", &format!("token {KEY}")), 403);
+    assert_eq!(post(&gp, "/repos/acme/widgets/issues", "token ghpk_notAKeyAtAll"), 401);
+    let denials: Vec<_> = records(&path).into_iter().filter(|r| r["record"] == "denial").collect();
+    assert_eq!(denials.len(), 2, "{denials:?}");
+    assert_eq!((denials[0]["who"]["agent"].as_str(), denials[0]["status"].as_u64()), (Some("coder"), Some(403)));
+    assert_eq!((denials[1]["who"].as_str(), denials[1]["status"].as_u64()), (Some("unknown"), Some(401)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("secret") && !text.contains(KEY) && !text.contains("ghs_"), "names only: {text}");
+
+    // A passthrough mutation with a user's own token: recorded as that user, with its fields.
+    fake.add_issues("acme", "widgets", 1);
+    let mutation = serde_json::json!({
+        "query": "mutation Note($id: ID!, $text: String!) { addComment(input: {subjectId: $id, body: $text}) { clientMutationId } }",
+        "variables": { "id": "I_none", "text": "a secret comment" },
+    });
+    let resp = client().post(gp.url("/graphql")).bearer_auth(TOKEN_A).json(&mutation).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let all = records(&path);
+    let decision = all.iter().rfind(|r| r["record"] == "decision").unwrap();
+    assert_eq!(decision["who"]["login"], "alice", "{decision}");
+    assert_eq!(decision["graphql_operation"], "Note");
+    assert_eq!(decision["mutation_fields"], serde_json::json!(["addComment"]));
+    assert_eq!(decision["variables"], serde_json::json!(["id", "text"]));
+    assert!(decision["installation"].is_null(), "{decision}");
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("secret"));
+
+    // logrotate: the file moves, SIGHUP, the next records go to a new file at the path.
+    std::fs::rename(&path, dir.path().join("audit.jsonl.1")).unwrap();
+    gp.signal("HUP");
+    let deadline = Instant::now() + WAIT;
+    while !gp.log().contains("audit file") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(post(&gp, "/repos/acme/widgets/issues", &format!("token {KEY}")), 201);
+    assert_eq!(records(&path).iter().filter(|r| r["record"] == "decision").count(), 1, "a new file");
+
+    // An audit that cannot be written: writes refused, unsent; reads served.
+    for unwritable in ["/dev/full", dir.path().to_str().unwrap()] {
+        let gp = start_with_agents_and(
+            &fake,
+            &[("coder", KEY, "acme/widgets", "issues:write")],
+            &[("GHPOOL_AUDIT_PATH", unwritable)],
+        );
+        let before = fake.requests_to("/repos/").iter().filter(|r| r.method == "POST").count();
+        let resp = client()
+            .post(gp.url("/repos/acme/widgets/issues"))
+            .header("authorization", format!("token {KEY}"))
+            .json(&serde_json::json!({"title": "x"}))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{unwritable}");
+        assert!(resp.text().unwrap().contains("audit"), "{unwritable}");
+        assert_eq!(fake.requests_to("/repos/").iter().filter(|r| r.method == "POST").count(), before, "nothing sent");
+        let read = client().get(gp.url("/repos/acme/widgets")).header("authorization", format!("token {KEY}")).send();
+        assert_eq!(read.unwrap().status(), 200, "reads are not audited: served");
+    }
 }

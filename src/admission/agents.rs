@@ -29,9 +29,12 @@ pub struct Agent {
     pub permissions: BTreeMap<String, String>,
     /// The digests of its keys as they stand.
     digests: RwLock<Vec<[u8; 32]>>,
-    /// Requests admitted, and refused (`/stats`, `/metrics`).
+    /// Requests admitted, and refused; writes sent with a minted token, and git credentials
+    /// minted (`/stats`, `/metrics`).
     pub requests: AtomicU64,
     pub denials: AtomicU64,
+    pub brokered: AtomicU64,
+    pub git_credentials: AtomicU64,
 }
 
 /// One agent's counts, as `/stats` shows them.
@@ -40,6 +43,8 @@ pub struct AgentUsage {
     pub id: String,
     pub requests: u64,
     pub denials: u64,
+    pub brokered_writes: u64,
+    pub git_credentials: u64,
 }
 
 impl Agent {
@@ -92,6 +97,8 @@ impl Agents {
                     digests: RwLock::new(digests),
                     requests: AtomicU64::new(0),
                     denials: AtomicU64::new(0),
+                    brokered: AtomicU64::new(0),
+                    git_credentials: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -111,7 +118,13 @@ impl Agents {
         let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
         self.list
             .iter()
-            .map(|a| AgentUsage { id: a.id.clone(), requests: get(&a.requests), denials: get(&a.denials) })
+            .map(|a| AgentUsage {
+                id: a.id.clone(),
+                requests: get(&a.requests),
+                denials: get(&a.denials),
+                brokered_writes: get(&a.brokered),
+                git_credentials: get(&a.git_credentials),
+            })
             .collect()
     }
 

@@ -35,6 +35,7 @@ pub const RETRY_BUFFER: usize = 64 * 1024;
 const QUERY_TOO_LARGE: &str = "a pooled GraphQL query is held whole to be sent again on failover and is part of \
     its cache key; only mutations, sent with your own token, may be larger";
 const MUTATION_TOO_LARGE: &str = "GraphQL mutation bodies are limited by `[graphql] max_mutation_body`";
+const WRITE_TOO_LARGE: &str = "write bodies read for the audit are limited by `[graphql] max_mutation_body`";
 
 /// How GraphQL documents are read.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +58,8 @@ pub struct Rules<'a> {
     pub repos: &'a dyn KnownRepos,
     /// The agents and their keys (issue #16); none configured: every client as before.
     pub agents: &'a Agents,
+    /// The audit names a REST write body's top-level fields (`[audit] path`): the body is read.
+    pub reads_write_bodies: bool,
 }
 
 /// The request as it arrived: its line and headers.
@@ -76,7 +79,8 @@ impl Parts<'_> {
     }
 }
 
-/// The request body, as far as it was read: only `POST /graphql` bodies are ([`body_limit`]).
+/// The request body, as far as it was read: `POST /graphql` bodies, and REST write bodies when the
+/// audit names their fields ([`body_limit`]).
 #[derive(Debug, Clone)]
 pub enum Body {
     None,
@@ -131,31 +135,45 @@ pub fn admin_path(target: &Target) -> Option<AdminPath> {
     }
 }
 
-/// How much of the body to read before classifying: `None` when it is not read (only `POST
-/// /graphql` bodies are). A query fits Pingora's retry buffer; a mutation, sent with the client's
-/// token, may be as large as `[graphql] max_mutation_body`: a body declared larger is refused
-/// before any of it is read.
+/// How much of the body to read before classifying: `None` when it is not read. `POST /graphql`
+/// bodies are: a query fits Pingora's retry buffer; a mutation, sent with the client's token (or
+/// an agent's minted one), may be as large as `[graphql] max_mutation_body`. So are REST write
+/// bodies when the audit names their fields (`reads_write_bodies`), up to the same size. A body
+/// declared larger is refused before any of it is read; so is one from a caller without a key when
+/// agents exist.
 pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal> {
-    if parts.method != "POST" {
+    if !matches!(parts.method, "POST" | "PATCH" | "PUT" | "DELETE") {
         return Ok(None);
     }
     // What `classify` refuses is refused here too, before any of the body is read.
     let raw = request_target(parts)?;
-    match normalize(raw, rules.upstream_host) {
-        // Refused as it stands, before its body is read.
-        Ok(target) if RestTarget::of(&target) == RestTarget::Graphql => check_envelope(parts, &target, true)?,
-        _ => return Ok(None),
-    }
-    // Who sends it, before any of it is read: no key, no body; an agent sends queries only.
-    if let Caller::Agent(_) = rules.agents.identify(parts.authorization())? {
-        return Ok(Some(RETRY_BUFFER));
-    }
-    let max = usize::try_from(rules.graphql.max_mutation_body).unwrap_or(usize::MAX);
+    let graphql = match normalize(raw, rules.upstream_host) {
+        Ok(target) => match RestTarget::of(&target) {
+            // Refused as it stands, before its body is read.
+            RestTarget::Graphql if parts.method == "POST" => {
+                check_envelope(parts, &target, true)?;
+                true
+            }
+            RestTarget::Graphql | RestTarget::Local(_) => return Ok(None),
+            _ if rules.reads_write_bodies => false,
+            _ => return Ok(None),
+        },
+        Err(_) => return Ok(None),
+    };
+    // Who sends it, before any of it is read: no key, no body.
+    let caller = rules.agents.identify(parts.authorization())?;
+    let credentialed = matches!(caller, Caller::Agent(_)) || parts.authorization().is_some();
+    let max = max_mutation(rules).max(RETRY_BUFFER);
     let declared = parts.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max.max(RETRY_BUFFER)) {
-        return Err(Refusal::TooLarge(max, MUTATION_TOO_LARGE));
+    if declared.is_some_and(|n| n > max) {
+        return Err(Refusal::TooLarge(max, if graphql { MUTATION_TOO_LARGE } else { WRITE_TOO_LARGE }));
     }
-    Ok(Some(if parts.authorization().is_some() { max.max(RETRY_BUFFER) } else { RETRY_BUFFER }))
+    Ok(match (graphql, credentialed) {
+        (_, true) => Some(max),
+        (true, false) => Some(RETRY_BUFFER),
+        // A write without a credential is refused unread.
+        (false, false) => None,
+    })
 }
 
 /// Classify a request: its canonical target, its envelope, its GraphQL document, its route and the
@@ -186,7 +204,7 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
             Some(flow) => flow,
             None => return Err(Refusal::MethodNotAllowed),
         },
-        _ => match rest_flow(parts, &target, &shape, rules, agent.as_deref())? {
+        _ => match rest_flow(parts, &target, &shape, rules, agent.as_deref(), body)? {
             Ok(flow) => flow,
             Err(needs_owner) => return Ok(needs_owner),
         },
@@ -293,13 +311,30 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>
                 of: ReadOf::Graphql { request: Box::new(request), probed },
             })
         }
-        OperationKind::Mutation if agent.is_some() => return Err(agent_writes(agent)),
+        OperationKind::Mutation if agent.is_some() => {
+            // Sent with a token for the agent's repositories on one owner.
+            let brokered = mutation_scope(agent.ok_or(Refusal::NoAgentKey)?, allowlist)?;
+            let probed = match &request.probed {
+                Some(document) => Some(Bytes::from(
+                    graphql::probed_body(body, document)
+                        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?,
+                )),
+                None => None,
+            };
+            Flow::Write(Write {
+                // The token the broker mints for it, set before it is sent.
+                credential: ClientCredential(Secret::new(String::new())),
+                purge: tags::for_mutation(&request.reads, rules.repos),
+                of: WriteOf::Mutation { body: body.clone(), large, request: Box::new(request), probed },
+                brokered: Some(brokered),
+            })
+        }
         OperationKind::Mutation => Flow::Write(Write {
             brokered: None,
             credential: credential(parts.authorization())?,
             purge: tags::for_mutation(&request.reads, rules.repos),
             // Sent by ghpool itself (`proxy::large`): Pingora could not send it again.
-            of: WriteOf::Mutation { body: body.clone(), large, request: Box::new(request) },
+            of: WriteOf::Mutation { body: body.clone(), large, request: Box::new(request), probed: None },
         }),
     }))
 }
@@ -316,8 +351,15 @@ fn rest_flow(
     shape: &RestTarget,
     rules: &Rules,
     agent: Option<&Agent>,
+    body: &Body,
 ) -> Result<Result<Flow, Admission>, Refusal> {
     let repos = rules.repos;
+    // A write's body, when it was read for the audit.
+    let write_body = || match body {
+        Body::None => Ok(None),
+        Body::Whole(body) => Ok(Some(body.clone())),
+        Body::Cut(_) => Err(Refusal::TooLarge(max_mutation(rules).max(RETRY_BUFFER), WRITE_TOO_LARGE)),
+    };
     let owner_of = |id| repos.owner_of(id);
     match parts.method {
         "GET" | "HEAD" => {
@@ -345,7 +387,8 @@ fn rest_flow(
             let purge = tags::for_rest_write(target, repos);
             // The credential is the token the broker mints for it, set before it is sent.
             let credential = ClientCredential(Secret::new(String::new()));
-            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest, brokered: Some(brokered) })))
+            let of = WriteOf::Rest { body: write_body()? };
+            Ok(Ok(Flow::Write(Write { credential, purge, of, brokered: Some(brokered) })))
         }
         "POST" | "PATCH" | "PUT" | "DELETE" => {
             let credential = credential(parts.authorization())?;
@@ -354,7 +397,8 @@ fn rest_flow(
                 return Ok(Err(Admission::NeedsOwner { id, client: Some(credential) }));
             }
             let purge = tags::for_rest_write(target, repos);
-            Ok(Ok(Flow::Write(Write { credential, purge, of: WriteOf::Rest, brokered: None })))
+            let of = WriteOf::Rest { body: write_body()? };
+            Ok(Ok(Flow::Write(Write { credential, purge, of, brokered: None })))
         }
         _ => Err(Refusal::MethodNotAllowed),
     }
@@ -479,7 +523,7 @@ fn agent_write(
                 && endpoint.repository_id().is_none()
                 && rules.allowlist.allows(owner) =>
         {
-            Ok(super::plan::Brokered { owner: owner.clone(), name: name.clone() })
+            Ok(super::plan::Brokered { owner: owner.clone(), name: Some(name.clone()) })
         }
         _ => Err(Refusal::Forbidden(format!(
             "ghpool: agent `{}` writes name one repository as /repos/{{owner}}/{{repo}}/…; `{}` does not",
@@ -488,13 +532,35 @@ fn agent_write(
     }
 }
 
-/// An agent's write: sent only with an App token the broker mints for its repositories and
-/// permissions — not in this version.
+/// A write by a caller that is no agent where one was expected.
 fn agent_writes(agent: Option<&Agent>) -> Refusal {
-    let id = agent.map_or("?", |a| a.id.as_str());
-    Refusal::Forbidden(format!(
-        "ghpool: agent `{id}` cannot send GraphQL mutations yet: they name nodes, not repositories, and an agent's writes go with a token minted for one repository (use the REST API)"
-    ))
+    match agent {
+        Some(agent) => Refusal::Forbidden(format!("ghpool: agent `{}` may not write here", agent.id)),
+        None => Refusal::NoAgentKey,
+    }
+}
+
+/// What an agent's GraphQL mutation is sent with: a token for the agent's repositories on the one
+/// owner it holds repositories of (a mutation names nodes, not repositories; GitHub holds the token
+/// to them). An agent without write permissions, or whose repositories span several owners (ghpool
+/// could not tell which installation's token the mutation needs), is refused.
+fn mutation_scope(agent: &Agent, allowlist: &Allowlist) -> Result<super::plan::Brokered, Refusal> {
+    if agent.permissions.is_empty() {
+        return Err(Refusal::Forbidden(format!(
+            "ghpool: agent `{}` is read-only (no permissions configured)",
+            agent.id
+        )));
+    }
+    let owners: Vec<String> = agent.policy.owners().into_iter().filter(|o| allowlist.allows(o)).collect();
+    match &owners[..] {
+        [owner] => Ok(super::plan::Brokered { owner: owner.clone(), name: None }),
+        _ => Err(Refusal::Forbidden(format!(
+            "ghpool: agent `{}` holds repositories of {} owners ({}): a GraphQL mutation names nodes, not repositories, so ghpool cannot tell which owner's installation to send it with; use the REST API for this write, or give the agent repositories of one owner",
+            agent.id,
+            owners.len(),
+            owners.join(", ")
+        ))),
+    }
 }
 
 #[cfg(test)]

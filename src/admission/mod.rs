@@ -8,8 +8,8 @@
 //! matched to GitHub's published endpoints), `search` (search queries parsed as GitHub reads them),
 //! `graphql` (documents typed against GitHub's published schema, probes, answer screening), `tags`
 //! (what a read is filed under and a write purges), `repos` (repository ids and their owners, as
-//! learned), `rest_screen` (pooled REST answers screened by owner), `agents` (who a key names) and
-//! `policy` (an agent's repositories).
+//! learned), `rest_screen` (pooled REST answers screened by owner), `agents` (who a key names),
+//! `policy` (an agent's repositories) and `fields` (the field names of a body, for the audit).
 //! Pure: no I/O, no Pingora, no identities.
 //! Must never: let a request past that it could not read unambiguously; fail open.
 
@@ -17,6 +17,7 @@ pub mod access;
 pub mod agents;
 pub mod classify;
 pub mod envelope;
+pub mod fields;
 pub mod graphql;
 pub mod plan;
 pub mod policy;

@@ -122,17 +122,23 @@ pub struct Write {
     pub brokered: Option<Brokered>,
 }
 
-/// The one repository an agent's write reaches, which its minted token is scoped to.
+/// What an agent's write reaches, which its minted token is scoped to: one repository (a REST
+/// write), or the agent's repositories on one owner (a GraphQL mutation, which names nodes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brokered {
     pub owner: String,
-    pub name: String,
+    /// `None`: every repository of `owner` the agent holds.
+    pub name: Option<String>,
 }
 
 #[derive(Debug)]
 pub enum WriteOf {
     /// REST `POST`/`PATCH`/`PUT`/`DELETE`.
-    Rest,
+    Rest {
+        /// The body, read whole when the audit names its fields (`[audit] path`); else it streams
+        /// to GitHub unread.
+        body: Option<Bytes>,
+    },
     Mutation {
         request: Box<GraphqlRequest>,
         /// The body as the client sent it.
@@ -140,6 +146,9 @@ pub enum WriteOf {
         /// Larger than [`super::classify::RETRY_BUFFER`]: Pingora could not send it again, so
         /// ghpool sends it itself, once (`proxy::large`).
         large: bool,
+        /// An agent's mutation: the body with ghpool's probes in its document, sent instead of the
+        /// client's; the answer is screened by the agent's repositories.
+        probed: Option<Bytes>,
     },
 }
 
@@ -152,7 +161,7 @@ impl Plan {
             Flow::Read(Read { of: ReadOf::Rest { .. }, .. }) => "pooled_read",
             Flow::Read(Read { of: ReadOf::Graphql { .. }, .. }) => "graphql_query",
             Flow::Write(Write { brokered: Some(_), .. }) => "brokered_write",
-            Flow::Write(Write { of: WriteOf::Rest, .. }) => "passthrough",
+            Flow::Write(Write { of: WriteOf::Rest { .. }, .. }) => "passthrough",
             Flow::Write(Write { of: WriteOf::Mutation { .. }, .. }) => "graphql_mutation",
         }
     }
@@ -189,18 +198,22 @@ impl Plan {
         }
     }
 
-    /// A mutation body ghpool sends itself because Pingora could not (too large to send again).
-    pub fn large_body(&self) -> Option<&Bytes> {
+    /// The body of a write ghpool sends itself (`proxy::large`), not Pingora: one too large for
+    /// Pingora to send again; an agent's mutation (probed, its answer screened); and, with
+    /// replicas (`shared`), every mutation (its answer read before the client has it).
+    pub fn sent_by_ghpool(&self, shared: bool) -> Option<&Bytes> {
         match &self.flow {
-            Flow::Write(Write { of: WriteOf::Mutation { body, large: true, .. }, .. }) => Some(body),
-            _ => None,
-        }
-    }
-
-    /// A mutation's body, whatever its size.
-    pub fn mutation_body(&self) -> Option<&Bytes> {
-        match &self.flow {
-            Flow::Write(Write { of: WriteOf::Mutation { body, .. }, .. }) => Some(body),
+            Flow::Write(Write { of: WriteOf::Mutation { probed: Some(probed), .. }, .. }) => Some(probed),
+            Flow::Write(Write { of: WriteOf::Mutation { body, large, .. }, brokered, .. })
+                if *large || shared || brokered.is_some() =>
+            {
+                Some(body)
+            }
+            Flow::Write(Write { of: WriteOf::Rest { body: Some(body) }, .. })
+                if body.len() > super::classify::RETRY_BUFFER =>
+            {
+                Some(body)
+            }
             _ => None,
         }
     }

@@ -68,6 +68,15 @@ impl AgentPolicy {
         self.owners.contains(&owner.to_ascii_lowercase())
     }
 
+    /// May the agent read an object of an answer that belongs to repository `owner/name`, or (no
+    /// name) to `owner` itself? How its answers are screened.
+    pub fn covers_object(&self, owner: &str, name: Option<&str>) -> bool {
+        match name {
+            Some(name) => self.covers_repo(owner, name),
+            None => self.covers_owner(owner),
+        }
+    }
+
     pub fn covers(&self, reached: &Reached) -> bool {
         match reached {
             Reached::Repo { owner, name } => self.covers_repo(owner, name),
@@ -80,6 +89,20 @@ impl AgentPolicy {
     pub fn touches_owner(&self, owner: &str) -> bool {
         let owner = owner.to_ascii_lowercase();
         self.owners.contains(&owner) || self.repos.iter().any(|(o, _)| *o == owner)
+    }
+
+    /// Every owner the agent holds repositories of (lower-cased).
+    pub fn owners(&self) -> BTreeSet<String> {
+        self.owners.iter().cloned().chain(self.repos.iter().map(|(o, _)| o.clone())).collect()
+    }
+
+    /// The agent's repositories of `owner`: `None` when it holds the owner whole (`owner/*`).
+    pub fn repositories_of(&self, owner: &str) -> Option<Vec<String>> {
+        let owner = owner.to_ascii_lowercase();
+        if self.owners.contains(&owner) {
+            return None;
+        }
+        Some(self.repos.iter().filter(|(o, _)| *o == owner).map(|(_, name)| name.clone()).collect())
     }
 
     /// A name for the policy, the same for the same repositories: part of the cache key of what

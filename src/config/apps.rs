@@ -1,6 +1,6 @@
 //! GitHub App installations in the configuration: `[[apps]]` in the TOML file, or
 //! `GHPOOL_APP_<ID>_<FIELD>` in the environment (fields `APP_ID`, `PRIVATE_KEY`, `INSTALLATION_ID`,
-//! `OWNER`, `REPOSITORIES`).
+//! `OWNER`, `REPOSITORIES`, `SERVES`).
 //!
 //! Owns: validating each entry into an [`AppConfig`]. Must never: accept a private key written in
 //! the configuration itself (only a secret reference), or resolve one.
@@ -15,7 +15,7 @@ use crate::secrets::SecretRef;
 
 const APP_PREFIX: &str = "GHPOOL_APP_";
 /// Longest first: `_APP_ID` must not be read as an id ending in `_APP`.
-const ENV_FIELDS: [&str; 5] = ["_INSTALLATION_ID", "_REPOSITORIES", "_PRIVATE_KEY", "_APP_ID", "_OWNER"];
+const ENV_FIELDS: [&str; 6] = ["_INSTALLATION_ID", "_REPOSITORIES", "_PRIVATE_KEY", "_APP_ID", "_SERVES", "_OWNER"];
 
 /// One `[[apps]]` entry exactly as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -27,6 +27,39 @@ pub struct RawApp {
     pub installation_id: Option<u64>,
     pub owner: Option<String>,
     pub repositories: Option<Vec<String>>,
+    pub serves: Option<Vec<String>>,
+}
+
+/// What an installation is used for: pooled reads (the default), tokens minted for agents' writes
+/// (issue #16; usually a second App, given write permissions), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serves {
+    pub reads: bool,
+    pub writes: bool,
+}
+
+impl Default for Serves {
+    fn default() -> Self {
+        Serves { reads: true, writes: false }
+    }
+}
+
+impl Serves {
+    /// `["reads"]`, `["writes"]` or both; anything else is named in the error.
+    pub fn parse(names: &[String]) -> Result<Serves, String> {
+        let mut serves = Serves { reads: false, writes: false };
+        for name in names {
+            match name.trim() {
+                "reads" => serves.reads = true,
+                "writes" => serves.writes = true,
+                other => return Err(format!("`{other}`: an installation serves \"reads\", \"writes\" or both")),
+            }
+        }
+        match serves.reads || serves.writes {
+            true => Ok(serves),
+            false => Err("empty: an installation serves \"reads\", \"writes\" or both".to_string()),
+        }
+    }
 }
 
 /// Which installation of the App serves the pool.
@@ -47,6 +80,7 @@ pub struct AppConfig {
     /// Scope the minted tokens to these repositories (names without owner); empty: all the
     /// installation can reach.
     pub repositories: Vec<String>,
+    pub serves: Serves,
 }
 
 /// Every `[[apps]]` entry and every `GHPOOL_APP_*` group (the environment wins per field).
@@ -71,6 +105,10 @@ pub fn collect_apps(raw: &[RawApp], env: &HashMap<String, String>, issues: &mut 
                 "_INSTALLATION_ID" => app.installation_id = number(issues),
                 "_PRIVATE_KEY" => app.private_key = Some(value.to_string()),
                 "_OWNER" => app.owner = Some(value.to_string()),
+                "_SERVES" => {
+                    app.serves =
+                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                }
                 _ => {
                     app.repositories =
                         Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
@@ -131,9 +169,17 @@ fn validate(id: String, key: &str, app: RawApp, issues: &mut Vec<ConfigIssue>) -
     if let Some(bad) = repositories.iter().find(|r| r.is_empty() || r.contains('/')) {
         issues.push(issue(&field("repositories"), format!("`{bad}`: repository names without their owner")));
     }
+    let serves = match app.serves.as_deref().map(Serves::parse) {
+        None => Serves::default(),
+        Some(Ok(serves)) => serves,
+        Some(Err(why)) => {
+            issues.push(issue(&field("serves"), why));
+            Serves::default()
+        }
+    };
     match (issues.len() == before, app_id, private_key, installation) {
         (true, Some(app_id), Some(private_key), Some(installation)) => {
-            Some(AppConfig { id, app_id, private_key, installation, repositories })
+            Some(AppConfig { id, app_id, private_key, installation, repositories, serves })
         }
         _ => None,
     }
@@ -163,6 +209,7 @@ mod tests {
             ("GHPOOL_APP_CI_BOT_PRIVATE_KEY", "env:APP_KEY"),
             ("GHPOOL_APP_CI_BOT_INSTALLATION_ID", "1001"),
             ("GHPOOL_APP_CI_BOT_REPOSITORIES", "a, b"),
+            ("GHPOOL_APP_CI_BOT_SERVES", "writes, reads"),
         ]);
         let apps = collect_apps(&raw, &vars, &mut issues);
         assert!(issues.is_empty(), "{issues:?}");
@@ -173,6 +220,8 @@ mod tests {
         assert_eq!((apps[1].app_id, &apps[1].installation), (42, &InstallationRef::Id(1001)));
         assert_eq!(apps[1].repositories, ["a", "b"]);
         assert_eq!(apps[1].private_key, SecretRef::Env("APP_KEY".into()));
+        assert_eq!(apps[0].serves, Serves { reads: true, writes: false }, "reads only by default");
+        assert_eq!(apps[1].serves, Serves { reads: true, writes: true });
     }
 
     #[test]
@@ -221,6 +270,26 @@ mod tests {
                 "without their owner",
             ),
             (&[("GHPOOL_APP_X_COLOUR", "red")], "GHPOOL_APP_X_COLOUR", "expected GHPOOL_APP_<ID>"),
+            (
+                &[
+                    ("GHPOOL_APP_X_APP_ID", "1"),
+                    ("GHPOOL_APP_X_PRIVATE_KEY", "env:K"),
+                    ("GHPOOL_APP_X_OWNER", "a"),
+                    ("GHPOOL_APP_X_SERVES", "reads,admin"),
+                ],
+                "GHPOOL_APP_X_SERVES",
+                "`admin`",
+            ),
+            (
+                &[
+                    ("GHPOOL_APP_X_APP_ID", "1"),
+                    ("GHPOOL_APP_X_PRIVATE_KEY", "env:K"),
+                    ("GHPOOL_APP_X_OWNER", "a"),
+                    ("GHPOOL_APP_X_SERVES", " , "),
+                ],
+                "GHPOOL_APP_X_SERVES",
+                "empty",
+            ),
         ];
         for (vars, key, message) in cases {
             let mut issues = Vec::new();

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub graphql: RawGraphql,
     #[serde(default)]
     pub shared: RawShared,
+    #[serde(default)]
+    pub audit: RawAudit,
     pub connect_timeout: Option<DurationText>,
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
@@ -59,6 +61,13 @@ pub struct RawFairness {
 pub struct RawGraphql {
     pub schema: Option<String>,
     pub max_mutation_body: Option<SizeText>,
+}
+
+/// `[audit]`: where writes are recorded.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub path: Option<String>,
 }
 
 /// `[shared]`: the Redis replicas share state through.

@@ -144,6 +144,7 @@ setting!(
     Kind::Duration(Some(Duration::from_millis(50))),
     |r| dur(&r.shared.timeout)
 );
+setting!(AUDIT_PATH, "audit.path", "GHPOOL_AUDIT_PATH", Kind::Text(None), |r| text(&r.audit.path));
 setting!(CONNECT_TIMEOUT, "connect_timeout", "GHPOOL_CONNECT_TIMEOUT", secs(10), |r| dur(&r.connect_timeout));
 setting!(READ_TIMEOUT, "read_timeout", "GHPOOL_READ_TIMEOUT", secs(60), |r| dur(&r.read_timeout));
 
@@ -172,6 +173,7 @@ pub(super) const SETTINGS: &[Setting] = &[
     REDIS_PASSWORD,
     KEY_PREFIX,
     SHARED_TIMEOUT,
+    AUDIT_PATH,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
 ];

@@ -25,6 +25,8 @@ pub struct Auditor {
     client: reqwest::Client,
     upstream: Upstream,
     logins: Mutex<HashMap<[u8; 32], (String, Instant, Duration)>>,
+    /// `[audit] path`: writes are recorded there, fail-closed (`audit_log`); else in the log.
+    pub file: Option<std::sync::Arc<super::audit_log::AuditLog>>,
 }
 
 /// One passthrough request, as the audit log records it.
@@ -65,8 +67,12 @@ fn credential_digest(credential: &ClientCredential) -> [u8; 32] {
 }
 
 impl Auditor {
-    pub fn new(client: reqwest::Client, upstream: Upstream) -> Self {
-        Auditor { client, upstream, logins: Mutex::new(HashMap::new()) }
+    pub fn new(client: reqwest::Client, upstream: Upstream, path: Option<&str>) -> Self {
+        let file = path.map(super::audit_log::AuditLog::new);
+        if let Some(file) = &file {
+            log::info!("writes are audited to {} (each decision synced before the write is sent)", file.describe());
+        }
+        Auditor { client, upstream, logins: Mutex::new(HashMap::new()), file }
     }
 
     /// The login behind a client's credential, or a placeholder saying why it is unknown.

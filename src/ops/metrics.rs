@@ -125,7 +125,7 @@ impl Metrics {
         let agent_requests = counter(
             &registry,
             "ghpool_agent_requests_total",
-            "Requests of each keyed agent, by outcome: served (admitted) or denied (outside its repositories, or refused otherwise).",
+            "Requests of each keyed agent, by outcome: served (admitted), denied (outside its repositories, or refused otherwise), brokered_write (sent with a token minted for it), git_credential (a token minted for git).",
             &["agent", "outcome"],
         );
         let withheld = counter(
@@ -243,7 +243,13 @@ impl Metrics {
         agents: &[crate::admission::agents::AgentUsage],
     ) -> String {
         for agent in agents {
-            for (outcome, total) in [("served", agent.requests), ("denied", agent.denials)] {
+            let outcomes = [
+                ("served", agent.requests),
+                ("denied", agent.denials),
+                ("brokered_write", agent.brokered_writes),
+                ("git_credential", agent.git_credentials),
+            ];
+            for (outcome, total) in outcomes {
                 advance(&self.agent_requests.with_label_values(&[&agent.id, outcome]), total);
             }
         }

@@ -167,15 +167,20 @@ impl AppClient {
         self.mint_with(installation_id, &body).await
     }
 
-    /// A token for these repositories (names, without owner) with these permissions only: what
-    /// the broker mints for an agent (issue #16). GitHub enforces both.
+    /// A token for these repositories (names, without owner; `None`: every one the installation
+    /// reaches) with these permissions only: what the broker mints for an agent (issue #16).
+    /// GitHub enforces both.
     pub async fn mint_scoped(
         &self,
         installation_id: u64,
-        repositories: &[String],
+        repositories: Option<&[String]>,
         permissions: &std::collections::BTreeMap<String, String>,
     ) -> Result<Minted, AppError> {
-        self.mint_with(installation_id, &json!({ "repositories": repositories, "permissions": permissions })).await
+        let body = match repositories {
+            Some(repositories) => json!({ "repositories": repositories, "permissions": permissions }),
+            None => json!({ "permissions": permissions }),
+        };
+        self.mint_with(installation_id, &body).await
     }
 
     async fn mint_with(&self, installation_id: u64, body: &serde_json::Value) -> Result<Minted, AppError> {

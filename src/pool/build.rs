@@ -63,19 +63,39 @@ pub struct AppRenewal {
     pub renew_at: u64,
 }
 
-/// What joins the pool from one configured PAT or App.
-type Joined = (Member, Option<AppRenewal>);
+/// An App installation that mints tokens for agents' writes (`serves = ["writes"]`, issue #16).
+pub struct Writer {
+    /// The user or organisation it is installed on (lower case).
+    pub account: String,
+    pub installation_id: u64,
+    pub client: AppClient,
+}
+
+/// What one configured PAT or App gives: a pool member (with an App's token source), an
+/// installation that mints for writes, or both.
+struct Joined {
+    member: Option<(Member, Option<AppRenewal>)>,
+    writer: Option<Writer>,
+}
+
+/// The pool, the token sources of its Apps, and the installations that mint for writes.
+pub struct Built {
+    pub pool: Pool,
+    pub renewals: Vec<AppRenewal>,
+    pub writers: Vec<Writer>,
+}
 
 /// Resolve every configured PAT and App concurrently and build the pool from those that work; the
-/// Apps' token sources come back beside it.
+/// Apps' token sources and the installations that mint for writes come back beside it. Apps that
+/// serve only writes are found but never join the pool.
 pub async fn build_pool(
     config: &Config,
     resolver: &Resolver,
     client: &reqwest::Client,
     timeout: Duration,
-) -> Result<(Pool, Vec<AppRenewal>), BuildError> {
+) -> Result<Built, BuildError> {
     if config.identities.is_empty() && config.apps.is_empty() {
-        return Ok((Pool::anonymous(), Vec::new()));
+        return Ok(Built { pool: Pool::anonymous(), renewals: Vec::new(), writers: Vec::new() });
     }
     // All secrets first: identities kept in one AWS secret cost one call.
     let references: Vec<&SecretRef> =
@@ -98,7 +118,7 @@ pub async fn build_pool(
                     token_expires: login.token_expires,
                     installation: None,
                 };
-                Ok::<Joined, String>((member, None))
+                Ok::<Joined, String>(Joined { member: Some((member, None)), writer: None })
             }
             .await;
             (index, ident.id, outcome)
@@ -120,13 +140,17 @@ pub async fn build_pool(
         });
     }
     let mut joined = Vec::new();
+    let mut writers = Vec::new();
     let mut failures = Vec::new();
     while let Some(done) = tasks.join_next().await {
         let Ok((index, id, outcome)) = done else { continue };
         match outcome {
-            Ok(member) => {
-                log::info!("identity `{id}` is GitHub user `{}`", member.0.login);
-                joined.push((index, member));
+            Ok(Joined { member, writer }) => {
+                if let Some(member) = member {
+                    log::info!("identity `{id}` is GitHub user `{}`", member.0.login);
+                    joined.push((index, member));
+                }
+                writers.extend(writer);
             }
             Err(reason) => {
                 log::error!("identity `{id}` left out of the pool: {reason}");
@@ -134,13 +158,15 @@ pub async fn build_pool(
             }
         }
     }
-    if joined.is_empty() {
+    let readers = config.identities.len() + config.apps.iter().filter(|a| a.serves.reads).count();
+    if joined.is_empty() && readers > 0 {
         failures.sort();
         return Err(BuildError::NoIdentity(failures));
     }
     joined.sort_by_key(|(index, _)| *index);
     let (members, renewals): (Vec<Member>, Vec<Option<AppRenewal>>) = joined.into_iter().map(|(_, j)| j).unzip();
-    Ok((Pool::new(members), renewals.into_iter().flatten().collect()))
+    let pool = if readers == 0 { Pool::anonymous() } else { Pool::new(members) };
+    Ok(Built { pool, renewals: renewals.into_iter().flatten().collect(), writers })
 }
 
 /// Find the App's installation, mint its first token, and learn its budget (`GET /rate_limit`
@@ -152,6 +178,20 @@ async fn join_app(
     timeout: Duration,
 ) -> Result<Joined, String> {
     let installation = app.discover().await.map_err(|e| e.to_string())?;
+    let writer = app.config.serves.writes.then(|| Writer {
+        account: installation.account.clone(),
+        installation_id: installation.installation_id,
+        client: app.clone(),
+    });
+    if !app.config.serves.reads {
+        log::info!(
+            "App `{}`: installation {} on `{}` mints tokens for agents' writes only",
+            app.config.id,
+            installation.installation_id,
+            installation.account
+        );
+        return Ok(Joined { member: None, writer });
+    }
     let minted = app.mint(installation.installation_id).await.map_err(|e| e.to_string())?;
     let header = format!("token {}", minted.token.expose());
     let budget = get_json(client, upstream, "/rate_limit", Some(&header), timeout).await.ok().and_then(|a| a.rate);
@@ -179,5 +219,5 @@ async fn join_app(
         token_expires: Some(minted.expires_text),
         installation: Some(installation),
     };
-    Ok((member, Some(renewal)))
+    Ok(Joined { member: Some((member, Some(renewal))), writer })
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use crate::ratelimit::{parse_headers, RateLimit};
 pub use budget::{assumed_limit, Budgets};
-pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Login, LoginError};
+pub use build::{build_pool, fetch_login, AppRenewal, BuildError, Built, Login, LoginError, Writer};
 pub use identity::{tag_identity, Identity, Lease, State};
 pub use judge::{judge, mentions_secondary_limit, Judgement};
 pub use keeper::Keeper;

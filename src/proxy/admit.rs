@@ -20,6 +20,7 @@ impl Ghpool {
             public_url: self.public_url.as_deref(),
             repos,
             agents: &self.agents,
+            reads_write_bodies: self.auditor.file.is_some(),
         }
     }
 

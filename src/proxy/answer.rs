@@ -115,6 +115,9 @@ impl Ghpool {
         let Some(plan) = &ctx.plan else { return Error::e_explain(ErrorType::InternalError, "answer without a plan") };
         let status = resp.status.as_u16();
         ctx.answered.status = Some(status);
+        if ctx.audit_request.is_some() {
+            ctx.answered.request_id = github_request_id(&resp.headers);
+        }
         // A previous attempt's answer (failed over) leaves nothing behind for this one.
         ctx.attempt.held = None;
         ctx.attempt.suspect = false;
@@ -199,11 +202,7 @@ impl Ghpool {
         let allows = |owner: &str| self.allowlist.allows(owner);
         // An agent's answer is screened by its repositories too (issue #16).
         let policy = plan.agent.as_deref().map(|a| &a.policy);
-        let covers = |owner: &str, name: Option<&str>| match (policy, name) {
-            (None, _) => true,
-            (Some(p), Some(name)) => p.covers_repo(owner, name),
-            (Some(p), None) => p.covers_owner(owner),
-        };
+        let covers = |owner: &str, name: Option<&str>| policy.is_none_or(|p| p.covers_object(owner, name));
         match head.screen {
             Screen::No => {}
             Screen::Graphql => {
@@ -291,6 +290,14 @@ impl Ghpool {
     }
 }
 
+/// GitHub's id of the request it answered (`X-GitHub-Request-Id`), as the audit records it:
+/// printable ASCII, bounded.
+pub(super) fn github_request_id(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get("x-github-request-id")?.to_str().ok()?;
+    let printable = value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    printable.then(|| value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,7 +317,12 @@ mod tests {
 
     fn write() -> Plan {
         let credential = ClientCredential(crate::secrets::Secret::new("token t"));
-        plan(Flow::Write(Write { credential, purge: Invalidation::Everything, of: WriteOf::Rest, brokered: None }))
+        plan(Flow::Write(Write {
+            credential,
+            purge: Invalidation::Everything,
+            of: WriteOf::Rest { body: None },
+            brokered: None,
+        }))
     }
 
     fn probed_query() -> Plan {

@@ -11,41 +11,44 @@ use super::Ghpool;
 use crate::admission::agents::Agent;
 use crate::admission::classify::{ClientCredential, Flow, Plan};
 use crate::admission::plan::GitCredential;
-use crate::pool::broker::BrokerError;
+use crate::pool::broker::{BrokerError, MintedOn, Repositories};
 use crate::reply::{Refusal, Reply};
 use crate::secrets::Secret;
 
 impl Ghpool {
-    /// An agent's write with the token the broker mints for its repository and permissions set as
-    /// its credential; any other plan as it is.
-    pub(super) async fn broker_write(&self, mut plan: Plan) -> Result<Plan, Refusal> {
+    /// An agent's write with the token the broker mints for its repository (or, for a mutation,
+    /// its repositories on the owner) and its permissions set as its credential, and where it was
+    /// minted; any other plan as it is.
+    pub(super) async fn broker_write(&self, mut plan: Plan) -> Result<(Plan, Option<MintedOn>), Refusal> {
         let agent = plan.agent.clone();
-        let (Flow::Write(write), Some(agent)) = (&mut plan.flow, agent) else { return Ok(plan) };
-        let Some(brokered) = write.brokered.clone() else { return Ok(plan) };
-        let minted = self
-            .broker
-            .mint(&agent.id, &brokered.owner, std::slice::from_ref(&brokered.name), &agent.permissions)
-            .await
-            .map_err(|e| match e {
-                BrokerError::NoInstallation(_) | BrokerError::Unscoped => Refusal::Forbidden(format!("ghpool: {e}")),
-                other => Refusal::BadGateway(other.to_string()),
-            })?;
+        let (Flow::Write(write), Some(agent)) = (&mut plan.flow, agent) else { return Ok((plan, None)) };
+        let Some(brokered) = write.brokered.clone() else { return Ok((plan, None)) };
+        let repositories = match &brokered.name {
+            Some(name) => Repositories::Named(vec![name.clone()]),
+            None => agent.policy.repositories_of(&brokered.owner).map_or(Repositories::All, Repositories::Named),
+        };
+        let (minted, on) =
+            self.broker.mint(&agent.id, &brokered.owner, &repositories, &agent.permissions).await.map_err(refusal)?;
         write.credential = ClientCredential(Secret::new(format!("token {}", minted.token.expose())));
-        log::info!("agent `{}` writes to {}/{} with a token minted for it", agent.id, brokered.owner, brokered.name);
-        Ok(plan)
+        agent.brokered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let to = brokered.name.as_deref().unwrap_or("*");
+        log::info!("agent `{}` writes to {}/{to} with a token minted for it", agent.id, brokered.owner);
+        Ok((plan, Some(on)))
     }
 
     pub(super) async fn git_credential(&self, agent: &Agent, wanted: &GitCredential) -> Reply {
         let level = if wanted.write { "write" } else { "read" };
         let permissions = BTreeMap::from([("contents".to_string(), level.to_string())]);
-        let minted = self.broker.mint(&agent.id, &wanted.owner, std::slice::from_ref(&wanted.name), &permissions).await;
-        match minted {
-            Ok(scoped) => {
+        let repositories = Repositories::Named(vec![wanted.name.clone()]);
+        match self.broker.mint(&agent.id, &wanted.owner, &repositories, &permissions).await {
+            Ok((scoped, on)) => {
+                agent.git_credentials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 log::info!(
-                    "git credential for agent `{}`: {}/{} contents:{level}, until {}",
+                    "git credential for agent `{}`: {}/{} contents:{level} (installation {}), until {}",
                     agent.id,
                     wanted.owner,
                     wanted.name,
+                    on.installation_id,
                     scoped.expires_text
                 );
                 let body = serde_json::json!({
@@ -59,9 +62,18 @@ impl Ghpool {
                 ];
                 Reply { status: 200, headers, body: body.to_string().into_bytes() }
             }
-            Err(e @ BrokerError::NoInstallation(_)) => Refusal::Forbidden(format!("ghpool: {e}")).reply(),
-            Err(e @ BrokerError::Unscoped) => Refusal::Forbidden(format!("ghpool: {e}")).reply(),
-            Err(e) => Refusal::BadGateway(e.to_string()).reply(),
+            Err(e) => refusal(e).reply(),
         }
+    }
+}
+
+/// Why no token was minted, as the agent is told: what configuration lacks is named, what GitHub
+/// said is logged (`broker`) and not passed on.
+fn refusal(e: BrokerError) -> Refusal {
+    match e {
+        BrokerError::NoInstallation(_) | BrokerError::NoWriter(_) | BrokerError::Unscoped => {
+            Refusal::Forbidden(format!("ghpool: {e}"))
+        }
+        BrokerError::Minting(_) => Refusal::BadGateway(e.to_string()),
     }
 }

@@ -29,6 +29,10 @@ pub struct RequestCtx {
     pub(super) went_upstream: bool,
     /// Sent again once after a connection error already (once is enough).
     pub(super) reconnected: bool,
+    /// An agent's write: the installation its token was minted on (for the audit).
+    pub(super) minted_on: Option<crate::pool::broker::MintedOn>,
+    /// The audit file's id of this write's decision: its outcome is recorded under it.
+    pub(super) audit_request: Option<String>,
     /// The attempt upstream under way (a failover starts a new one).
     pub(super) attempt: Attempt,
     /// What GitHub's last answer turned out to be, for `logging`.
@@ -59,6 +63,8 @@ pub(super) struct Attempt {
 #[derive(Default)]
 pub(super) struct Answered {
     pub(super) status: Option<u16>,
+    /// GitHub's `X-GitHub-Request-Id` (for the audit's outcome record).
+    pub(super) request_id: Option<String>,
     /// The cache keeps this answer (its storage then ends a shared fill claim).
     pub(super) stored: bool,
     /// A closed issue or pull request: its entry is kept for `closed_ttl`.
@@ -87,6 +93,8 @@ impl RequestCtx {
             generations: None,
             shared_name: None,
             went_upstream: false,
+            minted_on: None,
+            audit_request: None,
             reconnected: false,
             attempt: Attempt::default(),
             answered: Answered::default(),

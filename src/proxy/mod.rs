@@ -38,6 +38,7 @@ use crate::reply::Refusal;
 
 mod admit;
 mod answer;
+mod audited;
 mod credential;
 mod ctx;
 mod io;
@@ -81,8 +82,12 @@ impl ProxyHttp for Ghpool {
             Err(refusal) => Err(refusal),
         };
         let plan = match admitted {
-            Ok(plan) => plan,
+            Ok((plan, minted_on)) => {
+                ctx.minted_on = minted_on;
+                plan
+            }
             Err(refusal) => {
+                self.audit_denial(session, &refusal).await;
                 // A body, if one was sent, was not read: the connection cannot be reused safely.
                 let method = &session.req_header().method;
                 if method != http::Method::GET && method != http::Method::HEAD {
@@ -93,13 +98,11 @@ impl ProxyHttp for Ghpool {
                 return Ok(true);
             }
         };
-        // Ghpool sends a mutation itself when Pingora could not send it again (too large), and,
-        // with replicas, always: it reads the answer before the client gets it, so the other
-        // replicas hear of a mutation that changed something (and only of one) before its answer.
-        let large_body = match &self.shared {
-            Some(_) => plan.mutation_body().cloned(),
-            None => plan.large_body().cloned(),
-        };
+        // Ghpool sends a write itself when Pingora could not send it again (too large), an
+        // agent's mutation (its answer screened), and, with replicas, every mutation: it reads the
+        // answer before the client gets it, so the other replicas hear of a mutation that changed
+        // something (and only of one) before its answer.
+        let large_body = plan.sent_by_ghpool(self.shared.is_some()).cloned();
         let admin = match plan.flow {
             Flow::Admin(path) => Some(path),
             _ => None,
@@ -111,6 +114,14 @@ impl ProxyHttp for Ghpool {
             return Ok(true);
         }
         ctx.plan = Some(plan);
+        // A write is recorded before it is sent; one that cannot be recorded is not sent.
+        if let Err(refusal) = self.audit_decision(session, ctx).await {
+            self.audit_denial(session, &refusal).await;
+            session.set_keepalive(None);
+            let r = refusal.reply();
+            send(session, r.status, &r.headers, r.body).await?;
+            return Ok(true);
+        }
         if let Some(path) = admin {
             let accept = session.req_header().headers.get("accept").and_then(|v| v.to_str().ok());
             let r = admin::reply(path, accept, &self.admin_view());
@@ -118,7 +129,7 @@ impl ProxyHttp for Ghpool {
             return Ok(true);
         }
         if let Some(body) = large_body {
-            self.send_large_mutation(session, ctx, body).await?;
+            self.send_write(session, ctx, body).await?;
             return Ok(true);
         }
         Ok(false)
@@ -342,7 +353,7 @@ impl ProxyHttp for Ghpool {
             self.rewrite_headers(resp, &plan.public_base)?;
         }
         if let (Some(write), true) = (plan.write(), resp.status.is_success()) {
-            if let (Some(shared), WriteOf::Rest) = (&self.shared, &write.of) {
+            if let (Some(shared), WriteOf::Rest { .. }) = (&self.shared, &write.of) {
                 // Before the answer leaves: the client's next read, on any replica, sees the write.
                 // (A mutation's are bumped by `large`, once its answer says it changed something.)
                 shared.bump(&crate::shared::purge_tags(&write.purge)).await;
@@ -351,7 +362,7 @@ impl ProxyHttp for Ghpool {
                 // A mutation's 200 may say it changed nothing (`errors`, no data): decided when
                 // its body has been read (`logging` purges).
                 WriteOf::Mutation { .. } => ctx.answered.purge = true,
-                WriteOf::Rest => self.invalidate(&write.purge),
+                WriteOf::Rest { .. } => self.invalidate(&write.purge),
             }
         }
         Ok(())

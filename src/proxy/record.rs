@@ -20,7 +20,10 @@ impl Ghpool {
         let req = session.req_header();
         let path = ctx.plan.as_ref().map_or("-", |p| p.target.path.as_str());
         let write = ctx.plan.as_ref().and_then(Plan::write);
-        if let Some(write) = write {
+        if ctx.audit_request.is_some() {
+            // `[audit] path`: its decision was recorded before it was sent.
+            self.audit_outcome(ctx, status).await;
+        } else if let Some(write) = write.filter(|_| self.auditor.file.is_none()) {
             let agent = ctx.plan.as_ref().and_then(|p| p.agent.as_ref());
             let login = match (&write.brokered, agent) {
                 (Some(_), Some(agent)) => format!("agent:{}", agent.id),

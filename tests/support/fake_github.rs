@@ -70,6 +70,8 @@ pub struct LoggedRequest {
     pub body_sha256: String,
     /// Every request header name (lower-case) and value, `authorization` excepted (see `token`).
     pub headers: Vec<(String, String)>,
+    /// For a write, what the watched file ([`FakeGithub::watch_file`]) held when it arrived.
+    pub watched: Option<String>,
 }
 
 /// A running fake GitHub API on `127.0.0.1:<random port>`.
@@ -221,6 +223,12 @@ impl FakeGithub {
     }
 
     /// While set, `POST /app/installations/{id}/access_tokens` answers 500.
+    /// Read `path` as each write arrives, into its [`LoggedRequest::watched`]: what a client
+    /// wrote before it sent the write (ghpool's audit file) is there, what it wrote after is not.
+    pub fn watch_file(&self, path: &std::path::Path) {
+        self.lock().watched = Some(path.to_path_buf());
+    }
+
     pub fn refuse_minting(&self, refuse: bool) {
         self.lock().apps.refuse_minting = refuse;
     }
@@ -372,6 +380,11 @@ struct World {
     replay: replay::Recordings,
     /// Relations that lead from one owner to another.
     reach: reach::Reach,
+    /// The installation token of the request being answered, if it is one: GraphQL mutations are
+    /// held to its repositories and permissions.
+    installation: Option<apps::InstallationCaller>,
+    /// A file read as each write arrives (an audit log that must hold the write's decision first).
+    watched: Option<std::path::PathBuf>,
 }
 
 impl World {
@@ -476,7 +489,9 @@ impl World {
         if self.budget(&caller.login, caller.resource).remaining == 0 {
             return self.finish(self.exhausted(&caller), &caller);
         }
+        self.installation = req.token.as_deref().and_then(|t| self.apps.installation_caller(t, now())?.ok());
         let mut reply = self.route(req, &caller.login);
+        self.installation = None;
         let is_get = req.method == Method::GET || req.method == Method::HEAD;
         let callback = req.query.split('&').find_map(|p| p.strip_prefix("callback=")).map(str::to_string);
         if let (true, Some(callback)) = (is_get && reply.status == 200, callback) {
@@ -785,6 +800,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, req: Request) -> Respons
                 body_len,
                 body_sha256,
                 headers,
+                watched: None,
             });
             drop(w);
             // Unwinding out of the connection's task makes hyper drop the socket unanswered;
@@ -828,6 +844,8 @@ fn answer(world: &Arc<Mutex<World>>, req: Request, body: Vec<u8>) -> Response {
     };
     let reply = {
         let mut w = lock(world);
+        let write = incoming.method != Method::GET && incoming.method != Method::HEAD;
+        let watched = w.watched.as_ref().filter(|_| write).map(|p| std::fs::read_to_string(p).unwrap_or_default());
         let reply = w.answer(&incoming);
         w.log.push(LoggedRequest {
             method: incoming.method.to_string(),
@@ -845,6 +863,7 @@ fn answer(world: &Arc<Mutex<World>>, req: Request, body: Vec<u8>) -> Response {
                     (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
                 })
                 .collect(),
+            watched,
         });
         reply
     };

@@ -376,6 +376,22 @@ impl Exec<'_> {
         let Some(node) = find_node(self.world, &subject) else {
             return self.not_found("a node", format!("id '{subject}'"));
         };
+        // An installation token writes only to its repositories, with its permissions.
+        if let Some(installation) = &self.world.installation {
+            let full_name = node["repository"]["nameWithOwner"].as_str().unwrap_or_default().to_string();
+            let (owner, name) = full_name.split_once('/').unwrap_or_default();
+            let in_scope = owner.eq_ignore_ascii_case(&installation.account)
+                && installation.repositories.as_ref().is_none_or(|r| r.iter().any(|r| r.eq_ignore_ascii_case(name)));
+            let needed = if node["__typename"] == "PullRequest" { "pull_requests" } else { "issues" };
+            let allowed =
+                installation.permissions.as_ref().is_none_or(|p| matches!(p[needed].as_str(), Some("write" | "admin")));
+            if !(in_scope && allowed) {
+                let message = "Resource not accessible by integration";
+                self.errors
+                    .push(json!({ "type": "FORBIDDEN", "path": self.path, "locations": [], "message": message }));
+                return Value::Null;
+            }
+        }
         let body = input["body"].as_str().unwrap_or_default().to_string();
         let author = self.login.to_string();
         self.world.graphql.comments.push(Comment { subject_id: subject, author: author.clone(), body: body.clone() });
@@ -384,6 +400,7 @@ impl Exec<'_> {
         let comment = json!({
             "__typename": "IssueComment", "id": format!("IC_fake{count}"), "url": url, "body": body,
             "author": actor(self.world, &author), "createdAt": "2024-01-02T00:00:00Z",
+            "repository": node["repository"].clone(),
         });
         json!({
             "__typename": "AddCommentPayload",

@@ -16,7 +16,15 @@ fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'
     });
     static AGENTS: std::sync::OnceLock<crate::admission::agents::Agents> = std::sync::OnceLock::new();
     let agents = AGENTS.get_or_init(crate::admission::agents::Agents::default);
-    Rules { allowlist, graphql, upstream_host: "api.github.com", public_url: None, repos, agents }
+    Rules {
+        allowlist,
+        graphql,
+        upstream_host: "api.github.com",
+        public_url: None,
+        repos,
+        agents,
+        reads_write_bodies: false,
+    }
 }
 
 fn acme_only() -> Allowlist {
@@ -180,7 +188,8 @@ fn graphql_queries_are_pooled_and_probed_mutations_need_a_token() {
     assert_eq!(outcome(run(&acme, "POST", "/graphql", None, graphql_body(mutation))), Err(401));
     let p = plan(&acme, "POST", "/graphql", Some("bearer t"), graphql_body(mutation));
     assert_eq!(p.label(), "graphql_mutation");
-    assert!(p.read().is_none() && p.probed().is_none() && p.large_body().is_none());
+    assert!(p.read().is_none() && p.probed().is_none() && p.sent_by_ghpool(false).is_none());
+    assert!(p.sent_by_ghpool(true).is_some(), "with replicas, ghpool sends every mutation");
     assert_eq!(p.write().unwrap().purge, Invalidation::Everything, "names no repository: purges all");
     let evil = "{ repository(owner: \"evil\", name: \"x\") { id } }";
     assert_eq!(outcome(run(&acme, "POST", "/graphql", None, graphql_body(evil))), Err(403));
@@ -197,7 +206,7 @@ fn bodies_too_large_are_refused_by_what_they_are() {
     let padding = "x".repeat(RETRY_BUFFER);
     let large = serde_json::json!({ "query": mutation, "variables": { "pad": padding } }).to_string();
     let p = plan(&acme, "POST", "/graphql", Some("token t"), Body::Whole(Bytes::from(large.clone())));
-    assert_eq!(p.large_body().map(|b| b.len()), Some(large.len()));
+    assert_eq!(p.sent_by_ghpool(false).map(|b| b.len()), Some(large.len()));
     let large_query = serde_json::json!({ "query": "{ viewer { login } }", "variables": { "pad": padding } });
     let body = Body::Whole(Bytes::from(large_query.to_string()));
     assert_eq!(outcome(run(&acme, "POST", "/graphql", Some("token t"), body)), Err(413));
@@ -224,6 +233,79 @@ fn only_graphql_bodies_are_read() {
     let headers = headers(None, &Body::None);
     let not_utf8 = Parts { method: "POST", raw_path: b"http://\xff@api.github.com/graphql", headers: &headers };
     assert_eq!(body_limit(&not_utf8, &rules).map_err(|r| r.status()), Err(400), "red team: refused unread");
+}
+
+/// Issue #16: with `[audit] path`, a REST write's body is read (its field names are recorded), as
+/// large as a mutation's may be; a write without a credential is refused unread.
+#[test]
+fn write_bodies_are_read_for_the_audit_16() {
+    let acme = acme_only();
+    let repos = known();
+    let rules = Rules { reads_write_bodies: true, ..rules_for(&acme, &repos) };
+    let limit = |method: &str, path: &str, auth: Option<&str>, length: Option<usize>| {
+        let mut headers = headers(auth, &Body::None);
+        if let Some(n) = length {
+            headers.insert("content-length", n.to_string().parse().unwrap());
+        }
+        body_limit(&Parts { method, raw_path: path.as_bytes(), headers: &headers }, &rules).map_err(|r| r.status())
+    };
+    for method in ["POST", "PATCH", "PUT", "DELETE"] {
+        assert_eq!(limit(method, "/repos/acme/w/issues/1", Some("token t"), Some(10)), Ok(Some(1 << 20)), "{method}");
+    }
+    assert_eq!(limit("POST", "/repos/acme/w/issues", None, Some(10)), Ok(None), "refused unread (401)");
+    assert_eq!(limit("PUT", "/repos/acme/w/contents/a", Some("token t"), Some((1 << 20) + 1)), Err(413));
+    assert_eq!(limit("GET", "/repos/acme/w", Some("token t"), None), Ok(None));
+    assert_eq!(limit("POST", "/stats", Some("token t"), Some(10)), Ok(None));
+    // The body read is the plan's; one cut at the limit is refused.
+    let body = Body::Whole(Bytes::from_static(br#"{"title": "t"}"#));
+    let headers = headers(Some("token t"), &body);
+    let parts = Parts { method: "POST", raw_path: b"/repos/acme/w/issues", headers: &headers };
+    let Ok(Admission::Plan(p)) = classify(&parts, &body, &rules) else { panic!("planned") };
+    assert!(matches!(&p.write().unwrap().of, WriteOf::Rest { body: Some(b) } if b.len() == 14));
+    let cut = Body::Cut(Bytes::from_static(b"{"));
+    let refused = classify(&parts, &cut, &rules).map(|_| ()).map_err(|r| r.status());
+    assert_eq!(refused, Err(413));
+}
+
+/// Issue #16: an agent's mutation goes with a token for its repositories on its one owner, its
+/// payload probed; an agent whose repositories span owners cannot send one (which installation?).
+#[test]
+fn an_agents_mutation_is_brokered_on_its_one_owner_16() {
+    use crate::admission::agents::Agents;
+    use crate::config::agents::{parse_repo, AgentConfig, AgentKey};
+    use crate::secrets::agent_key::digest;
+    let both = Allowlist::new(OwnerPolicy::Only(["acme".to_string(), "other".to_string()].into()));
+    let repos = known();
+    let agent = |id: &str, key: &str, patterns: &[&str]| AgentConfig {
+        id: id.into(),
+        keys: vec![AgentKey::Digest(digest(key))],
+        repos: patterns.iter().map(|p| parse_repo(p).unwrap()).collect(),
+        permissions: [("issues".to_string(), "write".to_string())].into(),
+    };
+    let agents =
+        Agents::new(&[agent("one", "ghpk_one", &["acme/w"]), agent("two", "ghpk_two", &["acme/w", "other/x"])], false);
+    let rules = Rules { agents: &agents, ..rules_for(&both, &repos) };
+    let mutation = r#"mutation($id: ID!) { addComment(input: {subjectId: $id, body: "b"}) { commentEdge { node { url } } subject { id } } }"#;
+    let body =
+        Body::Whole(Bytes::from(serde_json::json!({ "query": mutation, "variables": { "id": "I_1" } }).to_string()));
+    let run = |key: &str| {
+        let headers = headers(Some(key), &body);
+        let parts = Parts { method: "POST", raw_path: b"/graphql", headers: &headers };
+        classify(&parts, &body, &rules)
+    };
+    let Ok(Admission::Plan(p)) = run("token ghpk_one") else { panic!("planned") };
+    let write = p.write().unwrap();
+    assert_eq!(write.brokered, Some(crate::admission::plan::Brokered { owner: "acme".into(), name: None }));
+    let WriteOf::Mutation { probed: Some(probed), request, .. } = &write.of else { panic!("probed") };
+    assert!(
+        String::from_utf8_lossy(probed).contains("ghpool_n"),
+        "the payload's objects are probed for their repository"
+    );
+    assert_eq!(request.root_fields, ["addComment"]);
+    assert_eq!(p.sent_by_ghpool(false), Some(probed), "sent by ghpool, probed");
+    let Err(refusal) = run("token ghpk_two") else { panic!("refused") };
+    assert_eq!(refusal.status(), 403);
+    assert!(refusal.to_string().contains("2 owners (acme, other)"), "{refusal}");
 }
 
 /// Issue #16: with agents configured, a request shows a key or gets 401; an agent reads only its
@@ -289,7 +371,14 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
             "/graphql",
             key,
             graphql(r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#),
-            Err((403, "cannot send GraphQL mutations")),
+            Err((403, "read-only")),
+        ),
+        (
+            "POST",
+            "/graphql",
+            Some("token ghpk_two"),
+            graphql(r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#),
+            Ok("writer"),
         ),
         ("GET", "/repos/acme/w", None, Body::None, Err((401, "agent key"))),
         ("GET", "/repos/acme/w", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),

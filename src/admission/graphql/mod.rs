@@ -17,6 +17,8 @@ use apollo_compiler::parser::Parser;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::admission::fields::is_name;
+
 pub mod limits;
 mod probe;
 mod reach;
@@ -141,6 +143,9 @@ pub struct GraphqlRequest {
     pub variables: String,
     /// The top-level variable names (GraphQL names only, at most 32), for the audit.
     pub variable_names: Vec<String>,
+    /// The operation's root fields (`addComment`, `createCommitOnBranch`), each once, in document
+    /// order: what the audit names of a mutation.
+    pub root_fields: Vec<String>,
     /// For a screened query: the document with ghpool's probes, sent upstream instead of the
     /// client's (`probed_body`); its answer goes through [`screen::screen`].
     pub probed: Option<String>,
@@ -204,7 +209,7 @@ pub fn parse_large_request(
         return Err(GraphqlError::QueryTooLarge(body.len()));
     }
     let mut request = analyze(&document, operation_name.as_deref(), &Map::new(), schema, limits, scope)?;
-    request.variable_names = large.variables.map(|names| names.0).unwrap_or_default();
+    request.variable_names = large.variables.map(|names| names.names).unwrap_or_default();
     Ok(request)
 }
 
@@ -212,43 +217,9 @@ pub fn parse_large_request(
 struct LargeBody {
     query: Option<Value>,
     #[serde(default)]
-    variables: Option<VariableNames>,
+    variables: Option<crate::admission::fields::Names>,
     #[serde(rename = "operationName", default)]
     operation_name: Option<Value>,
-}
-
-/// The top-level names of a `variables` object (GraphQL names only, at most 32), its values skipped
-/// unread; also of variables sent as a JSON-encoded string.
-struct VariableNames(Vec<String>);
-
-impl<'de> Deserialize<'de> for VariableNames {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Names;
-        impl<'de> serde::de::Visitor<'de> for Names {
-            type Value = VariableNames;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a variables object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VariableNames, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    if is_name(&name) && names.len() < 32 {
-                        names.push(name);
-                    }
-                }
-                Ok(VariableNames(names))
-            }
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<VariableNames, E> {
-                let mut de = serde_json::Deserializer::from_str(text);
-                serde::Deserializer::deserialize_map(&mut de, Names).map_err(E::custom)
-            }
-            fn visit_unit<E>(self) -> Result<VariableNames, E> {
-                Ok(VariableNames(Vec::new()))
-            }
-        }
-        deserializer.deserialize_any(Names)
-    }
 }
 
 /// Bound, parse, validate and walk a document for the operation `operation_name` selects.
@@ -289,10 +260,21 @@ pub fn analyze(
         ast::OperationType::Subscription => return Err(GraphqlError::Subscription),
     };
     let operation_name = operation.name.as_ref().map(|n| n.to_string());
+    let mut root_fields: Vec<String> = Vec::new();
+    for field in operation.root_fields(&executable) {
+        if !root_fields.iter().any(|f| f == field.name.as_str()) {
+            root_fields.push(field.name.to_string());
+        }
+    }
     if kind == OperationKind::Query {
         sensitive::check(&executable, schema)?;
     }
-    let screened = kind == OperationKind::Query && scope.screens;
+    // A query's answer is screened under an allowlist; an agent's mutation's too (it is answered
+    // with a token minted for the agent, which reads public repositories beyond its own).
+    let screened = match kind {
+        OperationKind::Query => scope.screens,
+        OperationKind::Mutation => scope.agent.is_some(),
+    };
     // The walk adds its probe spreads to a copy (nodes are shared until changed).
     let mut probed_document = executable.clone().into_inner();
     let reach = reach::walk(&mut probed_document, operation_name.as_deref(), variables, schema, scope, screened)?;
@@ -308,6 +290,7 @@ pub fn analyze(
             OperationKind::Mutation => String::new(),
         },
         variable_names: variables.keys().filter(|k| is_name(k)).take(32).cloned().collect(),
+        root_fields,
         probed,
     })
 }
@@ -319,14 +302,6 @@ pub fn probed_body(body: &[u8], probed: &str) -> Option<Vec<u8>> {
     let query = fields.get_mut("query")?;
     *query = Value::String(probed.to_string());
     serde_json::to_vec(&fields).ok()
-}
-
-/// A GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`): safe to write in a log line.
-fn is_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-        && text.len() <= 64
 }
 
 /// The first few of a document's errors (a client fixes them together), one line.

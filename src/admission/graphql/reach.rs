@@ -146,7 +146,7 @@ impl Walker<'_> {
         if self.schema.is_query_type(&set.ty) {
             return self.root(set);
         }
-        // A mutation's answer is the client's own (its own token): nothing to probe.
+        // The mutation root is no object of an owner; its payloads are probed when screened.
         let screened = self.screened && !self.schema.is_mutation_type(&set.ty);
         let (mut owners, mut owned, mut contained) = (false, false, false);
         for ty in self.schema.possible(&set.ty) {
