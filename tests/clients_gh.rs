@@ -49,7 +49,8 @@ fn setup_with(test: &str, toml: Option<&str>) -> Option<Setup> {
     setup_agents(test, toml, &[])
 }
 
-/// The same, with ghpool serving these agents (`GHPOOL_AGENT_*` variables and their keys).
+/// The same, with ghpool serving these agents (`GHPOOL_AGENT_*` variables and their keys), and,
+/// when there are agents, a GitHub App installed on `acme` that serves their writes only.
 fn setup_agents(test: &str, toml: Option<&str>, agents: &[(&str, &str)]) -> Option<Setup> {
     let Some(real_gh) = on_path("gh") else {
         skipped(test, "gh is not installed (Debian package `gh`)");
@@ -61,8 +62,21 @@ fn setup_agents(test: &str, toml: Option<&str>, agents: &[(&str, &str)]) -> Opti
     fake.add_repo("acme", "widgets");
     fake.add_issues("acme", "widgets", 45);
     let pull = fake.add_pull_request("acme", "widgets", "Make widgets faster");
+    let mut extra: Vec<(&str, String)> = agents.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    if !agents.is_empty() {
+        let (private, public) = support::fake_github::apps::key_pair();
+        fake.add_app(77, "ghpool-agents", &public, 1001, "acme");
+        extra.extend([
+            ("GHPOOL_APP_WRITER_APP_ID", "77".to_string()),
+            ("GHPOOL_APP_WRITER_PRIVATE_KEY", "env:APP_KEY".to_string()),
+            ("GHPOOL_APP_WRITER_INSTALLATION_ID", "1001".to_string()),
+            ("GHPOOL_APP_WRITER_SERVES", "writes".to_string()),
+            ("APP_KEY", private),
+        ]);
+    }
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gp = match toml {
-        None => start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], agents),
+        None => start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &extra),
         Some(toml) => {
             let env = [("GHPOOL_UPSTREAM", fake.base_url()), ("GHPOOL_ALLOWED_OWNERS", "acme".into())];
             let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -322,38 +336,75 @@ fn ghp_sets_gh_up_for_ghpool_and_otherwise_changes_nothing() {
 }
 
 /// Issue #16: gh through `ghp` with an agent key as `GH_TOKEN` reads the agent's repository (REST
-/// and gh's own GraphQL queries), is refused another one with a message naming the agent, and the
-/// key never reaches GitHub.
+/// and gh's own GraphQL queries), comments on an issue (`addComment`, sent with a token minted for
+/// the agent's repository), is refused another repository with a message naming the agent, and the
+/// key never reaches GitHub. The session is printed (`--nocapture`) as a transcript.
 #[test]
-fn gh_with_an_agent_key_reads_its_repository_and_nothing_else_16() {
+fn gh_with_an_agent_key_reads_and_comments_on_its_repository_and_nothing_else_16() {
     const KEY: &str = "ghpk_ghAGENTghAGENTghAGENTghAGENTghAGENT0000";
     let agents = [
         ("GHPOOL_AGENT_TRIAGE_KEYS", "env:TRIAGE_KEY"),
         ("TRIAGE_KEY", KEY),
         ("GHPOOL_AGENT_TRIAGE_REPOS", "acme/widgets"),
+        ("GHPOOL_AGENT_TRIAGE_PERMISSIONS", "issues:write"),
     ];
-    let Some(s) = setup_agents("gh_with_an_agent_key_reads_its_repository_and_nothing_else_16", None, &agents) else {
+    let test = "gh_with_an_agent_key_reads_and_comments_on_its_repository_and_nothing_else_16";
+    let Some(s) = setup_agents(test, None, &agents) else {
         return;
     };
     s.fake.add_repo("acme", "gadgets");
-    let out = s.gh_as(KEY, None, &["issue", "list", "-R", "acme/widgets", "-L", "3"]).ok("gh issue list with a key");
+    let mut transcript = String::new();
+    let mut gh = |args: &[&str]| {
+        let out = s.gh_as(KEY, None, args);
+        transcript.push_str(&format!("$ GH_TOKEN=ghpk_… gh {}\n{}{}", args.join(" "), out.stdout, out.stderr));
+        if out.code != Some(0) {
+            transcript.push_str(&format!("(exit {})\n", out.code.unwrap_or(-1)));
+        }
+        out
+    };
+    let out = gh(&["issue", "list", "-R", "acme/widgets", "-L", "3"]).ok("gh issue list with a key");
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
     assert!(out.stdout.starts_with("45\tOPEN\tIssue 45\t"), "{}", out.stdout);
     let number = s.pull.to_string();
-    let out = s.gh_as(KEY, None, &["pr", "view", &number, "-R", "acme/widgets"]).ok("gh pr view with a key");
+    let out = gh(&["pr", "view", &number, "-R", "acme/widgets"]).ok("gh pr view with a key");
     assert!(out.stdout.contains("title:\tMake widgets faster"), "{}", out.stdout);
-    let out = s.gh_as(KEY, None, &["api", "repos/acme/widgets", "--jq", ".full_name"]).ok("gh api with a key");
+    let out = gh(&["api", "repos/acme/widgets", "--jq", ".full_name"]).ok("gh api with a key");
     assert_eq!(out.stdout.trim(), "acme/widgets");
+    let out = gh(&["issue", "comment", "3", "-R", "acme/widgets", "--body", "triaged by an agent"])
+        .ok("gh issue comment with a key");
+    assert!(out.stdout.contains("https://github.com/acme/widgets/issues/3#issuecomment-"), "{}", out.stdout);
+    let comments = s.fake.comments_on("acme", "widgets", 3);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].1, "triaged by an agent");
 
-    let refused = s.gh_as(KEY, None, &["api", "repos/acme/gadgets"]);
+    let refused = gh(&["api", "repos/acme/gadgets"]);
     let said = format!("{}{}", refused.stdout, refused.stderr);
     assert!(refused.code != Some(0) && said.contains("agent `triage` may not read `acme/gadgets`"), "{said}");
+    let refused = gh(&["issue", "comment", "1", "-R", "acme/gadgets", "--body", "elsewhere"]);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(refused.code != Some(0) && said.contains("acme/gadgets"), "{said}");
     let unkeyed = s.gh_as(USER_TOKEN, None, &["api", "repos/acme/widgets"]);
     let said = format!("{}{}", unkeyed.stdout, unkeyed.stderr);
     assert!(unkeyed.code != Some(0) && said.contains("agent key"), "{said}");
+    eprintln!("--- keyed gh session against the fake GitHub ---\n{transcript}---");
 
+    // Reads with the pool's token; the comment with a token minted for acme/widgets; minting with
+    // the App's JWT; never the key.
     let requests = s.fake.requests();
-    assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "only pool tokens: {requests:?}");
+    let minted: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path == "/graphql" && r.token.as_deref() != Some(POOL_TOKEN))
+        .filter_map(|r| r.token.as_deref())
+        .collect();
+    assert_eq!(minted.len(), 1, "one mutation with a minted token: {requests:?}");
+    assert_eq!(s.fake.token_scope(minted[0]).unwrap().0, Some(vec!["widgets".to_string()]));
+    let reads = requests.iter().filter(|r| {
+        let get = r.method == "GET" && !r.path.starts_with("/app");
+        get || (r.path == "/graphql" && r.token.as_deref() == Some(POOL_TOKEN))
+    });
+    assert!(reads.clone().count() >= 4, "{requests:?}");
+    assert!(reads.clone().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "reads with the pool's token");
+    assert!(requests.iter().all(|r| r.token.as_deref() != Some(KEY)), "the key never reaches GitHub");
     assert!(requests.iter().all(|r| !r.path.contains("gadgets")), "{requests:?}");
     assert!(!s.gp.log().contains(KEY));
 }

@@ -100,7 +100,9 @@ fn octokit_readme_example() {
 }
 
 /// Issue #16: PyGithub and Octokit with an agent key as their token, unchanged: they read the
-/// agent's repository (pages, a GraphQL query) and are refused another with a 403 naming the agent.
+/// agent's repository (pages, a GraphQL query), create an issue in it (sent with a token minted for
+/// it by an App installation that serves writes), and are refused another with a 403 naming the
+/// agent.
 const AGENT_KEY: &str = "ghpk_sdkAGENTsdkAGENTsdkAGENTsdkAGENTsdkAGENT00";
 
 fn keyed_acme() -> (FakeGithub, GhpoolProcess) {
@@ -109,8 +111,19 @@ fn keyed_acme() -> (FakeGithub, GhpoolProcess) {
     fake.add_repo("acme", "widgets");
     fake.add_repo("acme", "gadgets");
     fake.add_issues("acme", "widgets", 45);
-    let agent =
-        [("GHPOOL_AGENT_SDK_KEYS", "env:SDK_KEY"), ("SDK_KEY", AGENT_KEY), ("GHPOOL_AGENT_SDK_REPOS", "acme/widgets")];
+    let (private, public) = support::fake_github::apps::key_pair();
+    fake.add_app(77, "ghpool-agents", &public, 1001, "acme");
+    let agent = [
+        ("GHPOOL_AGENT_SDK_KEYS", "env:SDK_KEY"),
+        ("SDK_KEY", AGENT_KEY),
+        ("GHPOOL_AGENT_SDK_REPOS", "acme/widgets"),
+        ("GHPOOL_AGENT_SDK_PERMISSIONS", "issues:write"),
+        ("GHPOOL_APP_WRITER_APP_ID", "77"),
+        ("GHPOOL_APP_WRITER_PRIVATE_KEY", "env:APP_KEY"),
+        ("GHPOOL_APP_WRITER_INSTALLATION_ID", "1001"),
+        ("GHPOOL_APP_WRITER_SERVES", "writes"),
+        ("APP_KEY", private.as_str()),
+    ];
     let gp = support::ghpool::start_pool(&fake.base_url(), "acme", &[("a", POOL_TOKEN)], &agent);
     (fake, gp)
 }
@@ -122,17 +135,27 @@ fn keyed(cmd: &mut Command, gp: &GhpoolProcess) {
         .env("GITHUB_TOKEN", AGENT_KEY);
 }
 
-fn assert_only_pool_tokens_and_nothing_else(fake: &FakeGithub) {
+/// Reads went with the pool's token, the one write with a token minted for acme/widgets, the key
+/// nowhere, and nothing reached acme/gadgets.
+fn assert_pooled_reads_brokered_write_and_nothing_else(fake: &FakeGithub) {
     let requests = fake.requests();
-    assert!(requests.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "{requests:?}");
+    let (writes, reads): (Vec<_>, Vec<_>) = requests
+        .iter()
+        .filter(|r| !r.path.starts_with("/app"))
+        .partition(|r| r.path == "/repos/acme/widgets/issues" && r.method == "POST");
+    assert!(reads.iter().all(|r| r.token.as_deref() == Some(POOL_TOKEN)), "{reads:?}");
+    assert_eq!(writes.len(), 1, "{requests:?}");
+    let minted = writes[0].token.as_deref().unwrap();
+    assert_eq!(fake.token_scope(minted).unwrap().0, Some(vec!["widgets".to_string()]));
+    assert!(requests.iter().all(|r| r.token.as_deref() != Some(AGENT_KEY)), "the key never reaches GitHub");
     assert!(requests.iter().all(|r| !r.path.contains("gadgets")), "{requests:?}");
 }
 
 #[test]
-fn pygithub_with_an_agent_key_reads_its_repository_16() {
+fn pygithub_with_an_agent_key_reads_and_writes_its_repository_16() {
     let python = venv_python();
     if !(python.is_file() && run(Command::new(&python).args(["-c", "import github"]), TIMEOUT).code == Some(0)) {
-        skipped("pygithub_with_an_agent_key_reads_its_repository_16", "PyGithub is not installed");
+        skipped("pygithub_with_an_agent_key_reads_and_writes_its_repository_16", "PyGithub is not installed");
         return;
     }
     let (fake, gp) = keyed_acme();
@@ -142,12 +165,13 @@ from github import Auth, Github, GithubException
 gh = Github(base_url=os.environ["GHPOOL_URL"], auth=Auth.Token(os.environ["GITHUB_TOKEN"]))
 repo = gh.get_repo("acme/widgets")
 issues = list(repo.get_issues(state="all"))
+created = repo.create_issue(title="from an agent")
 try:
     gh.get_repo("acme/gadgets")
     refused = "served"
 except GithubException as e:
     refused = f"{e.status} {e.data.get('message', '')}"
-print(repo.full_name, len(issues))
+print(repo.full_name, len(issues), created.number)
 print(refused)
 "#;
     let mut cmd = Command::new(&python);
@@ -155,16 +179,19 @@ print(refused)
     keyed(&mut cmd, &gp);
     let out = run(&mut cmd, TIMEOUT).ok("PyGithub with an agent key");
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "acme/widgets 45", "{}", out.stdout);
+    assert_eq!(lines[0], "acme/widgets 45 46", "{}", out.stdout);
     assert!(lines[1].starts_with("403 ") && lines[1].contains("agent `sdk`"), "{}", out.stdout);
-    assert_only_pool_tokens_and_nothing_else(&fake);
+    assert_pooled_reads_brokered_write_and_nothing_else(&fake);
 }
 
 #[test]
-fn octokit_with_an_agent_key_reads_its_repository_16() {
+fn octokit_with_an_agent_key_reads_and_writes_its_repository_16() {
     let modules = node_dir().join("node_modules/@octokit/rest");
     if on_path("node").is_none() || !modules.is_dir() {
-        skipped("octokit_with_an_agent_key_reads_its_repository_16", "node or @octokit/rest is not installed");
+        skipped(
+            "octokit_with_an_agent_key_reads_and_writes_its_repository_16",
+            "node or @octokit/rest is not installed",
+        );
         return;
     }
     let (fake, gp) = keyed_acme();
@@ -175,10 +202,11 @@ const octokit = new Octokit({ baseUrl: process.env.GHPOOL_URL, auth: process.env
 const { data: repo } = await octokit.rest.repos.get({ owner: "acme", repo: "widgets" });
 const issues = await octokit.paginate(octokit.rest.issues.listForRepo, { owner: "acme", repo: "widgets", state: "all" });
 const q = await octokit.graphql(`{ repository(owner: "acme", name: "widgets") { issues { totalCount } } }`);
+const { data: created } = await octokit.rest.issues.create({ owner: "acme", repo: "widgets", title: "from an agent" });
 let refused = "served";
 try { await octokit.rest.repos.get({ owner: "acme", repo: "gadgets" }); }
 catch (e) { refused = `${e.status} ${e.response?.data?.message ?? ""}`; }
-console.log(repo.full_name, issues.length, q.repository.issues.totalCount);
+console.log(repo.full_name, issues.length, q.repository.issues.totalCount, created.number);
 console.log(refused);
 "#;
     std::fs::write(&script, code).unwrap();
@@ -189,7 +217,7 @@ console.log(refused);
     let _ = std::fs::remove_file(&script);
     let out = out.ok("Octokit with an agent key");
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "acme/widgets 45 45", "{}", out.stdout);
+    assert_eq!(lines[0], "acme/widgets 45 45 46", "{}", out.stdout);
     assert!(lines[1].starts_with("403 ") && lines[1].contains("agent `sdk`"), "{}", out.stdout);
-    assert_only_pool_tokens_and_nothing_else(&fake);
+    assert_pooled_reads_brokered_write_and_nothing_else(&fake);
 }
