@@ -531,8 +531,15 @@ fn every_write_is_audited_before_it_is_sent_and_not_sent_when_it_cannot_be_16() 
     assert_eq!(decision["repository"], "acme/widgets");
     assert_eq!(decision["installation"], ACME_INSTALLATION);
     assert_eq!(decision["body_fields"], serde_json::json!(["body", "title"]), "as sent (serde_json sorts keys)");
-    let all = records(&path);
-    let outcome = all.iter().find(|r| r["record"] == "outcome").expect("an outcome");
+    // The outcome is written when the request ends, which may be just after the client has the answer.
+    let deadline = Instant::now() + WAIT;
+    let outcome = loop {
+        if let Some(outcome) = records(&path).into_iter().find(|r| r["record"] == "outcome") {
+            break outcome;
+        }
+        assert!(Instant::now() < deadline, "no outcome record");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(outcome["request"], decision["request"]);
     assert_eq!(outcome["status"], 201);
     assert!(outcome["github_request_id"].as_str().is_some_and(|id| id.starts_with("FA4E:")), "{outcome}");
@@ -545,6 +552,18 @@ fn every_write_is_audited_before_it_is_sent_and_not_sent_when_it_cannot_be_16() 
     assert_eq!((denials[1]["who"].as_str(), denials[1]["status"].as_u64()), (Some("unknown"), Some(401)));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("secret") && !text.contains(KEY) && !text.contains("ghs_"), "names only: {text}");
+
+    // A token for git is recorded before it is handed over.
+    let resp = client()
+        .get(gp.url("/git-credential?repo=acme/widgets"))
+        .header("authorization", format!("token {KEY}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let all = records(&path);
+    let git = all.iter().find(|r| r["record"] == "git_credential").expect("a git_credential record");
+    assert_eq!((git["who"]["agent"].as_str(), git["repository"].as_str()), (Some("coder"), Some("acme/widgets")));
+    assert_eq!((git["contents"].as_str(), git["installation"].as_u64()), (Some("read"), Some(ACME_INSTALLATION)));
 
     // A passthrough mutation with a user's own token: recorded as that user, with its fields.
     fake.add_issues("acme", "widgets", 1);
@@ -592,5 +611,11 @@ fn every_write_is_audited_before_it_is_sent_and_not_sent_when_it_cannot_be_16() 
         assert_eq!(fake.requests_to("/repos/").iter().filter(|r| r.method == "POST").count(), before, "nothing sent");
         let read = client().get(gp.url("/repos/acme/widgets")).header("authorization", format!("token {KEY}")).send();
         assert_eq!(read.unwrap().status(), 200, "reads are not audited: served");
+        let git = client()
+            .get(gp.url("/git-credential?repo=acme/widgets"))
+            .header("authorization", format!("token {KEY}"))
+            .send()
+            .unwrap();
+        assert_eq!(git.status(), 503, "no git token handed over unrecorded");
     }
 }

@@ -1,5 +1,6 @@
 //! The audit file (`[audit] path`, issue #16): one JSON object per line, a write's `decision`
-//! written and synced to disk before the write is sent, its `outcome` after, and every denial.
+//! written and synced to disk before the write is sent, its `outcome` after, every denial, and every
+//! token handed to git (`git_credential`, before it is handed).
 //!
 //! Owns: the file (opened for appending, created `0600`; reopened on `SIGHUP` for logrotate, and
 //! after a failed write), the records' shape, and writing one whole line at a time under a lock.
@@ -66,6 +67,17 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+/// A token handed to git for one repository (`GET /git-credential`): recorded before it is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitCredential {
+    pub who: Who,
+    pub repository: String,
+    pub installation: u64,
+    /// `read` or `write`.
+    pub contents: String,
+    pub expires_at: String,
+}
+
 /// A request refused: by whom, what, why (the message the client got, which names no secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Denial {
@@ -82,6 +94,7 @@ pub enum Record {
     Decision(Decision),
     Outcome(Outcome),
     Denial(Denial),
+    GitCredential(GitCredential),
 }
 
 /// One line: the record with its time first.
@@ -93,7 +106,9 @@ pub fn line(record: &Record, at: SystemTime) -> String {
         record: &'a Record,
     }
     let time = humantime::format_rfc3339_millis(at).to_string();
-    let mut text = serde_json::to_string(&Line { time, record }).unwrap_or_else(|_| "{}".to_string());
+    let text = serde_json::to_string(&Line { time, record }).unwrap_or_else(|_| "{}".to_string());
+    // Paths, names and messages are the client's: one may carry a token or a key.
+    let mut text = crate::secrets::redact_token_shapes(&text).into_owned();
     text.push('\n');
     text
 }
@@ -239,6 +254,14 @@ mod tests {
             duration_ms: 42,
         });
         assert!(line(&outcome, at).contains("\"record\":\"outcome\",\"request\":\"r-1\",\"status\":201"));
+        let denial = Record::Denial(Denial {
+            who: Who::Unknown,
+            method: "GET".into(),
+            path: "/repos/ghpk_someKEY/x".into(),
+            status: 401,
+            reason: "Bad credentials".into(),
+        });
+        assert!(line(&denial, at).contains("\"path\":\"/repos/ghpk_<redacted>/x\""), "{}", line(&denial, at));
     }
 
     #[test]

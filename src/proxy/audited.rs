@@ -105,8 +105,10 @@ impl Ghpool {
         if !denial_recorded(method, matches!(who, Who::Agent(_)), refusal.status()) {
             return;
         }
-        // The path as sent, bounded: it is the client's, and may be anything.
-        let path: String = String::from_utf8_lossy(req.raw_path()).chars().take(512).collect();
+        // The path as sent, without its query and bounded: it is the client's, and may be anything
+        // (the record's token-shaped words are redacted as it is written).
+        let raw = String::from_utf8_lossy(req.raw_path());
+        let path: String = raw.split('?').next().unwrap_or_default().chars().take(512).collect();
         let denial =
             Denial { who, method: method.to_string(), path, status: refusal.status(), reason: refusal.to_string() };
         if let Err(e) = file.write(Record::Denial(denial)).await {

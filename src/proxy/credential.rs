@@ -42,6 +42,20 @@ impl Ghpool {
         let repositories = Repositories::Named(vec![wanted.name.clone()]);
         match self.broker.mint(&agent.id, &wanted.owner, &repositories, &permissions).await {
             Ok((scoped, on)) => {
+                // Recorded before it is handed over; not handed over if it cannot be.
+                if let Some(file) = &self.auditor.file {
+                    let record = crate::ops::audit_log::GitCredential {
+                        who: crate::ops::audit_log::Who::Agent(agent.id.clone()),
+                        repository: format!("{}/{}", wanted.owner, wanted.name),
+                        installation: on.installation_id,
+                        contents: level.to_string(),
+                        expires_at: scoped.expires_text.clone(),
+                    };
+                    if let Err(e) = file.write(crate::ops::audit_log::Record::GitCredential(record)).await {
+                        log::error!("{e}: a git credential for agent `{}` is refused (503)", agent.id);
+                        return Refusal::AuditUnavailable.reply();
+                    }
+                }
                 agent.git_credentials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 log::info!(
                     "git credential for agent `{}`: {}/{} contents:{level} (installation {}), until {}",

@@ -19,6 +19,16 @@ pub use aws::AwsError;
 pub use gcp::GcpError;
 pub use resolve::{ResolveError, Resolver};
 
+/// `text` with every token-shaped word — an agent key (`ghpk_…`) or a GitHub token (`ghp_`, `gho_`,
+/// `ghu_`, `ghs_`, `ghr_`, `github_pat_…`) — cut to its prefix and `<redacted>`: for records that
+/// carry what a client sent (a path, a name, a refusal's message), which may hold one.
+pub fn redact_token_shapes(text: &str) -> std::borrow::Cow<'_, str> {
+    static SHAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(ghpk|ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]+").expect("a valid pattern")
+    });
+    SHAPES.replace_all(text, "${1}_<redacted>")
+}
+
 /// A secret string (a token, a private key). Printing it by accident prints `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -191,6 +201,12 @@ mod tests {
     fn secret_never_prints_its_value() {
         let s = Secret::new("ghp_supersecret");
         assert_eq!(format!("{s}"), "<redacted>");
+        let said = "GET /repos/acme/ghpk_abcDEF123_x?t=ghp_AAAA&u=github_pat_11AB_cd ghs_x.y";
+        assert_eq!(
+            redact_token_shapes(said),
+            "GET /repos/acme/ghpk_<redacted>?t=ghp_<redacted>&u=github_pat_<redacted> ghs_<redacted>.y"
+        );
+        assert_eq!(redact_token_shapes("/repos/acme/widgets"), "/repos/acme/widgets");
         assert!(!format!("{s:?}").contains("supersecret"));
         assert_eq!(s.fingerprint().len(), 12);
         let r = SecretRef::parse("ghp_supersecret").unwrap();
