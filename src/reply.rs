@@ -64,6 +64,28 @@ pub struct Reply {
 }
 
 impl Refusal {
+    /// The refusal's kind, for records that must not carry what the client sent (its message may
+    /// quote the request: a repository named in a GraphQL variable, a search query).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::BadRequest(_) => "bad_request",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::NoAgentKey => "no_agent_key",
+            Refusal::Forbidden(_) => "forbidden",
+            Refusal::NotFound => "not_found",
+            Refusal::MethodNotAllowed => "method_not_allowed",
+            Refusal::TooLarge(..) => "too_large",
+            Refusal::BodyTimeout(_) => "body_timeout",
+            Refusal::Exhausted { .. } => "exhausted",
+            Refusal::NoIdentity => "no_identity",
+            Refusal::Busy => "busy",
+            Refusal::OverShare { .. } => "over_share",
+            Refusal::BadGateway(_) => "bad_gateway",
+            Refusal::GatewayTimeout => "gateway_timeout",
+            Refusal::AuditUnavailable => "audit_unavailable",
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Refusal::BadRequest(_) => 400,

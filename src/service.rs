@@ -58,7 +58,7 @@ pub enum StartError {
     Shared(#[from] crate::shared::SharedError),
     #[error("shared.redis_password could not be resolved: {0}")]
     RedisPassword(String),
-    #[error("agent `{agent}` may write to `{owner}`, but no GitHub App installation on `{owner}` serves writes: add `serves = [\"writes\"]` (or [\"reads\", \"writes\"]) to the `[[apps]]` entry of an App installed there, or drop the agent's write permissions")]
+    #[error("agent `{agent}` may write to `{owner}`, but no GitHub App installation on `{owner}` serves writes: add `serves = [\"writes\"]` (or [\"reads\", \"writes\"]) to the `[[apps]]` entry of an App installed there, or drop the agent's write permissions (an App that serves writes there but could not be reached at start is named above)")]
     NoWriter { agent: String, owner: String },
 }
 
@@ -156,16 +156,17 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         accounts.get(&r.id).map(|account| (account.clone(), r.installation_id, r.client.clone(), false))
     });
     let broker = Broker::new(writers.chain(readers).collect());
-    check_writers(&agents, &broker)?;
+    let allowlist = Allowlist::with_lists(
+        config.owners.clone(),
+        config.access.public_paths.clone(),
+        config.access.graphql_unscoped_fields.clone(),
+    );
+    check_writers(&agents, &broker, &allowlist)?;
     Ok(Ghpool {
         agents,
         broker: Arc::new(broker),
         pool: Arc::new(pool.with_max_in_flight(config.pool.max_in_flight)),
-        allowlist: Allowlist::with_lists(
-            config.owners.clone(),
-            config.access.public_paths.clone(),
-            config.access.graphql_unscoped_fields.clone(),
-        ),
+        allowlist,
         upstream,
         metrics: Arc::new(metrics),
         repos: Arc::new(RepoOwners::default()),
@@ -187,15 +188,16 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     })
 }
 
-/// Every agent given write permissions has an installation that serves writes on every owner it
-/// holds repositories of: found now, not on its first write.
-fn check_writers(agents: &Agents, broker: &Broker) -> Result<(), StartError> {
+/// Every agent given write permissions has an installation that serves writes on every allowed
+/// owner it holds repositories of: found now, not on its first write.
+fn check_writers(agents: &Agents, broker: &Broker, allowlist: &Allowlist) -> Result<(), StartError> {
     use crate::pool::broker::Purpose;
     for agent in agents.list() {
         if Purpose::of(&agent.permissions) != Purpose::Write {
             continue;
         }
-        if let Some(owner) = agent.policy.owners().into_iter().find(|owner| !broker.serves(owner, Purpose::Write)) {
+        let mut owners = agent.policy.owners().into_iter().filter(|owner| allowlist.allows(owner));
+        if let Some(owner) = owners.find(|owner| !broker.serves(owner, Purpose::Write)) {
             return Err(StartError::NoWriter { agent: agent.id.clone(), owner });
         }
     }
@@ -290,6 +292,10 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     proxy.add_listener(ListenerConfig::tcp(config.listen.to_string()).l4_buffer(write_buffer));
     server.add_service(proxy);
     server.add_service(background_service("upstream dns", Every(DNS_REFRESH, DnsRefresh { upstream })));
+    if let Some(audit) = &audit {
+        server
+            .add_service(background_service("audit denials", Every(Duration::from_secs(1), AuditFlush(audit.clone()))));
+    }
     let interval = keeper.interval();
     let redis_password = match (&shared, config.shared.as_ref().and_then(|s| s.password.clone())) {
         (Some(shared), Some(reference)) => Some(RedisPassword {
@@ -447,6 +453,16 @@ impl BackgroundService for SecretsRefresh {
                 refresh_agent_keys(agents, configs, resolver).await;
             }
         }
+    }
+}
+
+/// The audit file's waiting denials written, once a second.
+struct AuditFlush(Arc<crate::ops::audit_log::AuditLog>);
+
+#[async_trait]
+impl Tick for AuditFlush {
+    async fn tick(&self) {
+        self.0.flush().await;
     }
 }
 

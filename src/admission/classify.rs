@@ -489,11 +489,8 @@ fn agent_write(
     use super::policy::{rest_reach, Reached};
     use super::rest_routes::RouteTable;
     let Some(agent) = agent else { return Err(agent_writes(None)) };
-    if agent.permissions.is_empty() {
-        return Err(Refusal::Forbidden(format!(
-            "ghpool: agent `{}` is read-only (no permissions configured)",
-            agent.id
-        )));
+    if !crate::config::agents::writes_with(&agent.permissions) {
+        return Err(read_only(agent));
     }
     let endpoint = RouteTable::github().lookup(method, &target.segments).ok_or(Refusal::NotFound)?;
     let reached = rest_reach(&endpoint).map_err(|e| Refusal::BadRequest(e.to_string()))?;
@@ -532,6 +529,11 @@ fn agent_write(
     }
 }
 
+/// An agent given no permission to write with (none, or `read` levels only).
+fn read_only(agent: &Agent) -> Refusal {
+    Refusal::Forbidden(format!("ghpool: agent `{}` is read-only (no write permissions configured)", agent.id))
+}
+
 /// A write by a caller that is no agent where one was expected.
 fn agent_writes(agent: Option<&Agent>) -> Refusal {
     match agent {
@@ -545,11 +547,8 @@ fn agent_writes(agent: Option<&Agent>) -> Refusal {
 /// to them). An agent without write permissions, or whose repositories span several owners (ghpool
 /// could not tell which installation's token the mutation needs), is refused.
 fn mutation_scope(agent: &Agent, allowlist: &Allowlist) -> Result<super::plan::Brokered, Refusal> {
-    if agent.permissions.is_empty() {
-        return Err(Refusal::Forbidden(format!(
-            "ghpool: agent `{}` is read-only (no permissions configured)",
-            agent.id
-        )));
+    if !crate::config::agents::writes_with(&agent.permissions) {
+        return Err(read_only(agent));
     }
     let owners: Vec<String> = agent.policy.owners().into_iter().filter(|o| allowlist.allows(o)).collect();
     match &owners[..] {

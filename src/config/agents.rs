@@ -123,8 +123,15 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
     for (name, level) in &permissions {
         match known.get(name.as_str()) {
             None => issues.push(issue(&field("permissions"), format!("`{name}` is not a GitHub App permission"))),
-            Some(levels) if !levels.contains(&level.as_str()) => issues
-                .push(issue(&field("permissions"), format!("`{name}` takes {} (not `{level}`)", levels.join(" or ")))),
+            Some(p) if !p.levels.contains(&level.as_str()) => issues.push(issue(
+                &field("permissions"),
+                format!("`{name}` takes {} (not `{level}`)", p.levels.join(" or ")),
+            )),
+            // A token minted for an agent's repositories would still carry it to the whole owner.
+            Some(p) if p.scope != "repository" => issues.push(issue(
+                &field("permissions"),
+                format!("`{name}` is an {} permission: an agent's permissions apply to its repositories only", p.scope),
+            )),
             Some(_) => {}
         }
     }
@@ -181,13 +188,28 @@ pub fn parse_repo(text: &str) -> Result<RepoPattern, String> {
     }
 }
 
-/// GitHub's App permissions: name → levels.
-pub fn app_permissions() -> BTreeMap<&'static str, Vec<&'static str>> {
+/// Whether permissions let a token write: any level but `read` (`write`, `admin`).
+pub fn writes_with(permissions: &BTreeMap<String, String>) -> bool {
+    permissions.values().any(|level| level != "read")
+}
+
+/// One of GitHub's App permissions: its levels, and what it reaches (`repository`,
+/// `organization`, `account`).
+pub struct AppPermission {
+    pub levels: Vec<&'static str>,
+    pub scope: &'static str,
+}
+
+/// GitHub's App permissions by name.
+pub fn app_permissions() -> BTreeMap<&'static str, AppPermission> {
     APP_PERMISSIONS
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(name, levels)| (name, levels.split(',').collect()))
+        .filter_map(|l| {
+            let mut fields = l.split('\t');
+            let (name, levels, scope) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((name, AppPermission { levels: levels.split(',').collect(), scope }))
+        })
         .collect()
 }
 
@@ -269,6 +291,30 @@ mod tests {
                 ],
                 "takes read or write (not ``)",
             ),
+            (
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "issues:write,organization_projects:write"),
+                ],
+                "`organization_projects` is an organization permission",
+            ),
+            (
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/*"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "members:read"),
+                ],
+                "`members` is an organization permission",
+            ),
+            (
+                &[
+                    ("GHPOOL_AGENT_A_KEYS", "env:K"),
+                    ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+                    ("GHPOOL_AGENT_A_PERMISSIONS", "starring:write"),
+                ],
+                "`starring` is an account permission",
+            ),
             (&[("GHPOOL_AGENT_A_TOKEN", "env:K")], "expected GHPOOL_AGENT_<ID>"),
         ];
         for (vars, expected) in cases {
@@ -283,8 +329,16 @@ mod tests {
     fn githubs_app_permissions_are_the_data_16() {
         let known = app_permissions();
         assert!(known.len() > 40, "{}", known.len());
-        assert_eq!(known["issues"], ["read", "write"]);
-        assert_eq!(known["workflows"], ["write"]);
-        assert!(known["organization_projects"].contains(&"admin"));
+        assert_eq!(known.len(), APP_PERMISSIONS.lines().filter(|l| !l.starts_with('#')).count(), "every line read");
+        assert_eq!(known["issues"].levels, ["read", "write"]);
+        assert_eq!(known["workflows"].levels, ["write"]);
+        assert!(known["organization_projects"].levels.contains(&"admin"));
+        let scope = |name: &str| known[name].scope;
+        assert_eq!(
+            (scope("issues"), scope("contents"), scope("pull_requests")),
+            ("repository", "repository", "repository")
+        );
+        assert_eq!((scope("members"), scope("organization_custom_roles")), ("organization", "organization"));
+        assert_eq!((scope("starring"), scope("gpg_keys")), ("account", "account"));
     }
 }

@@ -2,10 +2,14 @@
 //! written and synced to disk before the write is sent, its `outcome` after, every denial, and every
 //! token handed to git (`git_credential`, before it is handed).
 //!
-//! Owns: the file (opened for appending, created `0600`; reopened on `SIGHUP` for logrotate, and
-//! after a failed write), the records' shape, and writing one whole line at a time under a lock.
+//! Owns: the file (opened for appending, created `0600` with its directory synced; reopened on
+//! `SIGHUP` for logrotate, and after a failed write), the records' shape, and writing whole lines
+//! under one lock. Denials are not synced one by one: they wait in a bounded buffer written with the
+//! next decision or by the once-a-second flush (`service`), so a flood of refused requests costs no
+//! disk syncs and cannot delay a write's decision; past [`MAX_PENDING`] between two flushes they are
+//! counted in one `denials_dropped` record.
 //! Must never: let a write be sent whose decision was not written and synced (the caller answers
-//! 503); write a token, a key or a body value — records carry names only.
+//! 503); write a token, a key or a body value — records carry names and codes only.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -78,15 +82,19 @@ pub struct GitCredential {
     pub expires_at: String,
 }
 
-/// A request refused: by whom, what, why (the message the client got, which names no secret).
+/// A request refused: by whom, what, why (the refusal's code: its message may quote the request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Denial {
     pub who: Who,
     pub method: String,
+    /// Without its query.
     pub path: String,
     pub status: u16,
-    pub reason: String,
+    pub reason: &'static str,
 }
+
+/// Denials held back between two flushes, at most.
+pub const MAX_PENDING: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
@@ -95,6 +103,10 @@ pub enum Record {
     Outcome(Outcome),
     Denial(Denial),
     GitCredential(GitCredential),
+    /// Denials beyond [`MAX_PENDING`] between two flushes, not written one by one.
+    DenialsDropped {
+        count: u64,
+    },
 }
 
 /// One line: the record with its time first.
@@ -118,9 +130,19 @@ enum Sink {
     Path(String),
 }
 
+/// The open file, and whether the last write to it failed part-way (the next starts a new line).
+#[derive(Default)]
+struct Open {
+    file: Option<File>,
+    torn: bool,
+}
+
 pub struct AuditLog {
     sink: Sink,
-    file: Mutex<Option<File>>,
+    file: Mutex<Open>,
+    /// Denial lines waiting for the next write or flush, and how many did not fit.
+    pending: Mutex<Vec<String>>,
+    dropped: AtomicU64,
     /// `<start time>-<n>`: unique per process, ordered.
     prefix: String,
     next: AtomicU64,
@@ -134,7 +156,9 @@ impl AuditLog {
         let started = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         let log = AuditLog {
             sink,
-            file: Mutex::new(None),
+            file: Mutex::new(Open::default()),
+            pending: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
             prefix: format!("{started:x}.{:x}", std::process::id()),
             next: AtomicU64::new(1),
         };
@@ -160,66 +184,103 @@ impl AuditLog {
     pub fn reopen(&self) -> Result<(), AuditError> {
         let Sink::Path(path) = &self.sink else { return Ok(()) };
         let opened = open(path);
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.file.lock().unwrap_or_else(|p| p.into_inner());
         match opened {
             Ok(opened) => {
-                *file = Some(opened);
+                state.file = Some(opened);
                 Ok(())
             }
             Err(e) => {
-                *file = None;
+                state.file = None;
                 Err(e)
             }
         }
     }
 
-    /// Write one record and sync it to disk before returning (off the async runtime's threads).
+    /// Write one record and sync it to disk before returning (off the async runtime's threads),
+    /// with the denials waiting before it.
     pub async fn write(self: &Arc<Self>, record: Record) -> Result<(), AuditError> {
         let log = self.clone();
         let text = line(&record, SystemTime::now());
-        match tokio::task::spawn_blocking(move || log.write_now(text.as_bytes())).await {
+        match tokio::task::spawn_blocking(move || log.write_now(Some(text.as_bytes()))).await {
             Ok(written) => written,
             Err(e) => Err(AuditError::Write { path: self.describe().to_string(), reason: e.to_string() }),
         }
     }
 
-    fn write_now(&self, text: &[u8]) -> Result<(), AuditError> {
+    /// Keep a denial for the next write or flush: no I/O here, nothing a refused request can make
+    /// a write wait for.
+    pub fn note(&self, record: Record) {
+        let text = line(&record, SystemTime::now());
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() < MAX_PENDING {
+            pending.push(text);
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Write the denials waiting (every second, from `service`).
+    pub async fn flush(self: &Arc<Self>) {
+        let waiting = !self.pending.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+        if !waiting && self.dropped.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let log = self.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log.write_now(None)).await {
+            log::warn!("{e} (denials)");
+        }
+    }
+
+    /// The waiting denials (and a count of those dropped), then `text` if any, as one write; synced
+    /// when there is `text` (a decision or a credential).
+    fn write_now(&self, text: Option<&[u8]>) -> Result<(), AuditError> {
+        let waiting = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut out = waiting.concat().into_bytes();
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            out.extend(line(&Record::DenialsDropped { count: dropped }, SystemTime::now()).into_bytes());
+        }
+        out.extend_from_slice(text.unwrap_or_default());
         let path = match &self.sink {
             Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                return out
-                    .write_all(text)
-                    .and_then(|_| out.flush())
+                let mut stdout = std::io::stdout().lock();
+                return stdout
+                    .write_all(&out)
+                    .and_then(|_| stdout.flush())
                     .map_err(|e| AuditError::Write { path: "-".into(), reason: e.to_string() });
             }
             Sink::Path(path) => path,
         };
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if file.is_none() {
-            *file = Some(open(path)?);
+        let mut state = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if state.file.is_none() {
+            state.file = Some(open(path)?);
         }
-        let Some(handle) = file.as_mut() else {
+        if std::mem::take(&mut state.torn) {
+            // The last write failed part-way: its partial line ends here, unreadable alone.
+            out.insert(0, b'\n');
+        }
+        let Some(file) = state.file.as_mut() else {
             return Err(AuditError::Open { path: path.clone(), reason: "closed".into() });
         };
-        match handle.write_all(text).and_then(|_| handle.sync_data()) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Opened again on the next write: a full disk may have room by then.
-                *file = None;
-                Err(AuditError::Write { path: path.clone(), reason: e.to_string() })
-            }
-        }
+        let written = file.write_all(&out).and_then(|_| if text.is_some() { file.sync_data() } else { Ok(()) });
+        written.map_err(|e| {
+            // Opened again on the next write: a full disk may have room by then.
+            *state = Open { file: None, torn: true };
+            AuditError::Write { path: path.clone(), reason: e.to_string() }
+        })
     }
 }
 
+/// Open for appending (created `0600`), and sync the directory so that a file just created
+/// survives a crash with the records synced into it.
 fn open(path: &str) -> Result<File, AuditError> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| AuditError::Open { path: path.to_string(), reason: e.to_string() })
+    let failed = |e: std::io::Error| AuditError::Open { path: path.to_string(), reason: e.to_string() };
+    let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(failed)?;
+    let dir = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty());
+    File::open(dir.unwrap_or(std::path::Path::new("."))).and_then(|d| d.sync_all()).map_err(failed)?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -259,7 +320,7 @@ mod tests {
             method: "GET".into(),
             path: "/repos/ghpk_someKEY/x".into(),
             status: 401,
-            reason: "Bad credentials".into(),
+            reason: "no_agent_key",
         });
         assert!(line(&denial, at).contains("\"path\":\"/repos/ghpk_<redacted>/x\""), "{}", line(&denial, at));
     }
@@ -276,10 +337,23 @@ mod tests {
             method: "POST".into(),
             path: "/x".into(),
             status: 401,
-            reason: "no key".into(),
+            reason: "no_agent_key",
         });
         runtime.block_on(log.write(denial.clone())).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("\"record\":\"denial\""));
+        // Denials wait for the next write (a flood of them syncs nothing, and past the bound they are
+        // counted, not kept).
+        for _ in 0..MAX_PENDING + 5 {
+            log.note(denial.clone());
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1, "noted, not written");
+        runtime.block_on(log.write(denial.clone())).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1 + MAX_PENDING + 1 + 1);
+        assert!(text.contains("\"record\":\"denials_dropped\",\"count\":5"), "{text}");
+        log.note(denial.clone());
+        runtime.block_on(log.flush());
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), MAX_PENDING + 4, "flushed");
         // logrotate moves the file; SIGHUP reopens: the next record is in the new one.
         std::fs::rename(&path, dir.join("audit.jsonl.1")).unwrap();
         log.reopen().unwrap();

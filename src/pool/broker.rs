@@ -65,7 +65,7 @@ pub enum Purpose {
 impl Purpose {
     /// A token with any `write` or `admin` permission writes.
     pub fn of(permissions: &BTreeMap<String, String>) -> Purpose {
-        match permissions.values().any(|level| level != "read") {
+        match crate::config::agents::writes_with(permissions) {
             true => Purpose::Write,
             false => Purpose::Read,
         }

@@ -89,8 +89,9 @@ impl Ghpool {
         }
     }
 
-    /// Record a refusal (see [`denial_recorded`]): by the agent whose key it showed, if any.
-    pub(super) async fn audit_denial(&self, session: &Session, refusal: &Refusal) {
+    /// Record a refusal (see [`denial_recorded`]): by the agent whose key it showed, if any; kept
+    /// for the audit file's next write (no I/O on the refusal's way).
+    pub(super) fn audit_denial(&self, session: &Session, refusal: &Refusal) {
         let Some(file) = &self.auditor.file else { return };
         let req = session.req_header();
         let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
@@ -109,11 +110,8 @@ impl Ghpool {
         // (the record's token-shaped words are redacted as it is written).
         let raw = String::from_utf8_lossy(req.raw_path());
         let path: String = raw.split('?').next().unwrap_or_default().chars().take(512).collect();
-        let denial =
-            Denial { who, method: method.to_string(), path, status: refusal.status(), reason: refusal.to_string() };
-        if let Err(e) = file.write(Record::Denial(denial)).await {
-            log::error!("{e} (a denial)");
-        }
+        let denial = Denial { who, method: method.to_string(), path, status: refusal.status(), reason: refusal.code() };
+        file.note(Record::Denial(denial));
     }
 }
 

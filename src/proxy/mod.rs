@@ -87,7 +87,7 @@ impl ProxyHttp for Ghpool {
                 plan
             }
             Err(refusal) => {
-                self.audit_denial(session, &refusal).await;
+                self.audit_denial(session, &refusal);
                 // A body, if one was sent, was not read: the connection cannot be reused safely.
                 let method = &session.req_header().method;
                 if method != http::Method::GET && method != http::Method::HEAD {
@@ -116,7 +116,7 @@ impl ProxyHttp for Ghpool {
         ctx.plan = Some(plan);
         // A write is recorded before it is sent; one that cannot be recorded is not sent.
         if let Err(refusal) = self.audit_decision(session, ctx).await {
-            self.audit_denial(session, &refusal).await;
+            self.audit_denial(session, &refusal);
             session.set_keepalive(None);
             let r = refusal.reply();
             send(session, r.status, &r.headers, r.body).await?;

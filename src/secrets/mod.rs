@@ -19,14 +19,17 @@ pub use aws::AwsError;
 pub use gcp::GcpError;
 pub use resolve::{ResolveError, Resolver};
 
-/// `text` with every token-shaped word — an agent key (`ghpk_…`) or a GitHub token (`ghp_`, `gho_`,
-/// `ghu_`, `ghs_`, `ghr_`, `github_pat_…`) — cut to its prefix and `<redacted>`: for records that
-/// carry what a client sent (a path, a name, a refusal's message), which may hold one.
+/// `text` with every token-shaped word — an agent key (`ghpk_` and URL-safe base64, wherever it
+/// starts) or a GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_` starting a word,
+/// 16 characters or more) — cut to its prefix and `<redacted>`: for records that carry what a client
+/// sent (a path, a name), which may hold one. Names that merely contain such letters
+/// (`acme/weighs_api`) are kept.
 pub fn redact_token_shapes(text: &str) -> std::borrow::Cow<'_, str> {
     static SHAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(ghpk|ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]+").expect("a valid pattern")
+        regex::Regex::new(r"(ghpk)_[A-Za-z0-9_-]{4,}|\b(ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{16,}")
+            .expect("a valid pattern")
     });
-    SHAPES.replace_all(text, "${1}_<redacted>")
+    SHAPES.replace_all(text, "${1}${2}_<redacted>")
 }
 
 /// A secret string (a token, a private key). Printing it by accident prints `<redacted>`.
@@ -201,12 +204,14 @@ mod tests {
     fn secret_never_prints_its_value() {
         let s = Secret::new("ghp_supersecret");
         assert_eq!(format!("{s}"), "<redacted>");
-        let said = "GET /repos/acme/ghpk_abcDEF123_x?t=ghp_AAAA&u=github_pat_11AB_cd ghs_x.y";
+        let said = "GET /repos/acme/ghpk_abc-DEF_12-3x?t=ghp_AAAAAAAAAAAAAAAAAAAA&u=github_pat_11AB_cdAAAAAAAAAAAA x_ghpk_Zz-9";
         assert_eq!(
             redact_token_shapes(said),
-            "GET /repos/acme/ghpk_<redacted>?t=ghp_<redacted>&u=github_pat_<redacted> ghs_<redacted>.y"
+            "GET /repos/acme/ghpk_<redacted>?t=ghp_<redacted>&u=github_pat_<redacted> x_ghpk_<redacted>"
         );
-        assert_eq!(redact_token_shapes("/repos/acme/widgets"), "/repos/acme/widgets");
+        for kept in ["/repos/acme/widgets", "/repos/acme/weighs_api_gateway_service", "laughs_bot", "ghs_short"] {
+            assert_eq!(redact_token_shapes(kept), kept);
+        }
         assert!(!format!("{s:?}").contains("supersecret"));
         assert_eq!(s.fingerprint().len(), 12);
         let r = SecretRef::parse("ghp_supersecret").unwrap();

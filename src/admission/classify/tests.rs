@@ -331,7 +331,13 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         repos: vec![parse_repo("acme/w").unwrap()],
         permissions: [("issues".to_string(), "write".to_string())].into(),
     };
-    let agents = Agents::new(&[config, writer], false);
+    let reader = AgentConfig {
+        id: "reader".into(),
+        keys: vec![AgentKey::Digest(digest("ghpk_three"))],
+        repos: vec![parse_repo("acme/w").unwrap()],
+        permissions: [("contents".to_string(), "read".to_string())].into(),
+    };
+    let agents = Agents::new(&[config, writer, reader], false);
     let rules = Rules { agents: &agents, ..rules_for(&acme, &repos) };
     let run = |method: &str, path: &str, auth: Option<&str>, body: Body| {
         let headers = headers(auth, &body);
@@ -385,6 +391,15 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         ("POST", "/repos/acme/w/issues", Some("token ghp_someGitHubToken"), Body::None, Err((401, "agent key"))),
         ("GET", "/repos/acme/w", Some("token ghpk_wrong"), Body::None, Err((401, "agent key"))),
         ("POST", "/repos/acme/w/issues", Some("token ghpk_two"), Body::None, Ok("writer")),
+        // `read` levels only: nothing to write with (red team).
+        ("POST", "/repos/acme/w/issues", Some("token ghpk_three"), Body::None, Err((403, "read-only"))),
+        (
+            "POST",
+            "/graphql",
+            Some("token ghpk_three"),
+            graphql(r#"mutation { addStar(input: {starrableId: "x"}) { clientMutationId } }"#),
+            Err((403, "read-only")),
+        ),
         (
             "POST",
             "/repos/acme/secret/issues",
