@@ -280,6 +280,9 @@ fn git_credentials_are_one_repository_tokens_minted_for_the_agent_16() {
     assert_eq!(credential(None, "acme/widgets").0, 401);
     assert_eq!(credential(Some(KEY), "acme").0, 400);
     assert!(!gp.log().contains(&token) && !gp.log().contains(KEY), "no token or key in the log");
+    let stats = gp.get_json("/stats");
+    let triage = stats["agents"].as_array().unwrap().iter().find(|a| a["id"] == "triage").unwrap().clone();
+    assert_eq!(triage["git_credentials"], 2, "{triage}");
 }
 
 /// Issue #16: the real `git credential fill`, with `ghp git-credential` as the helper for
@@ -427,6 +430,8 @@ fn an_agent_that_writes_needs_an_installation_that_serves_writes_16() {
     assert_eq!(fake.token_scope(write.token.as_deref().unwrap()).unwrap().0, Some(vec!["widgets".to_string()]));
     let stats = gp.get_json("/stats");
     assert_eq!(stats["agents"][0]["brokered_writes"], 1, "{}", stats["agents"]);
+    let metrics = client().get(gp.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains(r#"ghpool_agent_requests_total{agent="coder",outcome="brokered_write"} 1"#), "{metrics}");
 }
 
 /// Issue #16: an agent's GraphQL mutation (gh's `addComment`) goes with a token minted for the
