@@ -82,6 +82,11 @@ fn start_with_agents_and(
     start(fake, &[("acme", "acme", "")], &env)
 }
 
+/// `POST path` with `body` as JSON, as an agent with key `key`.
+fn post_as(gp: &GhpoolProcess, key: &str, path: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+    client().post(gp.url(path)).header("authorization", format!("token {key}")).json(&body).send().unwrap()
+}
+
 fn read(gp: &GhpoolProcess, path: &str) -> u16 {
     client().get(gp.url(path)).send().map(|r| r.status().as_u16()).unwrap_or(0)
 }
@@ -419,12 +424,7 @@ fn an_agent_that_writes_needs_an_installation_that_serves_writes_16() {
     let ids: Vec<&str> = stats["identities"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
     assert_eq!(ids, ["reader"], "an installation that serves writes only is not in the pool");
     assert!(gp.log().contains("mints tokens for agents' writes only"), "{}", gp.log());
-    let resp = client()
-        .post(gp.url("/repos/acme/widgets/issues"))
-        .header("authorization", format!("token {KEY}"))
-        .json(&serde_json::json!({"title": "brokered"}))
-        .send()
-        .unwrap();
+    let resp = post_as(&gp, KEY, "/repos/acme/widgets/issues", serde_json::json!({"title": "brokered"}));
     assert_eq!(resp.status(), 201);
     let write = fake.requests_to("/repos/acme/widgets/issues").into_iter().find(|r| r.method == "POST").unwrap();
     assert_eq!(fake.token_scope(write.token.as_deref().unwrap()).unwrap().0, Some(vec!["widgets".to_string()]));
@@ -614,12 +614,7 @@ fn every_write_is_audited_before_it_is_sent_and_not_sent_when_it_cannot_be_16() 
             &[("GHPOOL_AUDIT_PATH", unwritable)],
         );
         let before = fake.requests_to("/repos/").iter().filter(|r| r.method == "POST").count();
-        let resp = client()
-            .post(gp.url("/repos/acme/widgets/issues"))
-            .header("authorization", format!("token {KEY}"))
-            .json(&serde_json::json!({"title": "x"}))
-            .send()
-            .unwrap();
+        let resp = post_as(&gp, KEY, "/repos/acme/widgets/issues", serde_json::json!({"title": "x"}));
         assert_eq!(resp.status(), 503, "{unwritable}");
         assert!(resp.text().unwrap().contains("audit"), "{unwritable}");
         assert_eq!(fake.requests_to("/repos/").iter().filter(|r| r.method == "POST").count(), before, "nothing sent");

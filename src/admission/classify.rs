@@ -297,13 +297,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>
     })?;
     Ok(Some(match request.kind {
         OperationKind::Query => {
-            let probed = match &request.probed {
-                Some(document) => Some(Bytes::from(
-                    graphql::probed_body(body, document)
-                        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?,
-                )),
-                None => None,
-            };
+            let probed = probed_body(body, &request)?;
             Flow::Read(Read {
                 resource: Resource::Graphql,
                 owners: request.reads.owners.iter().cloned().collect(),
@@ -314,13 +308,7 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>
         OperationKind::Mutation if agent.is_some() => {
             // Sent with a token for the agent's repositories on one owner.
             let brokered = mutation_scope(agent.ok_or(Refusal::NoAgentKey)?, allowlist)?;
-            let probed = match &request.probed {
-                Some(document) => Some(Bytes::from(
-                    graphql::probed_body(body, document)
-                        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?,
-                )),
-                None => None,
-            };
+            let probed = probed_body(body, &request)?;
             Flow::Write(Write {
                 // The token the broker mints for it, set before it is sent.
                 credential: ClientCredential(Secret::new(String::new())),
@@ -337,6 +325,14 @@ fn graphql_flow(parts: &Parts, body: &Body, rules: &Rules, agent: Option<&Agent>
             of: WriteOf::Mutation { body: body.clone(), large, request: Box::new(request), probed: None },
         }),
     }))
+}
+
+/// The body sent upstream instead of the client's when the document was probed.
+fn probed_body(body: &Bytes, request: &graphql::GraphqlRequest) -> Result<Option<Bytes>, Refusal> {
+    let Some(document) = &request.probed else { return Ok(None) };
+    let probed = graphql::probed_body(body, document)
+        .ok_or_else(|| Refusal::BadRequest("could not rewrite the GraphQL body with probes".into()))?;
+    Ok(Some(Bytes::from(probed)))
 }
 
 fn max_mutation(rules: &Rules) -> usize {
