@@ -50,6 +50,8 @@ fn access(c: &mut Criterion) {
         repos: &repos,
         agents: &agents,
         reads_write_bodies: false,
+        scheme: "http",
+        client_certificate: None,
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("host", http::HeaderValue::from_static("ghpool:8080"));

@@ -107,6 +107,8 @@ pub enum ClientKey {
     Token,
     /// The source IP address.
     Address,
+    /// The verified client certificate's name (mutual TLS: `[tls] client_ca`).
+    Certificate,
 }
 
 impl ClientKey {
@@ -115,6 +117,7 @@ impl ClientKey {
             "header" => Some(ClientKey::Header),
             "token" => Some(ClientKey::Token),
             "address" => Some(ClientKey::Address),
+            "certificate" => Some(ClientKey::Certificate),
             _ => None,
         }
     }
@@ -150,6 +153,17 @@ pub struct GraphqlConfig {
     /// The largest body of a GraphQL mutation (sent with the client's own token); queries stay
     /// within 64 KiB.
     pub max_mutation_body: u64,
+}
+
+/// ghpool's listener over TLS (`[tls]`): its certificate chain and key, and for mutual TLS the CA
+/// client certificates must be signed by — each a secret reference, resolved again on every
+/// secrets refresh — and a plain-HTTP address kept beside it, if any.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: SecretRef,
+    pub key: SecretRef,
+    pub client_ca: Option<SecretRef>,
+    pub also_plain: Option<SocketAddr>,
 }
 
 /// The Redis that replicas share their cache, invalidations and budgets through (`shared`).
@@ -193,6 +207,8 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// `None`: no `[shared] redis_url`, each replica on its own (as before).
     pub shared: Option<SharedConfig>,
+    /// `[tls]`: the listener speaks TLS (`None`: plain HTTP, as before).
+    pub tls: Option<TlsConfig>,
     /// `[audit] path`: the JSON Lines file every write's decision is written and synced to before
     /// it is sent (`-`: standard output); `None`: writes are audited in the log only.
     pub audit_path: Option<String>,
@@ -336,6 +352,61 @@ fn pick_listen(settings: &Settings, env: &HashMap<String, String>, issues: &mut 
     addr
 }
 
+/// `[tls]`: a certificate and a key (both or neither), each a secret reference — never the PEM
+/// itself; an optional client CA (mutual TLS) and plain-HTTP address.
+fn pick_tls(set: &Settings, issues: &mut Vec<ConfigIssue>) -> Option<TlsConfig> {
+    use settings::{TLS_ALSO_PLAIN, TLS_CERT, TLS_CLIENT_CA, TLS_KEY};
+    let reference = |(key, text): (&'static str, String), issues: &mut Vec<ConfigIssue>| {
+        if text.trim_start().starts_with("-----BEGIN") {
+            issues.push(issue(
+                key,
+                "PEM is never written in the configuration: reference it (file:, env:, k8s:, aws:, gcp:)",
+            ));
+            return None;
+        }
+        match SecretRef::parse(&text) {
+            Ok(SecretRef::Literal(_)) | Err(_) => {
+                issues.push(issue(
+                    key,
+                    "not a secret reference (file:, env:, k8s:, aws:secretsmanager:, gcp:secretmanager:)",
+                ));
+                None
+            }
+            Ok(r) => Some(r),
+        }
+    };
+    let cert = set.text(&TLS_CERT);
+    let key = set.text(&TLS_KEY);
+    let client_ca = set.text(&TLS_CLIENT_CA);
+    let also_plain = set.text(&TLS_ALSO_PLAIN);
+    let (cert, key) = match (cert, key) {
+        (None, None) => {
+            for (key, _) in client_ca.iter().chain(also_plain.iter()) {
+                issues.push(issue(key, "needs tls.cert and tls.key"));
+            }
+            return None;
+        }
+        (Some(_), None) => {
+            issues.push(issue("tls.key", "missing: tls.cert is set, the listener needs its key too"));
+            return None;
+        }
+        (None, Some(_)) => {
+            issues.push(issue("tls.cert", "missing: tls.key is set, the listener needs its certificate too"));
+            return None;
+        }
+        (Some(cert), Some(key)) => (reference(cert, issues), reference(key, issues)),
+    };
+    let client_ca = client_ca.and_then(|ca| reference(ca, issues));
+    let also_plain = also_plain.and_then(|(key, text)| match text.trim().parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            issues.push(issue(key, format!("`{text}` is not an address:port such as 0.0.0.0:8080")));
+            None
+        }
+    });
+    Some(TlsConfig { cert: cert?, key: key?, client_ca, also_plain })
+}
+
 /// `[shared]`: a Redis URL (`redis://` or `rediss://`) without credentials in it (they would be
 /// logged and shown wherever the URL is), a password as a secret reference, a prefix and a timeout.
 fn pick_shared(set: &Settings, issues: &mut Vec<ConfigIssue>, warnings: &mut Vec<String>) -> Option<SharedConfig> {
@@ -411,7 +482,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     };
     let (client_key_at, client_key) = set.text(&FAIRNESS_CLIENT_KEY).unwrap_or_default();
     let client_key = ClientKey::parse(&client_key).unwrap_or_else(|| {
-        issues.push(issue(client_key_at, format!("`{client_key}` is not one of header, token, address")));
+        issues.push(issue(client_key_at, format!("`{client_key}` is not one of header, token, address, certificate")));
         ClientKey::Token
     });
     let per_client_per_minute = set.number(&FAIRNESS_PER_MINUTE);
@@ -425,6 +496,10 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
         max_mutation_body: set.number(&GRAPHQL_MAX_MUTATION_BODY),
     };
     let shared = pick_shared(&set, &mut issues, &mut warnings);
+    let tls = pick_tls(&set, &mut issues);
+    if client_key == ClientKey::Certificate && tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+        issues.push(issue(client_key_at, "`certificate` needs mutual TLS: set tls.cert, tls.key and tls.client_ca"));
+    }
     let audit_path = set.text(&AUDIT_PATH).map(|(_, path)| path.trim().to_string()).filter(|p| !p.is_empty());
     let access = pick_access(&raw.access, env, &mut issues);
     let agents = agents::collect_agents(&raw.agents, env, &mut issues);
@@ -462,6 +537,7 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
             fairness,
             graphql,
             shared,
+            tls,
             audit_path,
             connect_timeout: set.duration(&CONNECT_TIMEOUT),
             read_timeout: set.duration(&READ_TIMEOUT),

@@ -13,10 +13,12 @@
 //!   and pooled answers screened;
 //! - `cache`: the cache's keys, storage, invalidation and conditional requests;
 //! - `shared`: what replicas share through Redis (entries, write generations);
+//! - `tls`: ghpool's own listener over TLS (its certificate, mutual TLS) and the verified client
+//!   certificate's names;
 //! - `config`: settings from TOML and the environment, validated once at start;
 //! - `upstream`: GitHub's address, ghpool's own calls to it, and its absolute URLs pointed at
 //!   ghpool (`rewrite`);
-//! - `secrets`: secret references (`env:`, `k8s:`, `aws:`, `gcp:`) resolved and refreshed;
+//! - `secrets`: secret references (`env:`, `k8s:`, `file:`, `aws:`, `gcp:`) resolved and refreshed;
 //! - `reply`: every reply ghpool makes itself, in GitHub's error shape;
 //! - `ratelimit`: GitHub's rate-limit headers and buckets;
 //! - `clock`: wall-clock time in GitHub's epoch seconds;
@@ -36,6 +38,7 @@ pub mod reply;
 pub mod secrets;
 pub mod service;
 pub mod shared;
+pub mod tls;
 pub mod upstream;
 
 /// Sent upstream when the client sent no `User-Agent` (GitHub requires one), and on ghpool's own calls.

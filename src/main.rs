@@ -44,8 +44,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    log::info!("ghpool listening on {}, upstream {}", config.listen, config.upstream.base_url());
-    service::build_server(opt, conf, &config, ghpool).run_forever()
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    log::info!("ghpool listening on {scheme}://{}, upstream {}", config.listen, config.upstream.base_url());
+    match service::build_server(opt, conf, &config, ghpool) {
+        Ok(server) => server.run_forever(),
+        Err(e) => {
+            eprintln!("ghpool: cannot start: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `ghpool keygen`: a new agent key (for the agent) and its digest (for the configuration:

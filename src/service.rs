@@ -58,6 +58,8 @@ pub enum StartError {
     Shared(#[from] crate::shared::SharedError),
     #[error("shared.redis_password could not be resolved: {0}")]
     RedisPassword(String),
+    #[error("the TLS listener cannot start: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("agent `{agent}` may write to `{owner}`, but no GitHub App installation on `{owner}` serves writes: add `serves = [\"writes\"]` (or [\"reads\", \"writes\"]) to the `[[apps]]` entry of an App installed there, or drop the agent's write permissions (an App that serves writes there but could not be reached at start is named above)")]
     NoWriter { agent: String, owner: String },
 }
@@ -122,6 +124,10 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         }
         None => None,
     };
+    let tls = match &config.tls {
+        Some(tls) => Some(Arc::new(runtime.block_on(crate::tls::ListenerTls::load(tls, &resolver))?)),
+        None => None,
+    };
     let metrics = Metrics::new();
     if let Some(shared) = &shared {
         metrics.register_shared(shared);
@@ -172,6 +178,7 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         repos: Arc::new(RepoOwners::default()),
         cache: Arc::new(Cache::new(&config.cache, shared.clone().map(|s| (s, shared_salt(config))))),
         shared,
+        tls,
         public_url: config.public_url.clone(),
         fairness: Arc::new(crate::pool::fairness::Fairness::new(
             config.fairness.client_key,
@@ -269,7 +276,7 @@ async fn refresh_agent_keys(agents: &Agents, configs: &[AgentConfig], resolver: 
 }
 
 /// Build the server with its services; the caller runs it.
-pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghpool) -> Server {
+pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghpool) -> Result<Server, StartError> {
     let renewer = Renewer::new(ghpool.pool.clone(), std::mem::take(&mut ghpool.app_renewals));
     let keeper = Arc::new(Keeper::new(
         ghpool.pool.clone(),
@@ -282,6 +289,7 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     let shared = ghpool.shared.clone();
     let agents = ghpool.agents.clone();
     let audit = ghpool.auditor.file.clone();
+    let tls = ghpool.tls.clone();
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let grace = Duration::from_secs(server.configuration.grace_period_seconds.unwrap_or(5));
@@ -289,7 +297,19 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
         Linger { inner: Arc::new(pingora_proxy::http_proxy(&server.configuration, ghpool)), linger: linger(grace) };
     let mut proxy = Service::new("ghpool".to_string(), app);
     let write_buffer = L4BufferSettings::default().write(CLIENT_WRITE_BUFFER);
-    proxy.add_listener(ListenerConfig::tcp(config.listen.to_string()).l4_buffer(write_buffer));
+    let listen = ListenerConfig::tcp(config.listen.to_string()).l4_buffer(write_buffer);
+    match &tls {
+        // With TLS, `listen` speaks only TLS; a plain-HTTP request there gets a clear 400.
+        Some(tls) => {
+            let settings = tls.settings().map_err(|e| StartError::Server(format!("TLS listener: {e}")))?;
+            proxy.add_listener(listen.tls(settings));
+            proxy.endpoints().set_pre_tls_callback(Arc::new(crate::tls::PlainHttpRefusal));
+            if let Some(plain) = config.tls.as_ref().and_then(|t| t.also_plain) {
+                proxy.add_listener(ListenerConfig::tcp(plain.to_string()).l4_buffer(write_buffer));
+            }
+        }
+        None => proxy.add_listener(listen),
+    }
     server.add_service(proxy);
     server.add_service(background_service("upstream dns", Every(DNS_REFRESH, DnsRefresh { upstream })));
     if let Some(audit) = &audit {
@@ -307,8 +327,15 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
     };
     let agent_keys = (!config.agents.is_empty())
         .then(|| (agents.clone(), config.agents.clone(), Resolver::from_process(&config.secrets_dir)));
-    let secrets =
-        SecretsRefresh { keeper: keeper.clone(), every: config.secrets_refresh, redis_password, agent_keys, audit };
+    let listener_tls = tls.map(|tls| (tls, Resolver::from_process(&config.secrets_dir)));
+    let secrets = SecretsRefresh {
+        keeper: keeper.clone(),
+        every: config.secrets_refresh,
+        redis_password,
+        agent_keys,
+        audit,
+        listener_tls,
+    };
     server.add_service(background_service("pool keeper", Every(interval, keeper)));
     server.add_service(background_service("secrets refresh", secrets));
     server.add_service(background_service("app tokens", Every(APP_TOKEN_CHECK, renewer)));
@@ -316,7 +343,7 @@ pub fn build_server(opt: Opt, conf: ServerConf, config: &Config, mut ghpool: Ghp
         server.add_service(background_service("shared state probe", Every(SHARED_PROBE, shared.clone())));
         server.add_service(background_service("write generations", BumpFollower(shared)));
     }
-    server
+    Ok(server)
 }
 
 /// Bytes buffered on the way to a client. Pingora buffers only answers of known length (chunked
@@ -394,6 +421,9 @@ struct SecretsRefresh {
     agent_keys: Option<(Arc<Agents>, Vec<AgentConfig>, Resolver)>,
     /// The audit file, opened again on SIGHUP (logrotate moved it).
     audit: Option<Arc<crate::ops::audit_log::AuditLog>>,
+    /// The listener's certificate and client CA, resolved again (a renewed certificate without a
+    /// restart).
+    listener_tls: Option<(Arc<crate::tls::ListenerTls>, Resolver)>,
 }
 
 struct RedisPassword {
@@ -451,6 +481,9 @@ impl BackgroundService for SecretsRefresh {
             }
             if let Some((agents, configs, resolver)) = &self.agent_keys {
                 refresh_agent_keys(agents, configs, resolver).await;
+            }
+            if let Some((tls, resolver)) = &self.listener_tls {
+                tls.refresh(resolver).await;
             }
         }
     }

@@ -1,6 +1,8 @@
-//! Upstream TLS (issue #2, PINGORA.md: Pingora calls its rustls support experimental, so keep a
-//! test on it). The fake GitHub is put behind a TLS terminator whose certificate comes from a test
-//! CA: ghpool must verify it against Pingora's `ca_file`, send SNI, and refuse it without the CA.
+//! TLS both ways. Upstream (issue #2, PINGORA.md: Pingora calls its rustls support experimental,
+//! so keep a test on it): the fake GitHub is put behind a TLS terminator whose certificate comes
+//! from a test CA; ghpool must verify it against Pingora's `ca_file`, send SNI, and refuse it
+//! without the CA. Downstream (issue #17): ghpool's own listener over TLS with certificates a test
+//! CA signs — real clients over `https://`, renewal without a restart, and mutual TLS.
 
 mod support;
 
@@ -106,4 +108,364 @@ fn an_untrusted_upstream_certificate_is_refused() {
     let body: serde_json::Value = resp.json().unwrap();
     assert!(body["message"].as_str().unwrap().contains("GitHub could not be reached"));
     assert!(fake.requests_to("/repos/acme/widgets").is_empty(), "nothing reached GitHub over an unverified connection");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #17: ghpool's own listener over TLS, and mutual TLS.
+
+/// A CA made by the test (nothing private is committed), and certificates it signs.
+struct Pki {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        Pki { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap() }
+    }
+
+    fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A server certificate for 127.0.0.1 and localhost named `cn`: (certificate, key).
+    fn server(&self, cn: &str) -> (String, String) {
+        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// A client certificate named `cn`: (certificate, key).
+    fn client(&self, cn: &str) -> (String, String) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+}
+
+/// ghpool serving TLS on its port with the certificate and key files in `dir` (`tls.crt`,
+/// `tls.key`, and `client-ca.pem` when `mutual`), plus `extra`; started once `/healthz` answers
+/// over TLS (with `identity` when mutual).
+fn start_tls(
+    dir: &std::path::Path,
+    ca: &Pki,
+    identity: Option<&(String, String)>,
+    extra: &[(&str, &str)],
+) -> GhpoolProcess {
+    let file = |name: &str| format!("file:{}", dir.join(name).display());
+    let (cert, key) = (file("tls.crt"), file("tls.key"));
+    let mut env: Vec<(&str, &str)> = vec![("GHPOOL_TLS_CERT", &cert), ("GHPOOL_TLS_KEY", &key)];
+    env.extend_from_slice(extra);
+    let port = support::ghpool::free_port();
+    let gp = GhpoolProcess::spawn_on(port, &env, &[]);
+    let client = https_client(ca, identity);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if client.get(https_url(&gp, "/healthz")).send().is_ok_and(|r| r.status() == 200) {
+            return gp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("ghpool did not serve /healthz over TLS:\n{}", gp.log());
+}
+
+fn https_url(gp: &GhpoolProcess, path: &str) -> String {
+    format!("https://localhost:{}{path}", gp.port())
+}
+
+/// A client trusting `ca` only, presenting `identity` (certificate, key) if given.
+fn https_client(ca: &Pki, identity: Option<&(String, String)>) -> reqwest::blocking::Client {
+    let mut builder = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some((cert, key)) = identity {
+        builder = builder.identity(reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+fn write_pair(dir: &std::path::Path, (cert, key): &(String, String)) {
+    // Written to new files and renamed over the old, as cert-manager's kubelet swap and most
+    // renewal tools do: a reader never sees half a file.
+    for (name, text) in [("tls.crt", cert), ("tls.key", key)] {
+        let new = dir.join(format!("{name}.new"));
+        std::fs::write(&new, text).unwrap();
+        std::fs::rename(&new, dir.join(name)).unwrap();
+    }
+}
+
+fn tls_setup() -> (FakeGithub, Pki, tempfile::TempDir) {
+    let fake = FakeGithub::start();
+    fake.add_token("ghp_tlsPOOLtlsPOOLtlsPOOLtlsPOOLtlsPOOL00", "alice");
+    fake.add_repo("acme", "widgets");
+    fake.add_repo("acme", "gadgets");
+    let ca = Pki::new("ghpool test CA");
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path(), &ca.server("ghpool-first"));
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    (fake, ca, dir)
+}
+
+fn pool_env(fake: &FakeGithub) -> Vec<(String, String)> {
+    vec![
+        ("GHPOOL_UPSTREAM".into(), fake.base_url()),
+        ("GHPOOL_ALLOWED_OWNERS".into(), "acme".into()),
+        ("GHPOOL_PAT_A".into(), "env:TOKEN_A".into()),
+        ("TOKEN_A".into(), "ghp_tlsPOOLtlsPOOLtlsPOOLtlsPOOLtlsPOOL00".into()),
+    ]
+}
+
+fn as_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Issue #17: over `https://`, curl, PyGithub and Octokit (each trusting the test CA the way its
+/// README line says) read through the pool, and GitHub's URLs in answers point at `https://`
+/// ghpool; a client that does not trust the CA fails; plain HTTP on the TLS port gets a clear 400.
+#[test]
+fn clients_read_through_https_and_plain_http_on_the_tls_port_is_refused_cleanly_17() {
+    let (fake, ca, dir) = tls_setup();
+    let env = pool_env(&fake);
+    let gp = start_tls(dir.path(), &ca, None, &as_refs(&env));
+    let client = https_client(&ca, None);
+    let repo: serde_json::Value = client.get(https_url(&gp, "/repos/acme/widgets")).send().unwrap().json().unwrap();
+    assert_eq!(repo["full_name"], "acme/widgets");
+    let url = repo["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("https://localhost:{}/", gp.port())), "answers point at https ghpool: {url}");
+
+    let ca_file = dir.path().join("ca.pem");
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&ca_file)
+        .arg(https_url(&gp, "/repos/acme/widgets"))
+        .output()
+        .expect("curl");
+    assert!(curl.status.success(), "{}", String::from_utf8_lossy(&curl.stderr));
+    assert!(String::from_utf8_lossy(&curl.stdout).contains("\"full_name\":\"acme/widgets\""));
+    let untrusted = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .arg(https_url(&gp, "/repos/acme/widgets"))
+        .env("SSL_CERT_FILE", "/dev/null")
+        .env("CURL_CA_BUNDLE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success(), "a client that does not trust the CA fails");
+    let plain = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{}/repos/acme/widgets", gp.port()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stdout);
+    assert!(said.ends_with("\n400") && said.contains("use https://"), "{said}");
+
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/venv/bin/python");
+    if venv.is_file() {
+        let script = "import os\nfrom github import Github\n\
+                      gh = Github(base_url=os.environ['GHPOOL_URL'])\n\
+                      print(gh.get_repo('acme/widgets').full_name)";
+        let out = std::process::Command::new(&venv)
+            .args(["-c", script])
+            .env("GHPOOL_URL", https_url(&gp, ""))
+            .env("REQUESTS_CA_BUNDLE", &ca_file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "acme/widgets",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("SKIPPED PyGithub over TLS: target/tools/venv is missing (scripts/deps test installs it)");
+    }
+    let node_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/node");
+    if node_dir.join("node_modules/@octokit/rest").is_dir() {
+        let script = node_dir.join(format!("tls-{}.mjs", std::process::id()));
+        std::fs::write(
+            &script,
+            "import { Octokit } from \"@octokit/rest\";\n\
+             const octokit = new Octokit({ baseUrl: process.env.GHPOOL_URL });\n\
+             const { data } = await octokit.rest.repos.get({ owner: \"acme\", repo: \"widgets\" });\n\
+             console.log(data.full_name);\n",
+        )
+        .unwrap();
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .env("GHPOOL_URL", https_url(&gp, ""))
+            .env("NODE_EXTRA_CA_CERTS", &ca_file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&script);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "acme/widgets",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("SKIPPED Octokit over TLS: target/tools/node is missing (scripts/deps test installs it)");
+    }
+    let reads = fake.requests_to("/repos/acme/widgets");
+    assert!(reads.iter().all(|r| r.token.as_deref() == Some("ghp_tlsPOOLtlsPOOLtlsPOOLtlsPOOLtlsPOOL00")));
+}
+
+/// One TLS connection kept open by the test: the certificate it was served, and requests sent over
+/// it one after another (keep-alive).
+struct Connection {
+    runtime: tokio::runtime::Runtime,
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+}
+
+impl Connection {
+    fn open(port: u16, ca: &Pki) -> Result<Connection, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let stream = runtime.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            connector.connect(name, tcp).await.map_err(|e| e.to_string())
+        })?;
+        Ok(Connection { runtime, stream })
+    }
+
+    /// The common name of the certificate this connection was served.
+    fn served(&self) -> String {
+        let der = self.stream.get_ref().1.peer_certificates().unwrap()[0].clone();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let name = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_string();
+        name
+    }
+
+    /// `GET path` on this connection: the status.
+    fn get(&mut self, path: &str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stream = &mut self.stream;
+        self.runtime.block_on(async {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf)).await;
+                let n = read.expect("an answer in time").unwrap();
+                assert!(n > 0, "the connection was closed");
+                answer.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&answer).to_string();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return head.split(' ').nth(1).unwrap().parse().unwrap();
+                }
+            }
+        })
+    }
+}
+
+/// Issue #17: a renewed certificate (files replaced, SIGHUP) is served to new connections while a
+/// keep-alive connection made before goes on with its own; a broken new pair keeps the one that
+/// works, with a warning.
+#[test]
+fn a_renewed_certificate_is_served_to_new_connections_while_open_ones_finish_17() {
+    let (fake, ca, dir) = tls_setup();
+    let env = pool_env(&fake);
+    let gp = start_tls(dir.path(), &ca, None, &as_refs(&env));
+    let mut old = Connection::open(gp.port(), &ca).unwrap();
+    assert_eq!(old.served(), "ghpool-first");
+    assert_eq!(old.get("/healthz"), 200);
+
+    write_pair(dir.path(), &ca.server("ghpool-renewed"));
+    gp.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !gp.log().contains("new certificate") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let new = Connection::open(gp.port(), &ca).unwrap();
+    assert_eq!(new.served(), "ghpool-renewed", "{}", gp.log());
+    assert_eq!(old.get("/repos/acme/widgets"), 200, "the open connection goes on");
+    assert_eq!(old.get("/healthz"), 200);
+    assert_eq!(old.served(), "ghpool-first");
+
+    // A key that does not belong to the certificate: the working pair stays.
+    let (cert, _) = ca.server("ghpool-broken");
+    let (_, other_key) = ca.server("ghpool-other");
+    write_pair(dir.path(), &(cert, other_key));
+    gp.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !gp.log().contains("keeps its certificate") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(gp.log().contains("does not belong to the certificate"), "{}", gp.log());
+    assert_eq!(Connection::open(gp.port(), &ca).unwrap().served(), "ghpool-renewed");
+    assert!(!gp.log().contains("PRIVATE KEY"), "no key in the log");
+}
+
+/// Issue #17: with a client CA, a client without a certificate, or with one from another CA, is
+/// refused at the handshake; one with a certificate the CA signed is served, named in `/stats`,
+/// keys fairness (`client_key = "certificate"`), and names an agent (`certificate_subject`)
+/// without a key.
+#[test]
+fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca_17() {
+    let (fake, ca, dir) = tls_setup();
+    let clients = Pki::new("ghpool test client CA");
+    std::fs::write(dir.path().join("client-ca.pem"), clients.pem()).unwrap();
+    let client_ca = format!("file:{}", dir.path().join("client-ca.pem").display());
+    let good = clients.client("agent-1");
+    let mut env = pool_env(&fake);
+    env.extend([
+        ("GHPOOL_TLS_CLIENT_CA".to_string(), client_ca),
+        ("GHPOOL_FAIRNESS_CLIENT_KEY".to_string(), "certificate".to_string()),
+        ("GHPOOL_AGENT_TRIAGE_CERTIFICATE_SUBJECT".to_string(), "agent-1".to_string()),
+        ("GHPOOL_AGENT_TRIAGE_REPOS".to_string(), "acme/widgets".to_string()),
+        ("GHPOOL_ALLOW_UNKEYED".to_string(), "true".to_string()),
+    ]);
+    let gp = start_tls(dir.path(), &ca, Some(&good), &as_refs(&env));
+
+    let no_certificate = https_client(&ca, None).get(https_url(&gp, "/healthz")).send();
+    assert!(no_certificate.is_err(), "refused at the handshake: {no_certificate:?}");
+    let stranger = Pki::new("another CA").client("agent-1");
+    let wrong_ca = https_client(&ca, Some(&stranger)).get(https_url(&gp, "/healthz")).send();
+    assert!(wrong_ca.is_err(), "a certificate from another CA is refused: {wrong_ca:?}");
+
+    let client = https_client(&ca, Some(&good));
+    let resp = client.get(https_url(&gp, "/repos/acme/widgets")).send().unwrap();
+    assert_eq!(resp.status(), 200, "the certificate names agent `triage`: no key needed");
+    let resp = client.get(https_url(&gp, "/repos/acme/gadgets")).send().unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().unwrap().contains("agent `triage` may not read `acme/gadgets`"));
+    let stats: serde_json::Value = client.get(https_url(&gp, "/stats")).send().unwrap().json().unwrap();
+    assert_eq!(stats["tls"]["mutual"], true);
+    assert!(stats["tls"]["client_certificates"]["agent-1"].as_u64().is_some_and(|n| n >= 1), "{}", stats["tls"]);
+    let triage = &stats["agents"][0];
+    assert_eq!((triage["requests"].as_u64(), triage["denials"].as_u64()), (Some(1), Some(1)), "{triage}");
+    // The agent's share: an agent is keyed by its id whatever names it.
+    assert!(stats["clients"].get("agent:triage").is_some(), "{}", stats["clients"]);
+    // A certificate that names no agent: served as before agents (allow_unkeyed), its share keyed
+    // by the certificate's name.
+    let human = https_client(&ca, Some(&clients.client("human-1")));
+    assert_eq!(human.get(https_url(&gp, "/repos/acme/gadgets")).send().unwrap().status(), 200);
+    let stats: serde_json::Value = human.get(https_url(&gp, "/stats")).send().unwrap().json().unwrap();
+    assert!(stats["clients"].get("certificate:human-1").is_some(), "{}", stats["clients"]);
+    assert_eq!(fake.requests_to("/repos/acme/gadgets").len(), 1, "only the unkeyed client's read");
 }

@@ -17,6 +17,7 @@ use super::policy::AgentPolicy;
 use crate::config::agents::{AgentConfig, AgentKey};
 use crate::reply::Refusal;
 use crate::secrets::agent_key::{self, KEY_PREFIX};
+use crate::tls::ClientCertificate;
 
 /// One configured agent.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Agent {
     pub policy_digest: String,
     /// App permission → level it may write with (none: read-only).
     pub permissions: BTreeMap<String, String>,
+    /// Mutual TLS: a verified client certificate so named is this agent (issue #17).
+    pub certificate_subject: Option<String>,
     /// The digests of its keys as they stand.
     digests: RwLock<Vec<[u8; 32]>>,
     /// Requests admitted, and refused; writes sent with a minted token, and git credentials
@@ -94,6 +97,7 @@ impl Agents {
                     policy_digest: policy.digest(),
                     policy,
                     permissions: c.permissions.clone(),
+                    certificate_subject: c.certificate_subject.clone(),
                     digests: RwLock::new(digests),
                     requests: AtomicU64::new(0),
                     denials: AtomicU64::new(0),
@@ -135,12 +139,34 @@ impl Agents {
         }
     }
 
-    /// Who `authorization` says the request comes from, or the 401 for a request without a valid
-    /// key when agents are configured.
-    pub fn identify(&self, authorization: Option<&str>) -> Result<Caller, Refusal> {
+    /// Who `authorization` (and, with mutual TLS, the connection's verified `certificate`) says
+    /// the request comes from, or the 401 for a request without a valid key when agents are
+    /// configured. A certificate that names an agent is that agent; a key presented beside it must
+    /// be the same agent's.
+    pub fn identify(
+        &self,
+        authorization: Option<&str>,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Caller, Refusal> {
         if self.list.is_empty() {
             return Ok(Caller::Unkeyed);
         }
+        let by_certificate = certificate.and_then(|c| {
+            self.list.iter().find(|a| a.certificate_subject.as_deref().is_some_and(|s| c.is_named(s))).cloned()
+        });
+        let by_key = self.identify_key(authorization);
+        match (by_certificate, by_key) {
+            (None, by_key) => by_key,
+            (Some(agent), Ok(Caller::Agent(keyed))) if !Arc::ptr_eq(&agent, &keyed) => Err(Refusal::NoAgentKey),
+            // A GitHub token beside the certificate is never forwarded for an agent: ignored.
+            (Some(agent), Ok(_)) => Ok(Caller::Agent(agent)),
+            (Some(agent), Err(_)) if !authorization.is_some_and(carries_a_key) => Ok(Caller::Agent(agent)),
+            (Some(_), Err(refusal)) => Err(refusal),
+        }
+    }
+
+    /// The agent whose key `authorization` shows.
+    fn identify_key(&self, authorization: Option<&str>) -> Result<Caller, Refusal> {
         let presented = authorization.and_then(presented_credential);
         if let Some(key) = presented.as_deref() {
             let digest = agent_key::digest(key);
@@ -218,12 +244,13 @@ mod tests {
             keys: vec![AgentKey::Digest(agent_key::digest(key))],
             repos: vec![crate::config::agents::parse_repo(repo).unwrap()],
             permissions: BTreeMap::new(),
+            certificate_subject: None,
         };
         Agents::new(&[config("triage", "ghpk_one", "acme/w"), config("coder", "ghpk_two", "acme/*")], allow_unkeyed)
     }
 
     fn who(agents: &Agents, authorization: Option<&str>) -> Result<String, u16> {
-        match agents.identify(authorization) {
+        match agents.identify(authorization, None) {
             Ok(Caller::Agent(a)) => Ok(a.id.clone()),
             Ok(Caller::Unkeyed) => Ok("unkeyed".into()),
             Err(refusal) => Err(refusal.status()),

@@ -60,6 +60,11 @@ pub struct Rules<'a> {
     pub agents: &'a Agents,
     /// The audit names a REST write body's top-level fields (`[audit] path`): the body is read.
     pub reads_write_bodies: bool,
+    /// How the client reached ghpool: `https` on the TLS listener (issue #17), else `http`; the
+    /// scheme of the URLs in answers pointed at ghpool.
+    pub scheme: &'a str,
+    /// The connection's verified client certificate (mutual TLS), which may name an agent.
+    pub client_certificate: Option<&'a crate::tls::ClientCertificate>,
 }
 
 /// The request as it arrived: its line and headers.
@@ -161,7 +166,7 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
         Err(_) => return Ok(None),
     };
     // Who sends it, before any of it is read: no key, no body.
-    let caller = rules.agents.identify(parts.authorization())?;
+    let caller = rules.agents.identify(parts.authorization(), rules.client_certificate)?;
     let credentialed = matches!(caller, Caller::Agent(_)) || parts.authorization().is_some();
     let max = max_mutation(rules).max(RETRY_BUFFER);
     let declared = parts.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
@@ -183,9 +188,9 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
     let shape = RestTarget::of(&target);
     check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
-    let public_base = rewrite::public_base(rules.public_url, "http", host, target.ghes_layout);
+    let public_base = rewrite::public_base(rules.public_url, rules.scheme, host, target.ghes_layout);
     // ghpool's own endpoints (probes, metrics, stats) need no agent key; git credentials do.
-    let agent = match (&shape, identify(parts, &target, rules.agents)) {
+    let agent = match (&shape, identify(parts, &target, rules.agents, rules.client_certificate)) {
         (RestTarget::Local(path), _) if *path != AdminPath::GitCredential => None,
         (_, Ok(Caller::Agent(agent))) => Some(agent),
         (_, Ok(Caller::Unkeyed)) => None,
@@ -215,7 +220,12 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
 /// Who the request comes from ([`Agents::identify`]), once agents are configured: one
 /// `Authorization` only, and no agent key anywhere else a server could read one (the query string)
 /// — it would be passed on to GitHub with the request.
-fn identify(parts: &Parts, target: &Target, agents: &Agents) -> Result<Caller, Refusal> {
+fn identify(
+    parts: &Parts,
+    target: &Target,
+    agents: &Agents,
+    client_certificate: Option<&crate::tls::ClientCertificate>,
+) -> Result<Caller, Refusal> {
     if !agents.is_empty() {
         if parts.headers.get_all("authorization").iter().count() > 1 {
             return Err(Refusal::BadRequest("more than one Authorization header".into()));
@@ -224,7 +234,7 @@ fn identify(parts: &Parts, target: &Target, agents: &Agents) -> Result<Caller, R
             return Err(Refusal::NoAgentKey);
         }
     }
-    agents.identify(parts.authorization())
+    agents.identify(parts.authorization(), client_certificate)
 }
 
 /// The request target as sent: UTF-8, or refused.

@@ -18,7 +18,8 @@ use super::{issue, ConfigIssue};
 use crate::secrets::SecretRef;
 
 const AGENT_PREFIX: &str = "GHPOOL_AGENT_";
-const ENV_FIELDS: [&str; 3] = ["_PERMISSIONS", "_REPOS", "_KEYS"];
+/// Longest first: a field is the longest suffix that matches.
+const ENV_FIELDS: [&str; 4] = ["_CERTIFICATE_SUBJECT", "_PERMISSIONS", "_REPOS", "_KEYS"];
 
 /// The permissions a GitHub App installation token can carry, and their levels, as GitHub's
 /// OpenAPI description lists them (`scripts/refresh-github-data`).
@@ -32,6 +33,7 @@ pub struct RawAgent {
     pub keys: Option<Vec<String>>,
     pub repos: Option<Vec<String>>,
     pub permissions: Option<BTreeMap<String, String>>,
+    pub certificate_subject: Option<String>,
 }
 
 /// How the configuration names an agent's key.
@@ -58,6 +60,9 @@ pub struct AgentConfig {
     pub repos: Vec<RepoPattern>,
     /// App permission name → level (`read`, `write`, `admin`); empty: the agent only reads.
     pub permissions: BTreeMap<String, String>,
+    /// With mutual TLS (issue #17): a verified client certificate with this subject (or common
+    /// name, or alternative name) is this agent, without a key.
+    pub certificate_subject: Option<String>,
 }
 
 /// Every `[[agents]]` entry and every `GHPOOL_AGENT_*` group.
@@ -79,6 +84,7 @@ pub fn collect_agents(
             match field {
                 "_KEYS" => agent.keys = Some(list()),
                 "_REPOS" => agent.repos = Some(list()),
+                "_CERTIFICATE_SUBJECT" => agent.certificate_subject = Some(value.trim().to_string()),
                 _ => {
                     let mut permissions = BTreeMap::new();
                     for pair in list() {
@@ -101,8 +107,12 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
         false => format!("{key}.{name}"),
     };
     let written = agent.keys.unwrap_or_default();
-    if written.is_empty() || written.len() > 2 {
-        issues.push(issue(&field("keys"), "one key, or two while one is rotated"));
+    let certificate_subject = agent.certificate_subject.map(|s| s.trim().to_string());
+    if certificate_subject.as_deref() == Some("") {
+        issues.push(issue(&field("certificate_subject"), "empty: a subject, common name or alternative name"));
+    }
+    if (written.is_empty() && certificate_subject.is_none()) || written.len() > 2 {
+        issues.push(issue(&field("keys"), "one key, or two while one is rotated (or a certificate_subject)"));
     }
     let keys: Vec<AgentKey> =
         written.iter().filter_map(|k| parse_key(k).map_err(|e| issues.push(issue(&field("keys"), e))).ok()).collect();
@@ -135,7 +145,7 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
             Some(_) => {}
         }
     }
-    (issues.len() == before).then_some(AgentConfig { id, keys, repos, permissions })
+    (issues.len() == before).then_some(AgentConfig { id, keys, repos, permissions, certificate_subject })
 }
 
 /// A key as configured: `sha256:<64 hex digits>`, or a secret reference (never the key itself).
@@ -230,16 +240,21 @@ mod tests {
             keys: Some(vec![DIGEST.into()]),
             repos: Some(vec!["Acme/Widgets".into(), "acme/*".into()]),
             permissions: Some(BTreeMap::from([("issues".into(), "write".into())])),
+            certificate_subject: None,
         }];
         let vars = env(&[
             ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY, k8s:ghpool/agents:coder-next"),
             ("GHPOOL_AGENT_CODER_REPOS", "acme/gadgets"),
             ("GHPOOL_AGENT_CODER_PERMISSIONS", "contents:write,pull_requests:write"),
+            ("GHPOOL_AGENT_MESH_CERTIFICATE_SUBJECT", " spiffe://acme/agent-1 "),
+            ("GHPOOL_AGENT_MESH_REPOS", "acme/widgets"),
         ]);
         let mut issues = vec![];
         let agents = collect_agents(&raw, &vars, &mut issues);
         assert_eq!(issues, vec![]);
-        let (coder, triage) = (&agents[0], &agents[1]);
+        let (coder, mesh, triage) = (&agents[0], &agents[1], &agents[2]);
+        assert_eq!(mesh.certificate_subject.as_deref(), Some("spiffe://acme/agent-1"), "named by its certificate");
+        assert!(mesh.keys.is_empty(), "no key needed");
         assert_eq!(triage.id, "triage");
         assert!(matches!(triage.keys[0], AgentKey::Digest(d) if d[0] == 0x9f && d[31] == 0x08));
         assert_eq!(
@@ -260,6 +275,7 @@ mod tests {
     fn what_an_agent_entry_must_not_be_16() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("GHPOOL_AGENT_A_REPOS", "acme/w")], "one key"),
+            (&[("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_CERTIFICATE_SUBJECT", " ")], "empty"),
             (&[("GHPOOL_AGENT_A_KEYS", "ghpk_0123456789abcdef"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "never written"),
             (&[("GHPOOL_AGENT_A_KEYS", "sha256:abcd"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "64 hex"),
             (&[("GHPOOL_AGENT_A_KEYS", "env:K,env:L,env:M"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "two while"),

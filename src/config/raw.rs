@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub shared: RawShared,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub tls: RawTls,
     pub connect_timeout: Option<DurationText>,
     pub read_timeout: Option<DurationText>,
     #[serde(default)]
@@ -61,6 +63,16 @@ pub struct RawFairness {
 pub struct RawGraphql {
     pub schema: Option<String>,
     pub max_mutation_body: Option<SizeText>,
+}
+
+/// `[tls]`: ghpool's own listener over TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub client_ca: Option<String>,
+    pub also_plain: Option<String>,
 }
 
 /// `[audit]`: where writes are recorded.

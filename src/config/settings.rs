@@ -144,6 +144,10 @@ setting!(
     Kind::Duration(Some(Duration::from_millis(50))),
     |r| dur(&r.shared.timeout)
 );
+setting!(TLS_CERT, "tls.cert", "GHPOOL_TLS_CERT", Kind::Text(None), |r| text(&r.tls.cert));
+setting!(TLS_KEY, "tls.key", "GHPOOL_TLS_KEY", Kind::Text(None), |r| text(&r.tls.key));
+setting!(TLS_CLIENT_CA, "tls.client_ca", "GHPOOL_TLS_CLIENT_CA", Kind::Text(None), |r| text(&r.tls.client_ca));
+setting!(TLS_ALSO_PLAIN, "tls.also_plain", "GHPOOL_TLS_ALSO_PLAIN", Kind::Text(None), |r| text(&r.tls.also_plain));
 setting!(AUDIT_PATH, "audit.path", "GHPOOL_AUDIT_PATH", Kind::Text(None), |r| text(&r.audit.path));
 setting!(CONNECT_TIMEOUT, "connect_timeout", "GHPOOL_CONNECT_TIMEOUT", secs(10), |r| dur(&r.connect_timeout));
 setting!(READ_TIMEOUT, "read_timeout", "GHPOOL_READ_TIMEOUT", secs(60), |r| dur(&r.read_timeout));
@@ -174,6 +178,10 @@ pub(super) const SETTINGS: &[Setting] = &[
     KEY_PREFIX,
     SHARED_TIMEOUT,
     AUDIT_PATH,
+    TLS_CERT,
+    TLS_KEY,
+    TLS_CLIENT_CA,
+    TLS_ALSO_PLAIN,
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
 ];

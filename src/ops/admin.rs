@@ -30,6 +30,8 @@ pub struct AdminView<'a> {
     pub shared: crate::shared::SharedSnapshot,
     /// Each agent's requests and denials (none without agents).
     pub agents: Vec<crate::admission::agents::AgentUsage>,
+    /// The TLS listener's certificate and the client certificates it verified (`None`: plain).
+    pub tls: Option<crate::tls::TlsSnapshot>,
 }
 
 /// Does this `Accept` header ask for Prometheus' text format (as Prometheus' scraper sends it)?
@@ -88,6 +90,7 @@ fn stats(view: &AdminView) -> serde_json::Value {
         "cache": view.cache,
         "clients": view.clients,
         "agents": view.agents,
+        "tls": view.tls,
         // `up`, `degraded` or `off`; the counters beside it.
         "shared": view.shared.state,
         "sharing": view.shared,
@@ -123,6 +126,7 @@ mod tests {
             clients: Default::default(),
             shared: crate::shared::SharedSnapshot::off(),
             agents: Vec::new(),
+            tls: None,
         };
         assert_eq!(reply(AdminPath::Readyz, None, &view).status, 503);
         view.upstream_resolved = true;

@@ -23,7 +23,13 @@ pub use crate::config::ClientKey;
 /// The name a client goes by in buckets, `/stats` and metric labels.
 /// `authorization` is the client's token only when GitHub has accepted it before (see
 /// `Auditor::verified`): anything else could be minted per request, and falls back to the address.
-pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<&str>, addr: Option<IpAddr>) -> String {
+pub fn client_name(
+    kind: ClientKey,
+    header: Option<&str>,
+    authorization: Option<&str>,
+    certificate: Option<&str>,
+    addr: Option<IpAddr>,
+) -> String {
     let from_header = || {
         header.map(str::trim).filter(|h| !h.is_empty()).map(|h| {
             let clean: String = h
@@ -54,6 +60,11 @@ pub fn client_name(kind: ClientKey, header: Option<&str>, authorization: Option<
         ClientKey::Header => from_header().or_else(from_token).unwrap_or_else(from_addr),
         ClientKey::Token => from_token().unwrap_or_else(from_addr),
         ClientKey::Address => from_addr(),
+        // A verified client certificate's name (mutual TLS): the CA vouches for it.
+        ClientKey::Certificate => match certificate {
+            Some(name) => format!("certificate:{name}"),
+            None => from_addr(),
+        },
     }
 }
 
@@ -189,16 +200,23 @@ mod tests {
 
     #[test]
     fn names_never_show_a_token() {
-        let t = client_name(ClientKey::Token, None, Some("token ghp_secret"), None);
+        let t = client_name(ClientKey::Token, None, Some("token ghp_secret"), None, None);
         assert!(t.starts_with("token:") && !t.contains("secret"));
-        assert_eq!(t, client_name(ClientKey::Token, None, Some("Bearer ghp_secret"), None), "one token, one client");
-        let h = client_name(ClientKey::Header, Some("agent-7\r\nx"), Some("token t"), None);
+        assert_eq!(
+            t,
+            client_name(ClientKey::Token, None, Some("Bearer ghp_secret"), None, None),
+            "one token, one client"
+        );
+        let h = client_name(ClientKey::Header, Some("agent-7\r\nx"), Some("token t"), None, None);
         assert_eq!(h, "client:agent-7x");
         let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        assert_eq!(client_name(ClientKey::Header, None, None, Some(ip)), "address:10.1.2.3");
-        assert_eq!(client_name(ClientKey::Address, Some("a"), Some("token t"), Some(ip)), "address:10.1.2.3");
+        assert_eq!(client_name(ClientKey::Header, None, None, None, Some(ip)), "address:10.1.2.3");
+        assert_eq!(client_name(ClientKey::Address, Some("a"), Some("token t"), None, Some(ip)), "address:10.1.2.3");
+        let cert = |name| client_name(ClientKey::Certificate, Some("a"), Some("token t"), name, Some(ip));
+        assert_eq!(cert(Some("agent-1")), "certificate:agent-1");
+        assert_eq!(cert(None), "address:10.1.2.3", "no verified certificate: the address");
         // Red team of issue #20: an IPv6 host is its /64 (it cannot mint clients by address).
-        let v6 = |a: &str| client_name(ClientKey::Address, None, None, Some(a.parse().unwrap()));
+        let v6 = |a: &str| client_name(ClientKey::Address, None, None, None, Some(a.parse().unwrap()));
         assert_eq!(v6("2001:db8:1:2::5"), v6("2001:db8:1:2:ffff::9"));
         assert_eq!(v6("2001:db8:1:2::5"), "address:2001:db8:1:2::/64");
         assert_ne!(v6("2001:db8:1:2::5"), v6("2001:db8:1:3::5"));

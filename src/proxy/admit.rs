@@ -3,6 +3,7 @@
 //! client charged its share before anything costs GitHub a request.
 //! Must never: decide what `classify` decides, or call GitHub for a refused request.
 
+use pingora_core::protocols::tls::SslDigest;
 use pingora_proxy::Session;
 
 use super::io::{read_body, Read};
@@ -11,8 +12,14 @@ use super::{Ghpool, RequestCtx};
 use crate::admission::classify::{self, Admission, Body, KnowingOwner, Parts, Plan, Rules};
 use crate::reply::Refusal;
 
+/// The connection's TLS, when it came over the TLS listener: its digest, which holds the verified
+/// client certificate (mutual TLS).
+pub(super) fn connection_tls(session: &Session) -> Option<std::sync::Arc<SslDigest>> {
+    session.digest()?.ssl_digest.clone()
+}
+
 impl Ghpool {
-    fn rules<'a>(&'a self, repos: &'a dyn crate::admission::tags::KnownRepos) -> Rules<'a> {
+    fn rules<'a>(&'a self, repos: &'a dyn crate::admission::tags::KnownRepos, tls: Option<&'a SslDigest>) -> Rules<'a> {
         Rules {
             allowlist: &self.allowlist,
             graphql: &self.graphql,
@@ -21,7 +28,19 @@ impl Ghpool {
             repos,
             agents: &self.agents,
             reads_write_bodies: self.auditor.file.is_some(),
+            scheme: if tls.is_some() { "https" } else { "http" },
+            client_certificate: tls.and_then(|d| d.extension.get::<crate::tls::ClientCertificate>()),
         }
+    }
+
+    /// Who the request comes from, by its key or its connection's client certificate: the
+    /// [`Agents::identify`](crate::admission::agents::Agents::identify) of `classify`, for what
+    /// happens beside it (counts, fairness, the audit of a refusal).
+    pub(super) fn caller(&self, session: &Session) -> Result<crate::admission::agents::Caller, Refusal> {
+        let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
+        let tls = connection_tls(session);
+        let certificate = tls.as_deref().and_then(|d| d.extension.get::<crate::tls::ClientCertificate>());
+        self.agents.identify(authorization, certificate)
     }
 
     /// What to do with this request: its plan, or why not — counted for its agent, if it has one.
@@ -36,8 +55,7 @@ impl Ghpool {
             }
             // Refusals are rare: the key is looked at again to say whose it was.
             Err(_) if !self.agents.is_empty() => {
-                let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
-                if let Ok(crate::admission::agents::Caller::Agent(agent)) = self.agents.identify(authorization) {
+                if let Ok(crate::admission::agents::Caller::Agent(agent)) = self.caller(session) {
                     agent.denials.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -47,10 +65,11 @@ impl Ghpool {
     }
 
     async fn plan(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Plan, Refusal> {
+        let tls = connection_tls(session);
         let limit = {
             let req = session.req_header();
             let parts = Parts { method: req.method.as_str(), raw_path: req.raw_path(), headers: &req.headers };
-            classify::body_limit(&parts, &self.rules(&*self.repos))?
+            classify::body_limit(&parts, &self.rules(&*self.repos, tls.as_deref()))?
         };
         let body = match limit {
             None => Body::None,
@@ -61,7 +80,7 @@ impl Ghpool {
         };
         let req = session.req_header();
         let parts = Parts { method: req.method.as_str(), raw_path: req.raw_path(), headers: &req.headers };
-        let (id, client) = match classify::classify(&parts, &body, &self.rules(&*self.repos))? {
+        let (id, client) = match classify::classify(&parts, &body, &self.rules(&*self.repos, tls.as_deref()))? {
             Admission::Plan(plan) => return Ok(plan),
             Admission::NeedsOwner { id, client } => (id, client),
         };
@@ -77,7 +96,7 @@ impl Ghpool {
         let knowing = KnowingOwner { known: &*self.repos, id, owner: &owner };
         let req = session.req_header();
         let parts = Parts { method: req.method.as_str(), raw_path: req.raw_path(), headers: &req.headers };
-        match classify::classify(&parts, &body, &self.rules(&knowing))? {
+        match classify::classify(&parts, &body, &self.rules(&knowing, tls.as_deref()))? {
             Admission::Plan(plan) => Ok(plan),
             // The owner is known now: asking again would not change the answer.
             Admission::NeedsOwner { .. } => Err(Refusal::NotFound),
@@ -98,14 +117,19 @@ impl Ghpool {
         let addr = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         // A keyed agent is one client wherever it runs (issue #16): its share is its own.
         let agent = ctx.plan.as_ref().and_then(|p| p.agent.as_ref()).map(|a| a.id.clone()).or_else(|| {
-            match self.agents.identify(req.headers.get("authorization").and_then(|v| v.to_str().ok())) {
+            match self.caller(session) {
                 Ok(crate::admission::agents::Caller::Agent(agent)) => Some(agent.id.clone()),
                 _ => None,
             }
         });
         let client = match agent {
             Some(id) => format!("agent:{id}"),
-            None => crate::pool::fairness::client_name(self.fairness.kind, header, authorization, addr),
+            None => {
+                let tls = connection_tls(session);
+                let certificate = tls.as_deref().and_then(|d| d.extension.get::<crate::tls::ClientCertificate>());
+                let name = certificate.map(|c| c.name());
+                crate::pool::fairness::client_name(self.fairness.kind, header, authorization, name, addr)
+            }
         };
         // Across replicas, the shared bucket decides; without Redis, this replica's own.
         let shared = match (&self.shared, self.fairness.rate()) {

@@ -94,9 +94,8 @@ impl Ghpool {
     pub(super) fn audit_denial(&self, session: &Session, refusal: &Refusal) {
         let Some(file) = &self.auditor.file else { return };
         let req = session.req_header();
-        let authorization = req.headers.get("authorization").and_then(|v| v.to_str().ok());
         let who = match self.agents.is_empty() {
-            false => match self.agents.identify(authorization) {
+            false => match self.caller(session) {
                 Ok(Caller::Agent(agent)) => Who::Agent(agent.id.clone()),
                 _ => Who::Unknown,
             },

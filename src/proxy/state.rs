@@ -58,6 +58,8 @@ pub struct Ghpool {
     pub graphql: GraphqlRules,
     /// What replicas share through Redis (`[shared]`), if configured.
     pub shared: Option<Arc<crate::shared::Shared>>,
+    /// `[tls]`: the listener's certificate (and client CA), refreshed with the other secrets.
+    pub tls: Option<Arc<crate::tls::ListenerTls>>,
 }
 
 impl Ghpool {
@@ -77,6 +79,7 @@ impl Ghpool {
             clients: self.fairness.usage(),
             shared: self.shared.as_ref().map_or_else(crate::shared::SharedSnapshot::off, |s| s.snapshot()),
             agents: self.agents.usage(),
+            tls: self.tls.as_ref().map(|t| t.snapshot()),
         }
     }
 }

@@ -88,6 +88,8 @@ pub enum SecretRef {
     Env(String),
     /// `k8s:<namespace>/<secret-name>:<key>`: a Kubernetes secret mounted as files.
     K8s { namespace: String, name: String, key: String },
+    /// `file:/absolute/path`: a file (a certificate and its key on a VM; read again on refresh).
+    File(std::path::PathBuf),
     /// `aws:secretsmanager:<secret-name>:<json-key>`
     AwsSecretsManager { name: String, key: String },
     /// `gcp:secretmanager:projects/<p>/secrets/<s>:<version>`
@@ -107,7 +109,9 @@ pub enum SecretRefError {
     Aws,
     #[error("`gcp:secretmanager:` needs `gcp:secretmanager:projects/<p>/secrets/<s>:<version>`")]
     Gcp,
-    #[error("unknown secret reference scheme `{0}:` (expected env:, k8s:, aws:secretsmanager:, gcp:secretmanager: or a literal ghp_/github_pat_ token)")]
+    #[error("`file:` needs an absolute path, as in `file:/etc/ghpool/tls.key`")]
+    File,
+    #[error("unknown secret reference scheme `{0}:` (expected env:, k8s:, file:, aws:secretsmanager:, gcp:secretmanager: or a literal ghp_/github_pat_ token)")]
     UnknownScheme(String),
     #[error("not a secret reference and not a GitHub token (a literal must start with ghp_, gho_, ghs_, ghu_ or github_pat_)")]
     NotAToken,
@@ -141,6 +145,12 @@ impl SecretRef {
                 name: name.to_string(),
                 key: key.to_string(),
             });
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            return match path.starts_with('/') {
+                true => Ok(SecretRef::File(std::path::PathBuf::from(path))),
+                false => Err(SecretRefError::File),
+            };
         }
         if let Some(rest) = text.strip_prefix("aws:secretsmanager:") {
             // Secret names may not contain ':' but ARNs do, so the JSON key is after the last one.
@@ -177,6 +187,7 @@ impl SecretRef {
             SecretRef::Literal(_) => "a literal token in the configuration".to_string(),
             SecretRef::Env(var) => format!("env:{var}"),
             SecretRef::K8s { namespace, name, key } => format!("k8s:{namespace}/{name}:{key}"),
+            SecretRef::File(path) => format!("file:{}", path.display()),
             SecretRef::AwsSecretsManager { name, key } => format!("aws:secretsmanager:{name}:{key}"),
             SecretRef::GcpSecretManager { resource, version } => {
                 format!("gcp:secretmanager:{resource}:{version}")
@@ -222,6 +233,7 @@ mod tests {
     fn parses_every_reference_form() {
         let cases: &[(&str, SecretRef)] = &[
             ("env:GH_A", SecretRef::Env("GH_A".into())),
+            ("file:/etc/ghpool/tls.key", SecretRef::File("/etc/ghpool/tls.key".into())),
             (
                 "k8s:tools/ghpool-tokens:pat-a",
                 SecretRef::K8s { namespace: "tools".into(), name: "ghpool-tokens".into(), key: "pat-a".into() },
@@ -259,6 +271,7 @@ mod tests {
             ("k8s:ns/../x:key", SecretRefError::K8s),
             ("aws:secretsmanager:nokey", SecretRefError::Aws),
             ("gcp:secretmanager:projects/p/secrets:1", SecretRefError::Gcp),
+            ("file:relative/tls.key", SecretRefError::File),
             ("vault:secret/x", SecretRefError::UnknownScheme("vault".into())),
             ("hunter2", SecretRefError::NotAToken),
         ];

@@ -23,6 +23,10 @@ pub enum ResolveError {
     K8sRead { path: String, source: std::io::Error },
     #[error("kubernetes secret file `{0}` is empty")]
     K8sEmpty(String),
+    #[error("file `{path}` could not be read: {source}")]
+    FileRead { path: String, source: std::io::Error },
+    #[error("file `{0}` is empty")]
+    FileEmpty(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
@@ -63,6 +67,14 @@ impl Resolver {
                 Ok(Secret::new(value))
             }
             SecretRef::K8s { namespace, name, key } => self.read_k8s(namespace, name, key),
+            SecretRef::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ResolveError::FileRead { path: path.display().to_string(), source })?;
+                match text.trim() {
+                    "" => Err(ResolveError::FileEmpty(path.display().to_string())),
+                    value => Ok(Secret::new(value)),
+                }
+            }
             SecretRef::AwsSecretsManager { name, key } => Ok(aws::extract(name, &self.aws.fetch(name).await?, key)?),
             SecretRef::GcpSecretManager { resource, version } => {
                 Ok(self.gcp.fetch(&gcp::Settings::from_env(&*self.env), resource, version).await?)

@@ -24,6 +24,8 @@ fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'
         repos,
         agents,
         reads_write_bodies: false,
+        scheme: "http",
+        client_certificate: None,
     }
 }
 
@@ -281,6 +283,7 @@ fn an_agents_mutation_is_brokered_on_its_one_owner_16() {
         keys: vec![AgentKey::Digest(digest(key))],
         repos: patterns.iter().map(|p| parse_repo(p).unwrap()).collect(),
         permissions: [("issues".to_string(), "write".to_string())].into(),
+        certificate_subject: None,
     };
     let agents =
         Agents::new(&[agent("one", "ghpk_one", &["acme/w"]), agent("two", "ghpk_two", &["acme/w", "other/x"])], false);
@@ -324,18 +327,21 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
         keys: vec![AgentKey::Digest(digest("ghpk_one"))],
         repos: vec![parse_repo("acme/w").unwrap()],
         permissions: Default::default(),
+        certificate_subject: None,
     };
     let writer = AgentConfig {
         id: "writer".into(),
         keys: vec![AgentKey::Digest(digest("ghpk_two"))],
         repos: vec![parse_repo("acme/w").unwrap()],
         permissions: [("issues".to_string(), "write".to_string())].into(),
+        certificate_subject: None,
     };
     let reader = AgentConfig {
         id: "reader".into(),
         keys: vec![AgentKey::Digest(digest("ghpk_three"))],
         repos: vec![parse_repo("acme/w").unwrap()],
         permissions: [("contents".to_string(), "read".to_string())].into(),
+        certificate_subject: None,
     };
     let agents = Agents::new(&[config, writer, reader], false);
     let rules = Rules { agents: &agents, ..rules_for(&acme, &repos) };
