@@ -469,3 +469,115 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca_17() {
     assert!(stats["clients"].get("certificate:human-1").is_some(), "{}", stats["clients"]);
     assert_eq!(fake.requests_to("/repos/acme/gadgets").len(), 1, "only the unkeyed client's read");
 }
+
+/// Issue #17: gh through `ghp` with `GHPOOL_URL=https://…` (gh reaches ghpool as an `https://`
+/// proxy) and the test CA in `SSL_CERT_FILE`: REST and GraphQL reads through the pool; and `ghp
+/// git-credential` fetches an agent's git token over TLS the same way.
+#[test]
+fn gh_through_ghp_reads_over_https_with_the_ca_in_ssl_cert_file_17() {
+    let Some(real_gh) = support::clients::on_path("gh") else {
+        support::clients::skipped(
+            "gh_through_ghp_reads_over_https_with_the_ca_in_ssl_cert_file_17",
+            "gh is not installed",
+        );
+        return;
+    };
+    let (fake, ca, dir) = tls_setup();
+    fake.add_issues("acme", "widgets", 3);
+    // An agent, and an App to mint its git tokens, for `ghp git-credential` over TLS.
+    const KEY: &str = "ghpk_tlsAGENTtlsAGENTtlsAGENTtlsAGENTtlsAGENT000";
+    let (private, public) = support::fake_github::apps::key_pair();
+    fake.add_app(77, "ghpool-tls", &public, 1001, "acme");
+    let mut env = pool_env(&fake);
+    env.extend(
+        [
+            ("GHPOOL_APP_GIT_APP_ID", "77"),
+            ("GHPOOL_APP_GIT_PRIVATE_KEY", "env:APP_KEY"),
+            ("GHPOOL_APP_GIT_INSTALLATION_ID", "1001"),
+            ("GHPOOL_APP_GIT_SERVES", "writes"),
+            ("APP_KEY", private.as_str()),
+            ("GHPOOL_AGENT_GIT_KEYS", "env:GIT_KEY"),
+            ("GIT_KEY", KEY),
+            ("GHPOOL_AGENT_GIT_REPOS", "acme/widgets"),
+            ("GHPOOL_ALLOW_UNKEYED", "true"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let gp = start_tls(dir.path(), &ca, None, &as_refs(&env));
+    let home = tempfile::tempdir().unwrap();
+    for sub in ["bin", "config", "work"] {
+        std::fs::create_dir(home.path().join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ghp"), home.path().join("bin/gh")).unwrap();
+    let path =
+        std::env::join_paths([home.path().join("bin"), real_gh.parent().unwrap().to_path_buf(), "/usr/bin".into()]);
+    let gh = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(home.path().join("bin/gh"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", path.as_ref().unwrap())
+            .env("HOME", home.path())
+            .env("GH_CONFIG_DIR", home.path().join("config"))
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
+            .env("GH_PROMPT_DISABLED", "1")
+            .env("GHPOOL_URL", https_url(&gp, ""))
+            .env("GH_TOKEN", "ghp_userUSERuserUSERuserUSERuserUSERuser00")
+            .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+            .current_dir(home.path().join("work"));
+        support::clients::run(&mut cmd, std::time::Duration::from_secs(60))
+    };
+    let out = gh(&["api", "repos/acme/widgets", "--jq", ".full_name"]).ok("gh api over https");
+    assert_eq!(out.stdout.trim(), "acme/widgets");
+    let out = gh(&["issue", "list", "-R", "acme/widgets", "-L", "2"]).ok("gh issue list over https");
+    assert!(out.stdout.starts_with("3\tOPEN\tIssue 3\t"), "{}", out.stdout);
+    let reads: Vec<_> = fake.requests().into_iter().filter(|r| !r.path.starts_with("/app")).collect();
+    assert!(reads.iter().all(|r| r.token.as_deref() == Some("ghp_tlsPOOLtlsPOOLtlsPOOLtlsPOOLtlsPOOL00")), "{reads:?}");
+
+    let mut helper = std::process::Command::new(env!("CARGO_BIN_EXE_ghp"))
+        .arg("git-credential")
+        .arg("get")
+        .env_clear()
+        .env("PATH", path.as_ref().unwrap())
+        .env("GHPOOL_URL", https_url(&gp, ""))
+        .env("GH_TOKEN", KEY)
+        .env("SSL_CERT_FILE", dir.path().join("ca.pem"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        helper.stdin.as_mut().unwrap(),
+        b"protocol=https\nhost=github.com\npath=acme/widgets.git\n\n",
+    )
+    .unwrap();
+    let out = helper.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("username=x-access-token") && said.contains("password=ghs_"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue #17: a pair that does not load stops ghpool at start with what is wrong (never the key),
+/// exit status 1.
+#[test]
+fn a_pair_that_does_not_load_stops_the_start_with_what_is_wrong_17() {
+    let (fake, ca, dir) = tls_setup();
+    let env = pool_env(&fake);
+    let (cert, _) = ca.server("ghpool-a");
+    let (_, other_key) = ca.server("ghpool-b");
+    write_pair(dir.path(), &(cert, other_key.clone()));
+    let file = |name: &str| format!("file:{}", dir.path().join(name).display());
+    let (cert_ref, key_ref, missing) = (file("tls.crt"), file("tls.key"), file("nothing.pem"));
+    let cases = [(key_ref.as_str(), "does not belong to the certificate"), (missing.as_str(), "tls.key")];
+    for (key, expected) in cases {
+        let mut vars = as_refs(&env);
+        vars.extend([("GHPOOL_TLS_CERT", cert_ref.as_str()), ("GHPOOL_TLS_KEY", key)]);
+        let (code, out) = support::ghpool::run_to_exit(&vars, None, &[]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("the TLS listener cannot start") && out.contains(expected), "{out}");
+        assert!(!out.contains("PRIVATE KEY") && !out.contains(&other_key[40..80]), "{out}");
+    }
+}

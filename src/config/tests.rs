@@ -251,3 +251,64 @@ fn agents_and_unkeyed_access_16() {
     let bad = Config::parse(None, &env(&[("GHPOOL_PAT_A", "env:X"), ("GHPOOL_AGENT_X_KEYS", "ghpk_literal")]));
     assert!(bad.is_err());
 }
+
+/// Issue #17: `[tls]` takes a certificate and a key as secret references (both or neither, never
+/// PEM), an optional client CA and plain address; `client_key = "certificate"` needs mutual TLS.
+#[test]
+fn tls_settings_17() {
+    let parse = |toml: Option<&str>, vars: &[(&str, &str)]| Config::parse(toml, &env(vars));
+    let c = parse(
+        Some("[tls]\ncert = \"file:/etc/ghpool/tls.crt\"\nkey = \"k8s:ghpool/ghpool-tls:tls.key\"\nalso_plain = \"0.0.0.0:8080\"\n"),
+        &[],
+    )
+    .unwrap();
+    let tls = c.tls.unwrap();
+    assert_eq!(tls.cert, SecretRef::File("/etc/ghpool/tls.crt".into()));
+    assert_eq!(tls.also_plain, Some("0.0.0.0:8080".parse().unwrap()));
+    assert!(tls.client_ca.is_none());
+    assert!(parse(None, &[]).unwrap().tls.is_none(), "plain HTTP by default");
+    let c = parse(
+        None,
+        &[
+            ("GHPOOL_TLS_CERT", "env:CERT"),
+            ("GHPOOL_TLS_KEY", "env:KEY"),
+            ("GHPOOL_TLS_CLIENT_CA", "env:CA"),
+            ("GHPOOL_FAIRNESS_CLIENT_KEY", "certificate"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.tls.unwrap().client_ca, Some(SecretRef::Env("CA".into())));
+    assert_eq!(c.fairness.client_key, ClientKey::Certificate);
+
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (&[("GHPOOL_TLS_CERT", "env:C")], "tls.key", "missing"),
+        (&[("GHPOOL_TLS_KEY", "env:K")], "tls.cert", "missing"),
+        (
+            &[("GHPOOL_TLS_CERT", "-----BEGIN CERTIFICATE-----"), ("GHPOOL_TLS_KEY", "env:K")],
+            "GHPOOL_TLS_CERT",
+            "never written",
+        ),
+        (
+            &[("GHPOOL_TLS_CERT", "env:C"), ("GHPOOL_TLS_KEY", "/etc/tls.key")],
+            "GHPOOL_TLS_KEY",
+            "not a secret reference",
+        ),
+        (&[("GHPOOL_TLS_CLIENT_CA", "env:CA")], "GHPOOL_TLS_CLIENT_CA", "needs tls.cert"),
+        (
+            &[("GHPOOL_TLS_CERT", "env:C"), ("GHPOOL_TLS_KEY", "env:K"), ("GHPOOL_TLS_ALSO_PLAIN", "8080")],
+            "GHPOOL_TLS_ALSO_PLAIN",
+            "address:port",
+        ),
+        (&[("GHPOOL_FAIRNESS_CLIENT_KEY", "certificate")], "GHPOOL_FAIRNESS_CLIENT_KEY", "mutual TLS"),
+        (
+            &[("GHPOOL_TLS_CERT", "env:C"), ("GHPOOL_TLS_KEY", "env:K"), ("GHPOOL_FAIRNESS_CLIENT_KEY", "certificate")],
+            "GHPOOL_FAIRNESS_CLIENT_KEY",
+            "mutual TLS",
+        ),
+    ];
+    for (vars, key, message) in cases {
+        let issues = parse(None, vars).expect_err(key);
+        assert!(issues.iter().any(|i| i.key == *key && i.message.contains(message)), "{key}: {issues:?}");
+    }
+}
