@@ -29,6 +29,12 @@ struct Manifests {
     task: Json,
     ecs_service: Json,
     cloudmap: Json,
+    /// The TLS variant (issue #17): the k8s overlay's Certificate and patches, the ECS overrides.
+    tls_certificate: Yaml,
+    tls_deployment: Yaml,
+    tls_service: Yaml,
+    tls_kustomization: Yaml,
+    ecs_tls: Json,
 }
 
 fn read(path: &str) -> String {
@@ -54,6 +60,11 @@ fn load() -> Manifests {
         task: json("conf/ecs/task-definition.json"),
         ecs_service: json("conf/ecs/service.json"),
         cloudmap: json("conf/ecs/cloudmap-service.json"),
+        tls_certificate: yaml("conf/k8s/tls/certificate.yaml"),
+        tls_deployment: yaml("conf/k8s/tls/deployment-patch.yaml"),
+        tls_service: yaml("conf/k8s/tls/service-patch.yaml"),
+        tls_kustomization: yaml("conf/k8s/tls/kustomization.yaml"),
+        ecs_tls: json("conf/ecs/tls-overrides.json"),
     }
 }
 
@@ -451,13 +462,152 @@ fn check_ecs(m: &Manifests, f: &Facts, out: &mut Vec<String>) -> Vec<String> {
 }
 
 /// Every disagreement between the deployment files and the code.
+/// `name → value` of a k8s `env` list or an ECS `environment` list.
+fn env_list(list: impl IntoIterator<Item = (Option<String>, Option<String>)>) -> HashMap<String, String> {
+    list.into_iter().filter_map(|(k, v)| Some((k?, v?))).collect()
+}
+
+/// The TLS variant (issue #17): the k8s overlay — a cert-manager Certificate whose Secret the
+/// patched Deployment mounts and names in `GHPOOL_TLS_CERT`/`_KEY`, TLS on the port its probes,
+/// Service and `GHPOOL_LISTEN` use — and the ECS overrides, each loading as a configuration with
+/// TLS over its base. Returns the variables they set.
+fn check_tls(m: &Manifests, f: &Facts, k8s_env: &HashMap<String, String>, out: &mut Vec<String>) -> Vec<String> {
+    let namespace = m.deployment["metadata"]["namespace"].as_str().unwrap_or("default");
+    let service = m.service["metadata"]["name"].as_str().unwrap_or("ghpool");
+    let cert = &m.tls_certificate;
+    let secret = cert["spec"]["secretName"].as_str().unwrap_or("");
+    if cert["kind"] != "Certificate" || cert["metadata"]["namespace"] != namespace || secret.is_empty() {
+        out.push(format!("tls/certificate.yaml is no Certificate in {namespace} with a secretName"));
+    }
+    let service_host = format!("{service}.{namespace}.svc.cluster.local");
+    if !cert["spec"]["dnsNames"].as_sequence().is_some_and(|n| n.iter().any(|d| d == service_host.as_str())) {
+        out.push(format!("the Certificate does not name the Service, {service_host}"));
+    }
+    let resources = m.tls_kustomization["resources"].as_sequence().cloned().unwrap_or_default();
+    let patches: Vec<&str> =
+        m.tls_kustomization["patches"].as_sequence().into_iter().flatten().filter_map(|p| p["path"].as_str()).collect();
+    if !resources.iter().any(|r| r == "certificate.yaml")
+        || !patches.contains(&"deployment-patch.yaml")
+        || !patches.contains(&"service-patch.yaml")
+    {
+        out.push("tls/kustomization.yaml does not apply the Certificate and both patches".to_string());
+    }
+    let c = m.tls_deployment["spec"]["template"]["spec"]["containers"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == "ghpool")
+        .cloned()
+        .unwrap_or(Yaml::Null);
+    let patch_env = env_list(
+        c["env"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
+    );
+    let mut env = k8s_env.clone();
+    env.extend(patch_env.clone());
+    let https = c["ports"].as_sequence().into_iter().flatten().find(|p| p["name"] == "https");
+    let tls_port = https.and_then(|p| as_u64(&p["containerPort"]));
+    match effective_config(&f.image_env, &env) {
+        Ok(config) => {
+            if config.tls.is_none() || Some(u64::from(config.listen.port())) != tls_port {
+                out.push(format!("the TLS Deployment does not listen with TLS on its https port {tls_port:?}"));
+            }
+            if !config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+                out.push("the TLS Deployment's public_url is not https://".to_string());
+            }
+            // The Secret cert-manager writes, mounted as the patch says: do the references resolve?
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let pod = &m.tls_deployment["spec"]["template"]["spec"];
+            for mount in c["volumeMounts"].as_sequence().into_iter().flatten() {
+                let volumes = pod["volumes"].as_sequence().into_iter().flatten();
+                let Some(volume) = volumes.into_iter().find(|v| v["name"] == mount["name"]) else { continue };
+                if volume["secret"]["secretName"] != secret {
+                    continue;
+                }
+                let mount_path = mount["mountPath"].as_str().unwrap_or("");
+                let Ok(relative) = Path::new(mount_path).strip_prefix(&config.secrets_dir) else { continue };
+                for key in ["tls.crt", "tls.key"] {
+                    let file = dir.path().join(relative).join(key);
+                    std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+                    std::fs::write(&file, "placeholder\n").expect("write");
+                }
+            }
+            let resolver = Resolver::new(dir.path(), Arc::new(|_: &str| None));
+            if let Some(tls) = &config.tls {
+                for reference in [&tls.cert, &tls.key] {
+                    match reference {
+                        SecretRef::K8s { name, .. } if name == secret => {
+                            if let Err(e) = resolve(&resolver, reference) {
+                                out.push(format!("TLS: {reference:?} does not resolve in the pod: {e}"));
+                            }
+                        }
+                        other => out.push(format!("TLS: {other:?} is not the Certificate's Secret {secret}")),
+                    }
+                }
+            }
+        }
+        Err(e) => out.push(format!("the TLS Deployment: {e}")),
+    }
+    for (probe, want) in [
+        ("startupProbe", AdminPath::Healthz),
+        ("readinessProbe", AdminPath::Readyz),
+        ("livenessProbe", AdminPath::Healthz),
+    ] {
+        let get = &c[probe]["httpGet"];
+        check_probe(probe, get["path"].as_str(), want, out);
+        if get["scheme"] != "HTTPS" || get["port"] != "https" {
+            out.push(format!("the TLS {probe} does not speak HTTPS to the https port"));
+        }
+    }
+    let ports = m.tls_service["spec"]["ports"].as_sequence().cloned().unwrap_or_default();
+    if !ports.iter().any(|p| p["targetPort"] == "https") || ports.iter().any(|p| p["targetPort"] == "http") {
+        out.push("the TLS Service does not target only the https port".to_string());
+    }
+    // ECS: the overrides over the task's own environment.
+    let base = ecs_container(m);
+    let task_env = env_list(
+        base["environment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
+    );
+    let overrides = env_list(
+        m.ecs_tls["environment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
+    );
+    let mut ecs_env = task_env;
+    ecs_env.extend(overrides.clone());
+    let ecs_port = m.ecs_tls["portMappings"][0]["containerPort"].as_u64();
+    match effective_config(&f.image_env, &ecs_env) {
+        Ok(config) => {
+            let aws = |r: &SecretRef| matches!(r, SecretRef::AwsSecretsManager { .. });
+            if !config.tls.as_ref().is_some_and(|t| aws(&t.cert) && aws(&t.key)) {
+                out.push("the ECS TLS overrides do not take the pair from Secrets Manager".to_string());
+            }
+            if Some(u64::from(config.listen.port())) != ecs_port {
+                out.push(format!("the ECS TLS portMappings {ecs_port:?} is not where it listens"));
+            }
+        }
+        Err(e) => out.push(format!("the ECS TLS overrides: {e}")),
+    }
+    patch_env.into_keys().chain(overrides.into_keys()).collect()
+}
+
 fn problems(m: &Manifests) -> Vec<String> {
     let mut out = Vec::new();
     let facts = check_dockerfile(m, &mut out);
     let k8s_env = check_k8s(m, &facts, &mut out);
     let ecs_names = check_ecs(m, &facts, &mut out);
+    let tls_names = check_tls(m, &facts, &k8s_env, &mut out);
     // Every GHPOOL_* variable any of them sets is one ghpool reads.
-    let names = facts.image_env.keys().chain(k8s_env.keys()).chain(ecs_names.iter());
+    let names = facts.image_env.keys().chain(k8s_env.keys()).chain(ecs_names.iter()).chain(tls_names.iter());
     let mut names: Vec<&String> = names.filter(|n| n.starts_with("GHPOOL_")).collect();
     names.sort();
     names.dedup();
@@ -476,6 +626,10 @@ fn manifests_agree_with_the_code() {
 }
 
 /// The Deployment's pod spec, its ghpool container and the ECS container, for editing.
+fn tls_ctr_mut(m: &mut Manifests) -> &mut Yaml {
+    &mut m.tls_deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
 fn pod_mut(m: &mut Manifests) -> &mut Yaml {
     &mut m.deployment["spec"]["template"]["spec"]
 }
@@ -528,6 +682,18 @@ fn each_check_catches_its_drift() {
         ("bad value", |m| *k8s_env_value(m, "GHPOOL_ALLOWED_OWNERS") = "a/b".into(), "k8s env"),
         ("ecs env ref", |m| *ecs_env_value(m, "GHPOOL_PAT_A") = "env:GITHUB_TOKEN".into(), "not in the task's secrets"),
         ("ecs k8s ref", |m| *ecs_env_value(m, "GHPOOL_PAT_A") = "k8s:a/b:c".into(), "cannot resolve in a Fargate"),
+        (
+            "tls secret",
+            |m| m.tls_certificate["spec"]["secretName"] = "other-tls".into(),
+            "not the Certificate's Secret",
+        ),
+        ("tls dns", |m| m.tls_certificate["spec"]["dnsNames"] = Yaml::Sequence(vec![]), "does not name the Service"),
+        ("tls probe", |m| tls_ctr_mut(m)["readinessProbe"]["httpGet"]["scheme"] = "HTTP".into(), "speak HTTPS"),
+        ("tls port", |m| tls_ctr_mut(m)["ports"][1]["containerPort"] = 9443.into(), "https port"),
+        ("tls service", |m| m.tls_service["spec"]["ports"][1]["targetPort"] = "http".into(), "only the https port"),
+        ("tls mount", |m| tls_ctr_mut(m)["volumeMounts"][0]["mountPath"] = "/etc/other".into(), "does not resolve"),
+        ("ecs tls port", |m| m.ecs_tls["portMappings"][0]["containerPort"] = 8080.into(), "ECS TLS portMappings"),
+        ("ecs tls ref", |m| m.ecs_tls["environment"][1]["value"] = "env:CERT".into(), "Secrets Manager"),
         ("ecs no task role", |m| m.task["taskRoleArn"] = Json::Null, "taskRoleArn"),
         ("grace", |m| pod_mut(m)["terminationGracePeriodSeconds"] = 20.into(), "terminationGracePeriodSeconds"),
         ("stop timeout", |m| ecs_mut(m)["stopTimeout"] = 10.into(), "stopTimeout"),
