@@ -52,6 +52,7 @@ fn access(c: &mut Criterion) {
         reads_write_bodies: false,
         scheme: "http",
         client_certificate: None,
+        mutual_tls: false,
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("host", http::HeaderValue::from_static("ghpool:8080"));

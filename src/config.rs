@@ -503,6 +503,19 @@ fn validate(raw: RawConfig, env: &HashMap<String, String>) -> Result<Config, Vec
     let audit_path = set.text(&AUDIT_PATH).map(|(_, path)| path.trim().to_string()).filter(|p| !p.is_empty());
     let access = pick_access(&raw.access, env, &mut issues);
     let agents = agents::collect_agents(&raw.agents, env, &mut issues);
+    for (i, agent) in agents.iter().enumerate() {
+        let Some(subject) = agent.certificate_subject.as_deref() else { continue };
+        let same = |other: &agents::AgentConfig| {
+            other.certificate_subject.as_deref().map(agents::certificate_name)
+                == Some(agents::certificate_name(subject))
+        };
+        if let Some(other) = agents[..i].iter().find(|o| same(o)) {
+            issues.push(issue(
+                &format!("agents.{}.certificate_subject", agent.id),
+                format!("`{subject}` already names agent `{}`: a certificate names one agent", other.id),
+            ));
+        }
+    }
     let identities = collect_identities(&raw.identities, env, &mut issues, &mut warnings);
     let apps = apps::collect_apps(&raw.apps, env, &mut issues);
     for app in apps.iter().filter(|a| identities.iter().any(|i| i.id == a.id)) {

@@ -367,15 +367,16 @@ impl Connection {
                 answer.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&answer).to_string();
                 let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let head = head.to_ascii_lowercase();
                 let length = head
                     .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap())
-                    })
-                    .unwrap_or(0);
-                if body.len() >= length {
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+                // Whole: as long as it says, or (chunked) up to its last, empty chunk.
+                let whole = match length {
+                    Some(length) => body.len() >= length,
+                    None => body.ends_with("0\r\n\r\n"),
+                };
+                if whole {
                     return head.split(' ').nth(1).unwrap().parse().unwrap();
                 }
             }
@@ -440,6 +441,9 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca_17() {
         ("GHPOOL_AGENT_TRIAGE_REPOS".to_string(), "acme/widgets".to_string()),
         ("GHPOOL_ALLOW_UNKEYED".to_string(), "true".to_string()),
     ]);
+    let plain_port = support::ghpool::free_port();
+    let plain = format!("127.0.0.1:{plain_port}");
+    env.push(("GHPOOL_TLS_ALSO_PLAIN".to_string(), plain.clone()));
     let gp = start_tls(dir.path(), &ca, Some(&good), &as_refs(&env));
 
     let no_certificate = https_client(&ca, None).get(https_url(&gp, "/healthz")).send();
@@ -468,6 +472,34 @@ fn mutual_tls_admits_only_clients_with_a_certificate_from_the_client_ca_17() {
     let stats: serde_json::Value = human.get(https_url(&gp, "/stats")).send().unwrap().json().unwrap();
     assert!(stats["clients"].get("certificate:human-1").is_some(), "{}", stats["clients"]);
     assert_eq!(fake.requests_to("/repos/acme/gadgets").len(), 1, "only the unkeyed client's read");
+
+    // The plain listener beside mutual TLS serves the probes and metrics, nothing else.
+    let plain_get =
+        |path: &str| support::ghpool::client().get(format!("http://{plain}{path}")).send().unwrap().status().as_u16();
+    assert_eq!((plain_get("/healthz"), plain_get("/metrics")), (200, 200));
+    assert_eq!((plain_get("/repos/acme/widgets"), plain_get("/stats")), (403, 403), "no certificate, no API");
+
+    // A session resumed after the client CA changed carries a certificate the new CA did not sign:
+    // refused, though its handshake is a resumption (red team).
+    let resuming = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+        .identity(reqwest::Identity::from_pem(format!("{}\n{}", good.0, good.1).as_bytes()).unwrap())
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert_eq!(resuming.get(https_url(&gp, "/repos/acme/widgets")).send().unwrap().status(), 200);
+    assert_eq!(resuming.get(https_url(&gp, "/repos/acme/widgets")).send().unwrap().status(), 200, "resumed");
+    std::fs::write(dir.path().join("client-ca.pem"), Pki::new("the next client CA").pem()).unwrap();
+    gp.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !gp.log().contains("new client CA taken") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = resuming.get(https_url(&gp, "/repos/acme/widgets")).send();
+    assert!(after.as_ref().map_or(true, |r| r.status() == 403), "a certificate of the old CA: {after:?}");
 }
 
 /// Issue #17: gh through `ghp` with `GHPOOL_URL=https://…` (gh reaches ghpool as an `https://`

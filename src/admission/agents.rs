@@ -151,9 +151,16 @@ impl Agents {
         if self.list.is_empty() {
             return Ok(Caller::Unkeyed);
         }
-        let by_certificate = certificate.and_then(|c| {
-            self.list.iter().find(|a| a.certificate_subject.as_deref().is_some_and(|s| c.is_named(s))).cloned()
+        // A certificate that names two agents names neither (the configuration refuses duplicates;
+        // a certificate may still carry one agent's name and another's).
+        let mut named = certificate.into_iter().flat_map(|c| {
+            self.list.iter().filter(move |a| a.certificate_subject.as_deref().is_some_and(|s| c.is_named(s)))
         });
+        let by_certificate = match (named.next(), named.next()) {
+            (Some(agent), None) => Some(agent.clone()),
+            (None, _) => None,
+            (Some(_), Some(_)) => return Err(Refusal::NoAgentKey),
+        };
         let by_key = self.identify_key(authorization);
         match (by_certificate, by_key) {
             (None, by_key) => by_key,
@@ -300,5 +307,46 @@ mod tests {
         assert_eq!(who(&a, Some("token ghpk_one")), Ok("triage".into()), "and the old one, until it goes");
         a.set_keys("triage", vec![agent_key::digest("ghpk_next")]);
         assert_eq!(who(&a, Some("token ghpk_one")), Err(401));
+    }
+
+    /// Issue #17: a verified client certificate names the one agent whose `certificate_subject`
+    /// it carries; a key beside it must be the same agent's; a certificate that names two agents
+    /// names neither.
+    #[test]
+    fn a_client_certificate_names_its_agent_17() {
+        use crate::config::agents::NameKind;
+        let config = |id: &str, key: Option<&str>, subject: &str| AgentConfig {
+            id: id.into(),
+            keys: key.map(|k| AgentKey::Digest(agent_key::digest(k))).into_iter().collect(),
+            repos: vec![crate::config::agents::parse_repo("acme/w").unwrap()],
+            permissions: BTreeMap::new(),
+            certificate_subject: Some(subject.into()),
+        };
+        let agents = Agents::new(
+            &[config("mesh", None, "agent-1"), config("keyed", Some("ghpk_two"), "uri:spiffe://acme/keyed")],
+            false,
+        );
+        let certificate = |cn: &str, uri: Option<&str>| ClientCertificate {
+            subject: format!("CN={cn}"),
+            common_name: Some(cn.into()),
+            alternative_names: uri.map(|u| (NameKind::Uri, u.to_string())).into_iter().collect(),
+        };
+        let who = |authorization: Option<&str>, c: Option<&ClientCertificate>| match agents.identify(authorization, c) {
+            Ok(Caller::Agent(a)) => Ok(a.id.clone()),
+            Ok(Caller::Unkeyed) => Ok("unkeyed".to_string()),
+            Err(refusal) => Err(refusal.status()),
+        };
+        let one = certificate("agent-1", None);
+        assert_eq!(who(None, Some(&one)), Ok("mesh".into()), "no key needed");
+        assert_eq!(who(Some("token ghp_a_github_token"), Some(&one)), Ok("mesh".into()), "a GitHub token is ignored");
+        assert_eq!(who(Some("token ghpk_two"), Some(&one)), Err(401), "another agent's key on this certificate");
+        assert_eq!(who(Some("token ghpk_wrong"), Some(&one)), Err(401));
+        assert_eq!(who(Some("token ghpk_two"), None), Ok("keyed".into()));
+        assert_eq!(who(None, Some(&certificate("agent-2", None))), Err(401), "a certificate naming nobody, no key");
+        let both = certificate("agent-1", Some("spiffe://acme/keyed"));
+        assert_eq!(who(None, Some(&both)), Err(401), "a certificate naming two agents names neither");
+        assert_eq!(who(None, Some(&certificate("spiffe://acme/keyed", None))), Err(401), "a common name is no URI");
+        let none = Agents::default();
+        assert!(matches!(none.identify(None, Some(&one)), Ok(Caller::Unkeyed)), "no agents: as before");
     }
 }

@@ -65,6 +65,9 @@ pub struct Rules<'a> {
     pub scheme: &'a str,
     /// The connection's verified client certificate (mutual TLS), which may name an agent.
     pub client_certificate: Option<&'a crate::tls::ClientCertificate>,
+    /// `[tls] client_ca` is set: a TLS connection must have a verified certificate, and the plain
+    /// listener (`also_plain`) serves only the probes and metrics.
+    pub mutual_tls: bool,
 }
 
 /// The request as it arrived: its line and headers.
@@ -152,18 +155,18 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
     }
     // What `classify` refuses is refused here too, before any of the body is read.
     let raw = request_target(parts)?;
-    let graphql = match normalize(raw, rules.upstream_host) {
-        Ok(target) => match RestTarget::of(&target) {
-            // Refused as it stands, before its body is read.
-            RestTarget::Graphql if parts.method == "POST" => {
-                check_envelope(parts, &target, true)?;
-                true
-            }
-            RestTarget::Graphql | RestTarget::Local(_) => return Ok(None),
-            _ if rules.reads_write_bodies => false,
-            _ => return Ok(None),
-        },
-        Err(_) => return Ok(None),
+    let Ok(target) = normalize(raw, rules.upstream_host) else { return Ok(None) };
+    let shape = RestTarget::of(&target);
+    // Refused as it stands, before its body is read.
+    connection_allows(rules, &shape)?;
+    let graphql = match shape {
+        RestTarget::Graphql if parts.method == "POST" => {
+            check_envelope(parts, &target, true)?;
+            true
+        }
+        RestTarget::Graphql | RestTarget::Local(_) => return Ok(None),
+        _ if rules.reads_write_bodies => false,
+        _ => return Ok(None),
     };
     // Who sends it, before any of it is read: no key, no body.
     let caller = rules.agents.identify(parts.authorization(), rules.client_certificate)?;
@@ -186,6 +189,7 @@ pub fn body_limit(parts: &Parts, rules: &Rules) -> Result<Option<usize>, Refusal
 pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, Refusal> {
     let target = normalize(request_target(parts)?, rules.upstream_host)?;
     let shape = RestTarget::of(&target);
+    connection_allows(rules, &shape)?;
     check_envelope(parts, &target, shape == RestTarget::Graphql)?;
     let host = parts.header("host");
     let public_base = rewrite::public_base(rules.public_url, rules.scheme, host, target.ghes_layout);
@@ -215,6 +219,25 @@ pub fn classify(parts: &Parts, body: &Body, rules: &Rules) -> Result<Admission, 
         },
     };
     Ok(Admission::Plan(Plan { target, public_base, flow, agent }))
+}
+
+/// With mutual TLS, what the connection allows: on the TLS listener, anything once its client
+/// certificate verified (now: a resumed session's certificate is checked again, `tls`); on the
+/// plain listener beside it (`also_plain`), the probes and metrics only.
+fn connection_allows(rules: &Rules, shape: &RestTarget) -> Result<(), Refusal> {
+    if !rules.mutual_tls {
+        return Ok(());
+    }
+    match (rules.scheme, rules.client_certificate, shape) {
+        ("https", Some(_), _) => Ok(()),
+        ("https", None, _) => Err(Refusal::Forbidden(
+            "ghpool: this connection's client certificate is not (or no longer) valid for ghpool's client CA".into(),
+        )),
+        (_, _, RestTarget::Local(AdminPath::Healthz | AdminPath::Readyz | AdminPath::Metrics)) => Ok(()),
+        _ => Err(Refusal::Forbidden(
+            "ghpool: with mutual TLS, the plain-HTTP listener serves only /healthz, /readyz and /metrics: use https:// with a client certificate".into(),
+        )),
+    }
 }
 
 /// Who the request comes from ([`Agents::identify`]), once agents are configured: one

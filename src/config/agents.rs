@@ -65,6 +65,29 @@ pub struct AgentConfig {
     pub certificate_subject: Option<String>,
 }
 
+/// The kinds of name a client certificate carries (mutual TLS, issue #17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    CommonName,
+    Dns,
+    Uri,
+    Email,
+}
+
+/// What a `certificate_subject` names: its kind (`cn:`, `dns:`, `uri:`, `email:`; no prefix: the
+/// common name) and the name itself.
+pub fn certificate_name(wanted: &str) -> (NameKind, &str) {
+    let wanted = wanted.trim();
+    for (prefix, kind) in
+        [("cn:", NameKind::CommonName), ("dns:", NameKind::Dns), ("uri:", NameKind::Uri), ("email:", NameKind::Email)]
+    {
+        if let Some(rest) = wanted.strip_prefix(prefix) {
+            return (kind, rest);
+        }
+    }
+    (NameKind::CommonName, wanted)
+}
+
 /// Every `[[agents]]` entry and every `GHPOOL_AGENT_*` group.
 pub fn collect_agents(
     raw: &[RawAgent],
@@ -108,8 +131,11 @@ fn validate(id: String, key: &str, agent: RawAgent, issues: &mut Vec<ConfigIssue
     };
     let written = agent.keys.unwrap_or_default();
     let certificate_subject = agent.certificate_subject.map(|s| s.trim().to_string());
-    if certificate_subject.as_deref() == Some("") {
-        issues.push(issue(&field("certificate_subject"), "empty: a subject, common name or alternative name"));
+    if certificate_subject.as_deref().is_some_and(|s| certificate_name(s).1.is_empty()) {
+        issues.push(issue(
+            &field("certificate_subject"),
+            "empty: a common name (`agent-1` or `cn:agent-1`), or `dns:`, `uri:` or `email:` and an alternative name",
+        ));
     }
     if (written.is_empty() && certificate_subject.is_none()) || written.len() > 2 {
         issues.push(issue(&field("keys"), "one key, or two while one is rotated (or a certificate_subject)"));
@@ -246,14 +272,16 @@ mod tests {
             ("GHPOOL_AGENT_CODER_KEYS", "env:CODER_KEY, k8s:ghpool/agents:coder-next"),
             ("GHPOOL_AGENT_CODER_REPOS", "acme/gadgets"),
             ("GHPOOL_AGENT_CODER_PERMISSIONS", "contents:write,pull_requests:write"),
-            ("GHPOOL_AGENT_MESH_CERTIFICATE_SUBJECT", " spiffe://acme/agent-1 "),
+            ("GHPOOL_AGENT_MESH_CERTIFICATE_SUBJECT", " uri:spiffe://acme/agent-1 "),
             ("GHPOOL_AGENT_MESH_REPOS", "acme/widgets"),
         ]);
         let mut issues = vec![];
         let agents = collect_agents(&raw, &vars, &mut issues);
         assert_eq!(issues, vec![]);
         let (coder, mesh, triage) = (&agents[0], &agents[1], &agents[2]);
-        assert_eq!(mesh.certificate_subject.as_deref(), Some("spiffe://acme/agent-1"), "named by its certificate");
+        assert_eq!(mesh.certificate_subject.as_deref(), Some("uri:spiffe://acme/agent-1"), "named by its certificate");
+        assert_eq!(certificate_name("uri:spiffe://acme/agent-1"), (NameKind::Uri, "spiffe://acme/agent-1"));
+        assert_eq!(certificate_name(" agent-1 "), (NameKind::CommonName, "agent-1"));
         assert!(mesh.keys.is_empty(), "no key needed");
         assert_eq!(triage.id, "triage");
         assert!(matches!(triage.keys[0], AgentKey::Digest(d) if d[0] == 0x9f && d[31] == 0x08));
@@ -276,6 +304,7 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("GHPOOL_AGENT_A_REPOS", "acme/w")], "one key"),
             (&[("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_CERTIFICATE_SUBJECT", " ")], "empty"),
+            (&[("GHPOOL_AGENT_A_REPOS", "acme/w"), ("GHPOOL_AGENT_A_CERTIFICATE_SUBJECT", "uri:")], "empty"),
             (&[("GHPOOL_AGENT_A_KEYS", "ghpk_0123456789abcdef"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "never written"),
             (&[("GHPOOL_AGENT_A_KEYS", "sha256:abcd"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "64 hex"),
             (&[("GHPOOL_AGENT_A_KEYS", "env:K,env:L,env:M"), ("GHPOOL_AGENT_A_REPOS", "acme/w")], "two while"),

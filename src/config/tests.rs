@@ -311,4 +311,19 @@ fn tls_settings_17() {
         let issues = parse(None, vars).expect_err(key);
         assert!(issues.iter().any(|i| i.key == *key && i.message.contains(message)), "{key}: {issues:?}");
     }
+    // One certificate name, one agent (however the name is spelled: `agent-1` is `cn:agent-1`).
+    let issues = parse(
+        None,
+        &[
+            ("GHPOOL_AGENT_A_CERTIFICATE_SUBJECT", "agent-1"),
+            ("GHPOOL_AGENT_A_REPOS", "acme/w"),
+            ("GHPOOL_AGENT_B_CERTIFICATE_SUBJECT", "cn:agent-1"),
+            ("GHPOOL_AGENT_B_REPOS", "acme/w"),
+        ],
+    )
+    .expect_err("a duplicate");
+    assert!(
+        issues.iter().any(|i| i.key.ends_with("certificate_subject") && i.message.contains("already names")),
+        "{issues:?}"
+    );
 }

@@ -30,6 +30,7 @@ impl Ghpool {
             reads_write_bodies: self.auditor.file.is_some(),
             scheme: if tls.is_some() { "https" } else { "http" },
             client_certificate: tls.and_then(|d| d.extension.get::<crate::tls::ClientCertificate>()),
+            mutual_tls: self.tls.as_ref().is_some_and(|t| t.mutual()),
         }
     }
 

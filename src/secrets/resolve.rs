@@ -67,14 +67,7 @@ impl Resolver {
                 Ok(Secret::new(value))
             }
             SecretRef::K8s { namespace, name, key } => self.read_k8s(namespace, name, key),
-            SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ResolveError::FileRead { path: path.display().to_string(), source })?;
-                match text.trim() {
-                    "" => Err(ResolveError::FileEmpty(path.display().to_string())),
-                    value => Ok(Secret::new(value)),
-                }
-            }
+            SecretRef::File(path) => read_file(path),
             SecretRef::AwsSecretsManager { name, key } => Ok(aws::extract(name, &self.aws.fetch(name).await?, key)?),
             SecretRef::GcpSecretManager { resource, version } => {
                 Ok(self.gcp.fetch(&gcp::Settings::from_env(&*self.env), resource, version).await?)
@@ -120,6 +113,28 @@ impl Resolver {
         }
         let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
         Err(ResolveError::K8sMissing { tried })
+    }
+}
+
+/// The most a `file:` secret may hold (a certificate chain is a few KiB).
+const MAX_FILE: u64 = 1 << 20;
+
+/// A `file:` secret: a regular file (symlinks followed, as Kubernetes' `..data` swap needs), at
+/// most [`MAX_FILE`] bytes, not empty.
+fn read_file(path: &Path) -> Result<Secret, ResolveError> {
+    use std::io::Read;
+    let failed = |source| ResolveError::FileRead { path: path.display().to_string(), source };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let metadata = file.metadata().map_err(failed)?;
+    if !metadata.is_file() || metadata.len() > MAX_FILE {
+        let why = format!("not a regular file of at most {MAX_FILE} bytes");
+        return Err(failed(std::io::Error::new(std::io::ErrorKind::InvalidInput, why)));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE).read_to_string(&mut text).map_err(failed)?;
+    match text.trim() {
+        "" => Err(ResolveError::FileEmpty(path.display().to_string())),
+        value => Ok(Secret::new(value)),
     }
 }
 
@@ -172,5 +187,24 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ns/tok")).unwrap();
         std::fs::write(dir.path().join("ns/tok/a"), "ghp_ns").unwrap();
         assert_eq!(block_on(r.resolve(&reference)).unwrap().expose(), "ghp_ns");
+    }
+
+    #[test]
+    fn a_file_secret_is_a_bounded_regular_file_17() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolver(dir.path(), &[]);
+        let file = dir.path().join("tls.crt");
+        std::fs::write(&file, "  PEM TEXT\n").unwrap();
+        assert_eq!(block_on(r.resolve(&SecretRef::File(file))).unwrap().expose(), "PEM TEXT");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        assert!(matches!(block_on(r.resolve(&SecretRef::File(empty))), Err(ResolveError::FileEmpty(_))));
+        for not_a_file in ["/dev/zero", "/", "/nonexistent/tls.key"] {
+            let got = block_on(r.resolve(&SecretRef::File(not_a_file.into())));
+            assert!(matches!(got, Err(ResolveError::FileRead { .. })), "{not_a_file}");
+        }
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; (MAX_FILE + 1) as usize]).unwrap();
+        assert!(block_on(r.resolve(&SecretRef::File(big))).is_err(), "bounded");
     }
 }

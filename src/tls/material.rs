@@ -43,13 +43,15 @@ fn provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
-fn certificates(pem: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).collect()
+/// Every certificate in `pem`; any block that does not parse fails the whole (a half-written
+/// bundle must not replace a whole one).
+fn certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
 }
 
 /// The chain in `cert_pem` (leaf first) with the key in `key_pem`.
 pub fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, MaterialError> {
-    let chain = certificates(cert_pem);
+    let chain = certificates(cert_pem).map_err(|_| MaterialError::NoCertificate)?;
     if chain.is_empty() {
         return Err(MaterialError::NoCertificate);
     }
@@ -74,13 +76,28 @@ pub fn summary(certified: &CertifiedKey) -> Summary {
     }
 }
 
-/// A verifier of client certificates signed by a CA in `pem`, and the CA names offered to clients.
-pub fn client_verifier(pem: &str) -> Result<(Arc<dyn ClientCertVerifier>, Vec<DistinguishedName>), MaterialError> {
-    let mut roots = RootCertStore::empty();
-    let certs = certificates(pem);
+/// The client CA bundle's certificates, and a digest of them as a set (their order, comments or
+/// line breaks in the PEM do not make a new CA).
+pub fn client_ca(pem: &str) -> Result<(Vec<CertificateDer<'static>>, [u8; 32]), MaterialError> {
+    let certs = certificates(pem).map_err(MaterialError::BadClientCa)?;
     if certs.is_empty() {
         return Err(MaterialError::NoClientCa);
     }
+    let mut ders: Vec<&[u8]> = certs.iter().map(|c| c.as_ref()).collect();
+    ders.sort_unstable();
+    let mut hasher = Sha256::new();
+    for der in ders {
+        hasher.update((der.len() as u64).to_be_bytes());
+        hasher.update(der);
+    }
+    Ok((certs, hasher.finalize().into()))
+}
+
+/// A verifier of client certificates signed by one of `certs`, and the CA names offered to clients.
+pub fn client_verifier(
+    certs: Vec<CertificateDer<'static>>,
+) -> Result<(Arc<dyn ClientCertVerifier>, Vec<DistinguishedName>), MaterialError> {
+    let mut roots = RootCertStore::empty();
     for cert in certs {
         roots.add(cert).map_err(|e| MaterialError::BadClientCa(e.to_string()))?;
     }
@@ -123,8 +140,23 @@ mod tests {
         assert!(matches!(certified_key(&key, &key), Err(MaterialError::NoCertificate)), "a key is no certificate");
         let error = certified_key(&cert, &other_key).unwrap_err().to_string();
         assert!(!error.contains("PRIVATE KEY") && !error.contains(&other_key[40..80]), "{error}");
-        assert!(client_verifier(&cert).is_ok());
-        assert!(matches!(client_verifier("nothing"), Err(MaterialError::NoClientCa)));
+        let (certs, digest_of) = client_ca(&cert).unwrap();
+        assert!(client_verifier(certs).is_ok());
+        assert!(matches!(client_ca("nothing"), Err(MaterialError::NoClientCa)));
+        let (ca2, _) = pair("second CA");
+        assert_eq!(
+            client_ca(&format!("{cert}\n{ca2}")).unwrap().1,
+            client_ca(&format!("{ca2}{cert}")).unwrap().1,
+            "a set"
+        );
+        assert_ne!(client_ca(&format!("{cert}{ca2}")).unwrap().1, digest_of);
+        let broken = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
+        assert!(client_ca(&format!("{cert}{broken}")).is_err(), "a broken block fails the bundle");
+        assert!(
+            certified_key(&format!("{cert}-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n"), &key)
+                .is_err(),
+            "a broken block fails the chain"
+        );
         assert_ne!(digest(&[&cert, &key]), digest(&[&cert, &other_key]));
         assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]), "texts are delimited");
     }

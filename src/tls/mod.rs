@@ -94,7 +94,7 @@ impl ListenerTls {
     /// Pingora's listener settings: HTTP/1.1 over TLS 1.2 or 1.3 (rustls' defaults), the
     /// certificate read per handshake, clients verified against the CA when one is set.
     pub fn settings(&self) -> pingora_core::Result<TlsSettings> {
-        let callbacks = NameClient { seen: self.seen.clone(), mutual: self.clients.is_some() };
+        let callbacks = NameClient { seen: self.seen.clone(), clients: self.clients.clone() };
         let mut settings = TlsSettings::with_callbacks(Box::new(callbacks))?;
         settings.set_cert_resolver(Arc::new(CurrentCert(self.current.clone())));
         if let Some(clients) = &self.clients {
@@ -105,38 +105,46 @@ impl ListenerTls {
     }
 
     /// Resolve the material again (`secrets_refresh`, `SIGHUP`): a changed pair (or client CA)
-    /// that loads is taken by new connections; one that does not is reported and the old kept.
+    /// that loads is taken by new connections; one that does not is reported and the old kept. The
+    /// pair and the client CA are refreshed apart: one's secret store failing does not hold back
+    /// the other.
     pub async fn refresh(&self, resolver: &Resolver) {
-        let loaded = async {
-            let (cert, key, ca) = resolve_all(&self.config, resolver).await?;
+        let pair = async {
+            let cert = resolve("tls.cert", &self.config.cert, resolver).await?;
+            let key = resolve("tls.key", &self.config.key, resolver).await?;
             let digest = material::digest(&[&cert, &key]);
-            let pair = match self.read().digest == digest {
-                true => None,
-                false => Some((material::certified_key(&cert, &key)?, digest)),
-            };
-            let roots = match (&self.clients, ca) {
-                (Some(clients), Some(ca)) if clients.digest() != material::digest(&[&ca]) => Some(ca),
-                _ => None,
-            };
-            Ok::<_, TlsError>((pair, roots))
+            match self.read().digest == digest {
+                true => Ok::<_, TlsError>(None),
+                false => Ok(Some((material::certified_key(&cert, &key)?, digest))),
+            }
         }
         .await;
-        match loaded {
-            Ok((pair, roots)) => {
-                if let Some((certified, digest)) = pair {
-                    let summary = material::summary(&certified);
-                    log::info!("TLS listener: new certificate {} until {}", summary.subject, summary.not_after);
-                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = Current { certified, digest, summary };
-                }
-                if let (Some(clients), Some(ca)) = (&self.clients, roots) {
-                    match clients.replace(&ca) {
-                        Ok(()) => log::info!("TLS listener: new client CA taken"),
-                        Err(e) => log::warn!("TLS listener keeps its client CA: {e}"),
-                    }
-                }
+        match pair {
+            Ok(Some((certified, digest))) => {
+                let summary = material::summary(&certified);
+                log::info!("TLS listener: new certificate {} until {}", summary.subject, summary.not_after);
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Current { certified, digest, summary };
             }
+            Ok(None) => {}
             Err(e) => log::warn!("TLS listener keeps its certificate: {e}"),
         }
+        if let (Some(clients), Some(reference)) = (&self.clients, &self.config.client_ca) {
+            let replaced = async {
+                let pem = resolve("tls.client_ca", reference, resolver).await?;
+                Ok::<_, TlsError>(clients.replace(&pem)?)
+            }
+            .await;
+            match replaced {
+                Ok(true) => log::info!("TLS listener: new client CA taken"),
+                Ok(false) => {}
+                Err(e) => log::warn!("TLS listener keeps its client CA: {e}"),
+            }
+        }
+    }
+
+    /// Mutual TLS is on: every TLS connection has shown a certificate the client CA signed.
+    pub fn mutual(&self) -> bool {
+        self.clients.is_some()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
@@ -165,21 +173,19 @@ pub struct TlsSnapshot {
     pub client_certificates: std::collections::BTreeMap<String, u64>,
 }
 
+async fn resolve(what: &'static str, reference: &SecretRef, resolver: &Resolver) -> Result<String, TlsError> {
+    resolver.resolve(reference).await.map(|s| s.expose().to_string()).map_err(|e| TlsError::Resolve {
+        what,
+        reference: reference.describe(),
+        reason: e.to_string(),
+    })
+}
+
 async fn resolve_all(config: &TlsConfig, resolver: &Resolver) -> Result<(String, String, Option<String>), TlsError> {
-    let resolve = |what: &'static str, reference: &SecretRef| {
-        let reference = reference.clone();
-        async move {
-            resolver.resolve(&reference).await.map(|s| s.expose().to_string()).map_err(|e| TlsError::Resolve {
-                what,
-                reference: reference.describe(),
-                reason: e.to_string(),
-            })
-        }
-    };
-    let cert = resolve("tls.cert", &config.cert).await?;
-    let key = resolve("tls.key", &config.key).await?;
+    let cert = resolve("tls.cert", &config.cert, resolver).await?;
+    let key = resolve("tls.key", &config.key, resolver).await?;
     let ca = match &config.client_ca {
-        Some(reference) => Some(resolve("tls.client_ca", reference).await?),
+        Some(reference) => Some(resolve("tls.client_ca", reference, resolver).await?),
         None => None,
     };
     Ok((cert, key, ca))
@@ -205,29 +211,41 @@ impl ResolvesServerCert for CurrentCert {
 #[derive(Debug)]
 pub struct ClientCa {
     inner: RwLock<(Arc<dyn ClientCertVerifier>, [u8; 32])>,
-    /// The CA's names offered to clients: kept for the process's life once made (one small list
-    /// per CA change), so the verifier can lend them out.
+    /// The CA's names offered to clients, lent out by the verifier for the whole handshake: kept
+    /// for the process's life, one small list per distinct CA set ever taken (a CA set seen again
+    /// reuses its list).
     hints: RwLock<&'static [DistinguishedName]>,
+    made: Mutex<std::collections::HashMap<[u8; 32], &'static [DistinguishedName]>>,
 }
 
 impl ClientCa {
     fn new(pem: &str) -> Result<ClientCa, MaterialError> {
-        let (verifier, hints) = material::client_verifier(pem)?;
+        let (certs, digest) = material::client_ca(pem)?;
+        let (verifier, hints) = material::client_verifier(certs)?;
+        let hints: &'static [DistinguishedName] = Box::leak(hints.into_boxed_slice());
         Ok(ClientCa {
-            inner: RwLock::new((verifier, material::digest(&[pem]))),
-            hints: RwLock::new(Box::leak(hints.into_boxed_slice())),
+            inner: RwLock::new((verifier, digest)),
+            hints: RwLock::new(hints),
+            made: Mutex::new([(digest, hints)].into()),
         })
     }
 
-    fn digest(&self) -> [u8; 32] {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).1
-    }
-
-    fn replace(&self, pem: &str) -> Result<(), MaterialError> {
-        let (verifier, hints) = material::client_verifier(pem)?;
-        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = (verifier, material::digest(&[pem]));
-        *self.hints.write().unwrap_or_else(|p| p.into_inner()) = Box::leak(hints.into_boxed_slice());
-        Ok(())
+    /// Take the CA set in `pem` if it differs from the current one: whether it did.
+    fn replace(&self, pem: &str) -> Result<bool, MaterialError> {
+        let (certs, digest) = material::client_ca(pem)?;
+        if self.inner.read().unwrap_or_else(|p| p.into_inner()).1 == digest {
+            return Ok(false);
+        }
+        let (verifier, hints) = material::client_verifier(certs)?;
+        let hints = *self
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(digest)
+            .or_insert_with(|| Box::leak(hints.into_boxed_slice()));
+        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = (verifier, digest);
+        *self.hints.write().unwrap_or_else(|p| p.into_inner()) = hints;
+        Ok(true)
     }
 
     fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
@@ -284,17 +302,23 @@ impl ClientCertVerifier for ClientCa {
 /// by fairness, agents and `/stats` through Pingora's `SslDigest` extension).
 struct NameClient {
     seen: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
-    mutual: bool,
+    clients: Option<Arc<ClientCa>>,
 }
 
 #[async_trait::async_trait]
 impl TlsAccept for NameClient {
     async fn handshake_complete_callback(&self, tls: &TlsRef) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         // Without a client CA, a certificate a client sends was not verified: it names nobody.
-        if !self.mutual {
+        let clients = self.clients.as_ref()?;
+        // Checked again against the client CA as it stands, now: a resumed session carries the
+        // certificate of its first handshake, which may have expired or lost its CA since.
+        let chain = tls.peer_cert_chain_der()?;
+        let (leaf, intermediates) = chain.split_first()?;
+        if let Err(e) = clients.verify_client_cert(leaf, intermediates, UnixTime::now()) {
+            log::info!("TLS: a client certificate is no longer valid ({e}); its requests are refused");
             return None;
         }
-        let certificate = ClientCertificate::from_der(tls.peer_certificate_der()?)?;
+        let certificate = ClientCertificate::from_der(leaf)?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() < MAX_SEEN || seen.contains_key(certificate.name()) {
             *seen.entry(certificate.name().to_string()).or_default() += 1;

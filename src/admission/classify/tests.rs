@@ -26,6 +26,7 @@ fn rules_for<'a>(allowlist: &'a Allowlist, repos: &'a dyn KnownRepos) -> Rules<'
         reads_write_bodies: false,
         scheme: "http",
         client_certificate: None,
+        mutual_tls: false,
     }
 }
 
@@ -429,5 +430,46 @@ fn an_agent_reads_its_repositories_and_nothing_else_16() {
             }
             _ => panic!("{method} {path}: {got:?}"),
         }
+    }
+}
+
+/// Issue #17: with mutual TLS, a TLS connection needs a verified certificate (checked again on
+/// resumption, `tls`), and the plain listener beside it serves only the probes and metrics.
+#[test]
+fn mutual_tls_connections_and_the_plain_listener_beside_them_17() {
+    let acme = acme_only();
+    let repos = known();
+    let certificate = crate::tls::ClientCertificate {
+        subject: "CN=agent-1".into(),
+        common_name: Some("agent-1".into()),
+        alternative_names: vec![],
+    };
+    let run = |scheme: &str, verified: bool, mutual: bool, path: &str| {
+        let rules = Rules {
+            scheme,
+            client_certificate: verified.then_some(&certificate),
+            mutual_tls: mutual,
+            ..rules_for(&acme, &repos)
+        };
+        let headers = headers(None, &Body::None);
+        let parts = Parts { method: "GET", raw_path: path.as_bytes(), headers: &headers };
+        classify(&parts, &Body::None, &rules).map(|_| ()).map_err(|r| r.status())
+    };
+    // (scheme, verified certificate, mutual TLS on, path, allowed)
+    let cases = [
+        ("https", true, true, "/repos/acme/w", true),
+        ("https", false, true, "/repos/acme/w", false),
+        ("https", false, true, "/healthz", false),
+        ("http", false, true, "/healthz", true),
+        ("http", false, true, "/readyz", true),
+        ("http", false, true, "/metrics", true),
+        ("http", false, true, "/stats", false),
+        ("http", false, true, "/repos/acme/w", false),
+        ("http", false, false, "/repos/acme/w", true),
+        ("https", false, false, "/repos/acme/w", true),
+    ];
+    for (scheme, verified, mutual, path, allowed) in cases {
+        let got = run(scheme, verified, mutual, path);
+        assert_eq!(got.is_ok(), allowed, "{scheme} verified={verified} mutual={mutual} {path}: {got:?}");
     }
 }
