@@ -567,21 +567,16 @@ fn check_tls(m: &Manifests, f: &Facts, k8s_env: &HashMap<String, String>, out: &
         out.push("the TLS Service does not target only the https port".to_string());
     }
     // ECS: the overrides over the task's own environment.
-    let base = ecs_container(m);
-    let task_env = env_list(
-        base["environment"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
-    );
-    let overrides = env_list(
-        m.ecs_tls["environment"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
-    );
+    let ecs_env = |list: &Json| {
+        env_list(
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| (e["name"].as_str().map(String::from), e["value"].as_str().map(String::from))),
+        )
+    };
+    let task_env = ecs_env(&ecs_container(m)["environment"]);
+    let overrides = ecs_env(&m.ecs_tls["environment"]);
     let mut ecs_env = task_env;
     ecs_env.extend(overrides.clone());
     let ecs_port = m.ecs_tls["portMappings"][0]["containerPort"].as_u64();

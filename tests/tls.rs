@@ -277,12 +277,7 @@ fn clients_read_through_https_and_plain_http_on_the_tls_port_is_refused_cleanly_
             .env("REQUESTS_CA_BUNDLE", &ca_file)
             .output()
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "acme/widgets",
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_prints(&out, "acme/widgets");
     } else {
         eprintln!("SKIPPED PyGithub over TLS: target/tools/venv is missing (scripts/deps test installs it)");
     }
@@ -304,17 +299,18 @@ fn clients_read_through_https_and_plain_http_on_the_tls_port_is_refused_cleanly_
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&script);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "acme/widgets",
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_prints(&out, "acme/widgets");
     } else {
         eprintln!("SKIPPED Octokit over TLS: target/tools/node is missing (scripts/deps test installs it)");
     }
     let reads = fake.requests_to("/repos/acme/widgets");
     assert!(reads.iter().all(|r| r.token.as_deref() == Some("ghp_tlsPOOLtlsPOOLtlsPOOLtlsPOOLtlsPOOL00")));
+}
+
+/// The client printed `want` (and nothing else) on its standard output.
+fn assert_prints(out: &std::process::Output, want: &str) {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), want, "{stderr}");
 }
 
 /// One TLS connection kept open by the test: the certificate it was served, and requests sent over
