@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# ghpool: the release binary and CA certificates on distroless, nothing else (no shell, no package
-# manager). Build: `docker build -t ghpool .`; the README's "Deployment" section says how to run it.
+# ghpool: one static binary and the CA certificates on distroless/static, nothing else (no libc, no
+# shell, no package manager). Build: `docker build -t ghpool .`; the README's "Deployment" section
+# says how to run it.
 
 FROM rust:1-bookworm AS build
 # cmake: Pingora's zlib-ng (libz-ng-sys) is built from source.
@@ -14,17 +15,19 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-# --locked: exactly the dependency versions in Cargo.lock, or fail. The cache mounts keep the
-# registry and target/ between builds; the binary is copied out of the cached target/.
+COPY scripts/build-static ./scripts/build-static
+# The static build (scripts/build-static: `cargo build --release --locked` for this machine's
+# target with `+crt-static`): glibc linked in, `ldd` says "statically linked". The cache mounts keep
+# the registry and target/ between builds; the binary is copied out of the cached target/.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin ghpool \
-    && cp target/release/ghpool /ghpool
+    cp "$(scripts/build-static)" /ghpool
 
-# cc-debian12: glibc, libgcc_s (the binary's only run-time libraries, see `ldd`) and the system CA
-# roots in /etc/ssl/certs (ghpool verifies GitHub's certificate against them; rustls, no OpenSSL).
-# The bookworm build stage links against the same glibc 2.36.
-FROM gcr.io/distroless/cc-debian12:nonroot
+# static-debian12: no libc at all (the binary needs none), the CA roots in
+# /etc/ssl/certs/ca-certificates.crt (ghpool verifies GitHub's certificate against them; rustls, no
+# OpenSSL), /etc/passwd with nonroot, and tzdata. /etc/hosts and /etc/resolv.conf come from the
+# container runtime.
+FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /ghpool /usr/local/bin/ghpool
 # Pingora's server settings (threads, shutdown grace periods, upgrade socket in /tmp).
 COPY conf/ghpool.yaml /etc/ghpool/ghpool.yaml

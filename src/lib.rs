@@ -3,6 +3,8 @@
 //! Every module, in the order a request meets them (the layers run one way: a module uses only
 //! those listed after it, except `service`, which assembles them all):
 //! - `service`: the server assembled from the configuration, and its background tasks;
+//! - `preflight`: what the system must provide (randomness, CA roots, name resolution), checked at
+//!   start;
 //! - `proxy`: Pingora's hooks, which only wire the modules below (`proxy::RequestCtx` holds the plan);
 //! - `ops`: `/healthz`, `/readyz`, `/stats`, `/metrics` (`admin`, `metrics`), the write audit and
 //!   the log;
@@ -32,6 +34,7 @@ pub mod config;
 pub mod ghp;
 pub mod ops;
 pub mod pool;
+pub mod preflight;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reply;

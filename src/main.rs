@@ -10,6 +10,11 @@ use ghpool::service;
 use pingora_core::server::configuration::Opt;
 
 fn main() -> ExitCode {
+    // Before anything draws a random seed (hash maps, TLS): a missing source is said, not a panic.
+    if let Err(e) = ghpool::preflight::randomness() {
+        eprintln!("ghpool: cannot start: {e}");
+        return ExitCode::from(1);
+    }
     if std::env::args().nth(1).as_deref() == Some("keygen") {
         return keygen();
     }

@@ -60,6 +60,8 @@ pub enum StartError {
     RedisPassword(String),
     #[error("the TLS listener cannot start: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Environment(#[from] crate::preflight::EnvironmentError),
     #[error("agent `{agent}` may write to `{owner}`, but no GitHub App installation on `{owner}` serves writes: add `serves = [\"writes\"]` (or [\"reads\", \"writes\"]) to the `[[apps]]` entry of an App installed there, or drop the agent's write permissions (an App that serves writes there but could not be reached at start is named above)")]
     NoWriter { agent: String, owner: String },
 }
@@ -100,6 +102,9 @@ pub fn http_client(conf: &ServerConf) -> Result<reqwest::Client, StartError> {
 /// Resolve the upstream and build the pool, on a runtime of its own that is gone before Pingora
 /// starts (and possibly forks to daemonize).
 pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError> {
+    // The CA roots Pingora's connector will load, loaded first: what is missing is said here.
+    let roots = crate::preflight::ca_roots(conf.ca_file.as_deref(), &config.upstream)?;
+    log::info!("upstream TLS trusts {} CA certificates from {}", roots.count, roots.source);
     let client = http_client(conf)?;
     let graphql = graphql_rules(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -132,15 +137,12 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
     if let Some(shared) = &shared {
         metrics.register_shared(shared);
     }
-    let built = runtime.block_on(async {
-        if let Err(e) = upstream.refresh().await {
-            log::warn!(
-                "upstream `{}` does not resolve yet ({e}); retrying in the background",
-                config.upstream.base_url()
-            );
-        }
-        build_pool(config, &resolver, &client, LOGIN_TIMEOUT).await
-    })?;
+    if let Err(e) = runtime.block_on(upstream.refresh()) {
+        // Nothing to resolve with is no blip: said now. Otherwise retried in the background.
+        crate::preflight::resolution(std::path::Path::new("/"), config.upstream.host())?;
+        log::warn!("upstream `{}` does not resolve yet ({e}); retrying in the background", config.upstream.base_url());
+    }
+    let built = runtime.block_on(build_pool(config, &resolver, &client, LOGIN_TIMEOUT))?;
     let (pool, app_renewals) = (built.pool, built.renewals);
     if pool.is_anonymous() {
         log::warn!("ghpool runs WITHOUT identities: reads are unauthenticated (GitHub allows 60/hour per IP)");

@@ -21,6 +21,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 #[derive(Clone)]
 struct Manifests {
     dockerfile: String,
+    /// `scripts/build-static`, which the Dockerfile runs (issue #18).
+    build_static: String,
     server_conf: String,
     deployment: Yaml,
     service: Yaml,
@@ -52,6 +54,7 @@ fn json(path: &str) -> Json {
 fn load() -> Manifests {
     Manifests {
         dockerfile: read("Dockerfile"),
+        build_static: read("scripts/build-static"),
         server_conf: read("conf/ghpool.yaml"),
         deployment: yaml("conf/k8s/deployment.yaml"),
         service: yaml("conf/k8s/service.yaml"),
@@ -244,8 +247,20 @@ fn check_dockerfile(m: &Manifests, out: &mut Vec<String>) -> Facts {
         out.push(format!("Dockerfile does not EXPOSE {port}"));
     }
     let built = m.dockerfile.replace("\\\n", " ");
-    if !built.lines().any(|l| l.contains("cargo build") && l.contains("--locked") && l.contains("--release")) {
-        out.push("Dockerfile does not `cargo build --release --locked`".to_string());
+    let locked = |text: &str| {
+        text.lines().any(|l| l.contains("cargo build") && l.contains("--locked") && l.contains("--release"))
+    };
+    let static_build = built.lines().any(|l| l.contains("cp \"$(scripts/build-static)\""))
+        && locked(&m.build_static)
+        && m.build_static.contains("+crt-static");
+    if !static_build {
+        out.push(
+            "Dockerfile does not ship scripts/build-static's `cargo build --release --locked` (+crt-static)"
+                .to_string(),
+        );
+    }
+    if !instructions(&stage, "FROM").any(|from| from.contains("distroless/static")) {
+        out.push("the image is not built FROM a distroless/static base".to_string());
     }
     let image_user = instructions(&stage, "USER").last().unwrap_or("root").split(':').next().unwrap_or("").to_string();
     let conf_in_image = instructions(&stage, "COPY")
@@ -657,7 +672,13 @@ fn each_check_catches_its_drift() {
         ("ecs port", |m| ecs_mut(m)["portMappings"][0]["containerPort"] = 8081.into(), "ECS containerPort"),
         ("expose", |m| m.dockerfile = m.dockerfile.replace("EXPOSE 8080", "EXPOSE 8081"), "EXPOSE"),
         ("image listen", |m| m.dockerfile = m.dockerfile.replace("0.0.0.0:8080", "0.0.0.0:9090"), "the image listens"),
-        ("unlocked", |m| m.dockerfile = m.dockerfile.replace("--locked", ""), "--locked"),
+        ("unlocked", |m| m.build_static = m.build_static.replace("--locked", ""), "--locked"),
+        ("dynamic", |m| m.build_static = m.build_static.replace("+crt-static", ""), "+crt-static"),
+        (
+            "base",
+            |m| m.dockerfile = m.dockerfile.replace("distroless/static-debian12", "distroless/cc-debian12"),
+            "distroless/static",
+        ),
         ("cmd", |m| m.dockerfile = m.dockerfile.replace("\"/etc/ghpool/ghpool.yaml\"]", "\"/x.yaml\"]"), "CMD"),
         ("readiness", |m| ctr_mut(m)["readinessProbe"]["httpGet"]["path"] = "/ready".into(), "readinessProbe"),
         ("liveness", |m| ctr_mut(m)["livenessProbe"]["httpGet"]["path"] = "/readyz".into(), "livenessProbe"),
