@@ -15,17 +15,17 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-COPY scripts/build-static ./scripts/build-static
+COPY --chmod=755 scripts/build-static ./scripts/build-static
 # The static build (scripts/build-static: `cargo build --release --locked` for this machine's
 # target with `+crt-static`): glibc linked in, `ldd` says "statically linked". The cache mounts keep
 # the registry and target/ between builds; the binary is copied out of the cached target/.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cp "$(scripts/build-static)" /ghpool
+    bin=$(scripts/build-static) && cp "$bin" /ghpool
 
-# static-debian12: no libc at all (the binary needs none), the CA roots in
-# /etc/ssl/certs/ca-certificates.crt (ghpool verifies GitHub's certificate against them; rustls, no
-# OpenSSL), /etc/passwd with nonroot, and tzdata. /etc/hosts and /etc/resolv.conf come from the
+# static-debian12: no libc (the binary needs none); the CA roots in /etc/ssl/certs/ca-certificates.crt
+# (ghpool verifies GitHub's certificate against them; rustls, no OpenSSL), /etc/passwd with nonroot,
+# /etc/nsswitch.conf (`hosts: files dns`) and tzdata. /etc/hosts and /etc/resolv.conf come from the
 # container runtime.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /ghpool /usr/local/bin/ghpool

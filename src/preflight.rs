@@ -10,22 +10,20 @@
 
 use std::path::Path;
 
-use crate::upstream::Upstream;
-
 /// A piece of the environment ghpool cannot run without.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvironmentError {
-    #[error("no randomness source ({0}): ghpool needs the getrandom system call or /dev/urandom; in a chroot or a minimal container, make /dev/urandom available (bind-mount it)")]
+    #[error("no randomness source ({0}): ghpool needs the getrandom system call, or /dev/random and /dev/urandom; in a chroot or a minimal container, bind-mount both (scripts/build-static's binary needs neither)")]
     Randomness(String),
     #[error("SSL_CERT_FILE names `{path}`, which cannot be used ({reason}): point it at a PEM bundle of CA certificates, or unset it to use the system's (/etc/ssl/certs/ca-certificates.crt on Debian and in distroless images)")]
     CertFile { path: String, reason: String },
     #[error("the CA certificates could not be loaded ({0}): set SSL_CERT_FILE to a PEM bundle, or `ca_file` in the server configuration")]
     Roots(String),
-    #[error("the upstream {upstream} is https but no CA certificates were found: install them (Debian: ca-certificates; distroless/static has them), set SSL_CERT_FILE to a PEM bundle, or `ca_file` in the server configuration")]
-    NoRoots { upstream: String },
+    #[error("{needs} but no CA certificates were found: install them (Debian: ca-certificates; distroless/static has them), set SSL_CERT_FILE to a PEM bundle, or `ca_file` in the server configuration")]
+    NoRoots { needs: String },
     #[error("`ca_file` `{path}` cannot be used: {reason}")]
     CaFile { path: String, reason: String },
-    #[error("the upstream host `{host}` cannot be resolved, and this system has neither /etc/hosts nor /etc/resolv.conf: ghpool resolves names with the system's resolver, which reads them (in a chroot or an empty image, provide one: the host's /etc/resolv.conf, or /etc/hosts naming `{host}`)")]
+    #[error("the upstream host `{host}` cannot be resolved, and this system has neither /etc/hosts nor /etc/resolv.conf: ghpool resolves names with the system's resolver, which reads them (in a chroot or an empty image, provide one — the host's /etc/resolv.conf, or /etc/hosts naming `{host}` — and /etc/nsswitch.conf with `hosts: files dns`)")]
     NoResolver { host: String },
 }
 
@@ -43,10 +41,12 @@ pub struct Roots {
 }
 
 /// The CA roots Pingora's connector will load — from `ca_file`, else the system's (with
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) — loaded now, so that what is wrong is said instead of the
-/// connector's panic. None is fine for a plain-`http` upstream, but a named bundle that cannot be
-/// read is an error either way (Pingora loads it whatever the upstream).
-pub fn ca_roots(ca_file: Option<&str>, upstream: &Upstream) -> Result<Roots, EnvironmentError> {
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) — loaded now and as it loads them, so that what is wrong is
+/// said instead of the connector's panic. None is fine when nothing is reached over TLS (a
+/// plain-`http` upstream and no `aws:`/`gcp:` secrets: `https_for` is `None`), but a bundle that
+/// cannot be read or holds a certificate that cannot be taken is an error either way (Pingora loads
+/// it whatever the upstream).
+pub fn ca_roots(ca_file: Option<&str>, https_for: Option<String>) -> Result<Roots, EnvironmentError> {
     use pingora_core::tls::RootCertStore;
     let mut store = RootCertStore::empty();
     let source = match ca_file {
@@ -61,8 +61,10 @@ pub fn ca_roots(ca_file: Option<&str>, upstream: &Upstream) -> Result<Roots, Env
                 Err(_) => EnvironmentError::Roots(e.to_string()),
             })?;
             for cert in certs {
-                // What Pingora skips, skipped here too: one bad root is not a reason to stop.
-                let _ = store.add(cert);
+                // Pingora stops (panics) on a root it cannot take: so does this, with words.
+                store
+                    .add(cert)
+                    .map_err(|e| EnvironmentError::Roots(format!("a CA certificate cannot be used: {e}")))?;
             }
             match std::env::var("SSL_CERT_FILE") {
                 Ok(path) => format!("SSL_CERT_FILE {path}"),
@@ -70,8 +72,8 @@ pub fn ca_roots(ca_file: Option<&str>, upstream: &Upstream) -> Result<Roots, Env
             }
         }
     };
-    if store.is_empty() && upstream.tls() {
-        return Err(EnvironmentError::NoRoots { upstream: upstream.base_url() });
+    if let (true, Some(needs)) = (store.is_empty(), https_for) {
+        return Err(EnvironmentError::NoRoots { needs });
     }
     Ok(Roots { count: store.len(), source })
 }
@@ -107,8 +109,7 @@ mod tests {
 
     #[test]
     fn a_ca_file_that_cannot_be_read_is_named_18() {
-        let https = Upstream::parse("https://api.github.com").unwrap();
-        let refused = ca_roots(Some("/nonexistent/ca.pem"), &https).unwrap_err().to_string();
+        let refused = ca_roots(Some("/nonexistent/ca.pem"), Some("the upstream".into())).unwrap_err().to_string();
         assert!(refused.contains("/nonexistent/ca.pem"), "{refused}");
     }
 }

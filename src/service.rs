@@ -103,7 +103,7 @@ pub fn http_client(conf: &ServerConf) -> Result<reqwest::Client, StartError> {
 /// starts (and possibly forks to daemonize).
 pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError> {
     // The CA roots Pingora's connector will load, loaded first: what is missing is said here.
-    let roots = crate::preflight::ca_roots(conf.ca_file.as_deref(), &config.upstream)?;
+    let roots = crate::preflight::ca_roots(conf.ca_file.as_deref(), needs_https(config))?;
     log::info!("upstream TLS trusts {} CA certificates from {}", roots.count, roots.source);
     let client = http_client(conf)?;
     let graphql = graphql_rules(config)?;
@@ -195,6 +195,31 @@ pub fn prepare(config: &Config, conf: &ServerConf) -> Result<Ghpool, StartError>
         app_renewals,
         graphql,
     })
+}
+
+/// What ghpool reaches over TLS at start, if anything: the upstream, AWS Secrets Manager, Google's
+/// Secret Manager (for the preflight's CA roots check).
+fn needs_https(config: &Config) -> Option<String> {
+    if config.upstream.tls() {
+        return Some(format!("the upstream {} is https", config.upstream.base_url()));
+    }
+    use crate::config::agents::AgentKey;
+    use crate::secrets::SecretRef;
+    let agent_keys = config.agents.iter().flat_map(|a| &a.keys).filter_map(|k| match k {
+        AgentKey::Reference(r) => Some(r),
+        AgentKey::Digest(_) => None,
+    });
+    let tls = config.tls.iter().flat_map(|t| [Some(&t.cert), Some(&t.key), t.client_ca.as_ref()].into_iter().flatten());
+    let mut references = config
+        .identities
+        .iter()
+        .map(|i| &i.token)
+        .chain(config.apps.iter().map(|a| &a.private_key))
+        .chain(config.shared.iter().filter_map(|s| s.password.as_ref()))
+        .chain(agent_keys)
+        .chain(tls);
+    let cloud = |r: &SecretRef| matches!(r, SecretRef::AwsSecretsManager { .. } | SecretRef::GcpSecretManager { .. });
+    references.any(cloud).then(|| "aws: or gcp: secrets are read over https".to_string())
 }
 
 /// Every agent given write permissions has an installation that serves writes on every allowed

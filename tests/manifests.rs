@@ -250,9 +250,11 @@ fn check_dockerfile(m: &Manifests, out: &mut Vec<String>) -> Facts {
     let locked = |text: &str| {
         text.lines().any(|l| l.contains("cargo build") && l.contains("--locked") && l.contains("--release"))
     };
-    let static_build = built.lines().any(|l| l.contains("cp \"$(scripts/build-static)\""))
-        && locked(&m.build_static)
-        && m.build_static.contains("+crt-static");
+    let run = |line: &str| line.trim_start().starts_with("RUN ");
+    let static_build =
+        built.lines().any(|l| run(l) && l.contains("$(scripts/build-static)") && l.contains("cp \"$bin\""))
+            && locked(&m.build_static)
+            && m.build_static.contains("+crt-static");
     if !static_build {
         out.push(
             "Dockerfile does not ship scripts/build-static's `cargo build --release --locked` (+crt-static)"
