@@ -283,6 +283,11 @@ impl Config {
     }
 }
 
+/// A variable's comma-separated list (`a, b,,c` → `a`, `b`, `c`): items trimmed, empty ones dropped.
+fn env_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
 /// A yes/no setting: the environment's `name` (`1`/`true`/`yes`, `0`/`false`/`no`/empty) over the
 /// file's value, `false` by default; anything else is an issue naming the variable.
 fn env_flag(env: &HashMap<String, String>, name: &str, written: Option<bool>, issues: &mut Vec<ConfigIssue>) -> bool {

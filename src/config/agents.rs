@@ -102,8 +102,7 @@ pub fn collect_agents(
         env,
         issues,
         |agent, field, _, value, _| {
-            let list =
-                || value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect::<Vec<_>>();
+            let list = || super::env_list(value);
             match field {
                 "_KEYS" => agent.keys = Some(list()),
                 "_REPOS" => agent.repos = Some(list()),

@@ -105,14 +105,8 @@ pub fn collect_apps(raw: &[RawApp], env: &HashMap<String, String>, issues: &mut 
                 "_INSTALLATION_ID" => app.installation_id = number(issues),
                 "_PRIVATE_KEY" => app.private_key = Some(value.to_string()),
                 "_OWNER" => app.owner = Some(value.to_string()),
-                "_SERVES" => {
-                    app.serves =
-                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-                }
-                _ => {
-                    app.repositories =
-                        Some(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-                }
+                "_SERVES" => app.serves = Some(super::env_list(value)),
+                _ => app.repositories = Some(super::env_list(value)),
             }
         },
     );

@@ -82,9 +82,7 @@ pub(super) fn pick_owners(
 ) -> OwnerPolicy {
     let allow_all = super::env_flag(env, ALLOW_ALL_OWNERS_ENV, raw.allow_all_owners, issues);
     let (key, listed): (&str, Option<Vec<String>>) = match env.get(ALLOWED_OWNERS_ENV) {
-        Some(v) => {
-            (ALLOWED_OWNERS_ENV, Some(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()))
-        }
+        Some(v) => (ALLOWED_OWNERS_ENV, Some(super::env_list(v))),
         None => ("allowed_owners", raw.allowed_owners.clone()),
     };
     let mut owners = HashSet::new();
