@@ -38,6 +38,17 @@ pub enum Who {
     Unknown,
 }
 
+impl Who {
+    /// As the log's `audit` line names a writer: `agent:<id>`, or the login.
+    pub fn log_name(&self) -> String {
+        match self {
+            Who::Agent(id) => format!("agent:{id}"),
+            Who::Login(login) => login.clone(),
+            Who::Unknown => "unknown".to_string(),
+        }
+    }
+}
+
 /// A write about to be sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {

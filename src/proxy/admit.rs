@@ -29,7 +29,7 @@ impl Ghpool {
             agents: &self.agents,
             reads_write_bodies: self.auditor.file.is_some(),
             scheme: if tls.is_some() { "https" } else { "http" },
-            client_certificate: tls.and_then(|d| d.extension.get::<crate::tls::ClientCertificate>()),
+            client_certificate: tls.and_then(crate::tls::client_certificate),
             mutual_tls: self.tls.as_ref().is_some_and(|t| t.mutual()),
         }
     }
@@ -40,8 +40,7 @@ impl Ghpool {
     pub(super) fn caller(&self, session: &Session) -> Result<crate::admission::agents::Caller, Refusal> {
         let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
         let tls = connection_tls(session);
-        let certificate = tls.as_deref().and_then(|d| d.extension.get::<crate::tls::ClientCertificate>());
-        self.agents.identify(authorization, certificate)
+        self.agents.identify(authorization, tls.as_deref().and_then(crate::tls::client_certificate))
     }
 
     /// What to do with this request: its plan, or why not — counted for its agent, if it has one.
@@ -127,8 +126,7 @@ impl Ghpool {
             Some(id) => format!("agent:{id}"),
             None => {
                 let tls = connection_tls(session);
-                let certificate = tls.as_deref().and_then(|d| d.extension.get::<crate::tls::ClientCertificate>());
-                let name = certificate.map(|c| c.name());
+                let name = tls.as_deref().and_then(crate::tls::client_certificate).map(|c| c.name());
                 crate::pool::fairness::client_name(self.fairness.kind, header, authorization, name, addr)
             }
         };

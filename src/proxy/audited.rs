@@ -50,15 +50,21 @@ pub fn denial_recorded(method: &str, agent: bool, status: u16) -> bool {
 }
 
 impl Ghpool {
+    /// Who a write is by: the agent it is brokered for, else the GitHub login behind the client's
+    /// own token (asked of GitHub once, then remembered: `ops::audit`).
+    pub(super) async fn writer(&self, plan: &Plan) -> Option<Who> {
+        let write = plan.write()?;
+        Some(match (&write.brokered, &plan.agent) {
+            (Some(_), Some(agent)) => Who::Agent(agent.id.clone()),
+            _ => Who::Login(self.auditor.login_for(&write.credential).await),
+        })
+    }
+
     /// Record a write's decision before it is sent: in the audit file, synced (or the write is
     /// refused with 503), else nothing here (the log line is written when it ends).
     pub(super) async fn audit_decision(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
         let (Some(file), Some(plan)) = (&self.auditor.file, &ctx.plan) else { return Ok(()) };
-        let Some(write) = plan.write() else { return Ok(()) };
-        let who = match (&write.brokered, &plan.agent) {
-            (Some(_), Some(agent)) => Who::Agent(agent.id.clone()),
-            _ => Who::Login(self.auditor.login_for(&write.credential).await),
-        };
+        let Some(who) = self.writer(plan).await else { return Ok(()) };
         let request = file.request_id();
         let method = session.req_header().method.as_str();
         let installation = ctx.minted_on.map(|on| on.installation_id);

@@ -23,16 +23,14 @@ impl Ghpool {
         if ctx.audit_request.is_some() {
             // `[audit] path`: its decision was recorded before it was sent.
             self.audit_outcome(ctx, status).await;
-        } else if let Some(write) = write.filter(|_| self.auditor.file.is_none()) {
-            let agent = ctx.plan.as_ref().and_then(|p| p.agent.as_ref());
-            let login = match (&write.brokered, agent) {
-                (Some(_), Some(agent)) => format!("agent:{}", agent.id),
-                _ => self.auditor.login_for(&write.credential).await,
-            };
-            let graphql = ctx.plan.as_ref().and_then(Plan::graphql);
-            let graphql = graphql.map(|g| (g.kind.as_str(), g.operation_name.as_deref(), &g.variable_names[..]));
-            let method = req.method.as_str();
-            self.auditor.record(&AuditEntry { login: &login, method, path, graphql, status, duration: elapsed });
+        } else if let (Some(plan), None) = (&ctx.plan, &self.auditor.file) {
+            // A write (only a write has a writer), audited in the log.
+            if let Some(who) = self.writer(plan).await {
+                let graphql = plan.graphql();
+                let graphql = graphql.map(|g| (g.kind.as_str(), g.operation_name.as_deref(), &g.variable_names[..]));
+                let (login, method) = (who.log_name(), req.method.as_str());
+                self.auditor.record(&AuditEntry { login: &login, method, path, graphql, status, duration: elapsed });
+            }
         }
         let identity = ctx.attempt.lease.as_ref().map_or("-", |l| l.identity().id());
         let upstream = ctx.answered.status.map_or("-".to_string(), |s| s.to_string());

@@ -163,6 +163,12 @@ impl ListenerTls {
     }
 }
 
+/// The connection's verified client certificate (mutual TLS), from its TLS digest: attached by
+/// the handshake callback, only when it verified.
+pub fn client_certificate(digest: &pingora_core::protocols::tls::SslDigest) -> Option<&ClientCertificate> {
+    digest.extension.get::<ClientCertificate>()
+}
+
 /// The listener's TLS as `/stats` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TlsSnapshot {
